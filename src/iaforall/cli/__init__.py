@@ -1,0 +1,1 @@
+"""The `iaforall` command, one module per command group."""

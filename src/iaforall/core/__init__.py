@@ -1,0 +1,1 @@
+"""The internal language of IAForAll: request and event types, domain errors."""

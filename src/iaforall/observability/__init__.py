@@ -1,0 +1,1 @@
+"""Metrics for Prometheus; no telemetry ever leaves the machine."""

@@ -1,0 +1,24 @@
+"""The long-lived parts of a running server, built once by `app.create_app`'s lifespan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from iaforall.engines.pool import EnginePool
+from iaforall.models.store import ModelStore
+from iaforall.observability.metrics import Metrics
+from iaforall.scheduling.dispatch import Dispatcher
+from iaforall.scheduling.loop import Scheduler
+from iaforall.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: ModelStore
+    pool: EnginePool
+    scheduler: Scheduler
+    dispatcher: Dispatcher
+    metrics: Metrics
+    started_at: float = field(default_factory=time.time)

