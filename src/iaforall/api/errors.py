@@ -49,7 +49,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, 
             None,
             "invalid_json",
         )
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = [str(p) for p in first.get("loc", ()) if _is_field(p)]
     param = ".".join(loc) or None
     message = str(first.get("msg", "invalid value"))
     if first.get("type") == "missing":
@@ -57,6 +57,17 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, 
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     where = f" in '{param}'" if param else ""
     return f"Invalid value{where}: {message}{more}.", param, "invalid_value"
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "body"}
+
+
+def _is_field(part: str | int) -> bool:
+    """Pydantic puts union branch tags ('str', 'list[str]', 'TextPart') in error locations;
+    keep only the parts a client wrote: field names and list indexes."""
+    if isinstance(part, int):
+        return True
+    return part.isidentifier() and part.islower() and part not in _TYPE_TAGS
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -76,10 +76,12 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if not task.done():
+            task.cancel()  # closes the engine connection: the engine stops generating
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if task.cancelled():
         raise ClientDisconnected("The client closed the connection; the generation was stopped.")
-    return await task
+    return task.result()

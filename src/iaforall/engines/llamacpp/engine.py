@@ -17,8 +17,10 @@ import httpx
 
 from iaforall.core.errors import EngineUnavailable
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
+from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.llamacpp.errors import error_from_body
 from iaforall.engines.llamacpp.payload import chat_messages, request_path_and_body
+from iaforall.engines.llamacpp.toolcalls import recover_in_stream, tool_names
 from iaforall.engines.protocol import Capabilities, Chunk, EngineState
 
 log = logging.getLogger(__name__)
@@ -151,7 +153,13 @@ class LlamaCppEngine:
             "request: try again."
         )
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        chunks = self._stream(request)
+        if isinstance(request, ChatRequest) and request.tools:
+            return recover_in_stream(chunks, tool_names(request))
+        return chunks
+
+    async def _stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         client = self._ready_client()
         path, body = request_path_and_body(
             request, stream=True, template_default_system=self._template_default_system
@@ -183,18 +191,8 @@ class LlamaCppEngine:
             raise self._crashed()
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
-        client = self._ready_client()
-        path, body = request_path_and_body(
-            request, stream=False, template_default_system=self._template_default_system
-        )
-        try:
-            response = await client.post(path, json=body)
-        except httpx.TransportError:
-            raise self._crashed() from None
-        if response.status_code != 200:
-            raise error_from_body(response.status_code, response.content)
-        result: dict[str, Any] = response.json()
-        return result
+        async with contextlib.aclosing(self.stream(request)) as chunks:
+            return assemble([json.loads(chunk.data) async for chunk in chunks])
 
     async def render_prompt(self, request: ChatRequest) -> str:
         client = self._ready_client()
@@ -248,10 +246,6 @@ class LlamaCppEngine:
 def _usage(chunk: dict[str, Any]) -> Usage:
     usage = chunk.get("usage") or {}
     return Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-
-
-def usage_of(response: dict[str, Any]) -> Usage:
-    return _usage(response)
 
 
 def _rss(pid: int | None) -> int | None:

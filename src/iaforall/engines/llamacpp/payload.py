@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from iaforall.core.types import ChatRequest, CompletionRequest, GenerationRequest, Sampling
+from iaforall.engines.llamacpp.toolcalls import forced_call_format
 
 EMPTY_SYSTEM: dict[str, Any] = {"role": "system", "content": ""}
 
@@ -55,6 +56,11 @@ def chat_body(request: ChatRequest, *, template_default_system: bool) -> dict[st
         body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:
         body["response_format"] = request.response_format
+    forced = forced_call_format(request)
+    if forced is not None:
+        # The schema forces the call; llama.cpp's own "required" grammar would fight it.
+        body["response_format"] = forced
+        body["tool_choice"] = "auto"
     return body
 
 
