@@ -28,6 +28,8 @@ from iaforall.settings import (
 from tests.fake_engine import FakeEngine
 from tests.models.gguf_files import write_gguf
 
+pytest_plugins = ["tests.real_server"]  # the real server and real models, for any test folder
+
 
 @dataclass
 class FakeWorld:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import SMOL, RealServer
+from tests.real_server import SMOL, RealServer
 
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 
-from tests.integration.conftest import SMOL, RealServer
+from tests.real_server import SMOL, RealServer
 
 HELLO = [{"role": "user", "content": "Say hello in one short sentence."}]
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import QWEN, SMOL, RealServer, long_completion
+from tests.real_server import QWEN, SMOL, RealServer, long_completion
 
 
 def sse_frames(response: httpx.Response) -> list[Any]:

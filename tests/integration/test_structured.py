@@ -8,7 +8,7 @@ import jsonschema
 import openai
 import pytest
 
-from tests.integration.conftest import QWEN, RealServer
+from tests.real_server import QWEN, RealServer
 
 PERSON = {
     "type": "object",
