@@ -148,6 +148,8 @@ async def test_client_that_leaves_mid_stream_frees_its_slot(fake: FakeWorld) -> 
     # The one slot is free again: a new request is served, not queued forever.
     r = await asyncio.wait_for(fake.client.post(CHAT, json=chat()), 2)
     assert r.status_code == 200
+    metrics = (await fake.client.get("/metrics")).text
+    assert 'kind="chat",model="tiny:latest",outcome="cancelled"} 1.0' in metrics
 
 
 async def test_full_queue_answers_429_with_retry_after(fake: FakeWorld) -> None:
@@ -175,3 +177,4 @@ async def test_health_and_metrics(fake: FakeWorld) -> None:
     text = (await fake.client.get("/metrics")).text
     assert 'iaforall_tokens_total{kind="completion",model="tiny:latest"} 1.0' in text
     assert "iaforall_queue_wait_seconds_bucket" in text
+    assert 'iaforall_requests_total{kind="chat",model="tiny:latest",outcome="ok"} 1.0' in text

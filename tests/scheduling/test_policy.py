@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iaforall.core.types import ModelId, UserId
-from iaforall.scheduling.policy import Waiting, pick_next, queue_position
+from iaforall.scheduling.policy import Waiting, pick_next
 
 A, B = ModelId("a"), ModelId("b")
 ANN, BOB, CAT = UserId("ann"), UserId("bob"), UserId("cat")
@@ -57,9 +57,3 @@ def test_a_user_holding_slots_yields_to_one_holding_none() -> None:
     waiting = [w(i, A, ANN) for i in range(10)] + [w(10, A, BOB)]
     chosen = pick_next(waiting, {A: 1}, {ANN: 1})
     assert chosen is not None and chosen.user == BOB
-
-
-def test_queue_position_counts_same_model_only() -> None:
-    queue = [w(0, A, ANN), w(1, B, BOB), w(2, A, CAT)]
-    assert queue_position(queue, queue[2]) == 2
-    assert queue_position(queue, queue[1]) == 1

@@ -13,8 +13,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "iaforall_requests",
-            "Requests answered, by model, endpoint and outcome",
-            ["model", "endpoint", "outcome"],
+            "Generations by model, kind (chat, completion) and outcome (ok, cancelled, error code)",
+            ["model", "kind", "outcome"],
             registry=r,
         )
         self.tokens = Counter(

@@ -6,12 +6,13 @@ The API adapters call only this; it never knows which API a request came from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from iaforall.core.errors import ContextLengthExceeded, RequestTimeout
+from iaforall.core.errors import ContextLengthExceeded, IAForAllError, RequestTimeout
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
 from iaforall.engines.pool import EnginePool
 from iaforall.engines.protocol import Capabilities, Chunk
@@ -48,43 +49,51 @@ class Dispatcher:
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         model, _ = self.check(request)
         started = time.monotonic()
-        first = True
-        async with self._admitted(model, request), self.pool.use(model) as engine:
-            deadline = asyncio.get_running_loop().time() + self._request_timeout
-            chunks = engine.stream(request)
-            try:
-                while True:
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        raise RequestTimeout(
-                            f"The answer took longer than {self._request_timeout:.0f} s "
-                            "and was stopped."
-                        ) from None
+        with self._counted(model, request):
+            async with (
+                self._admitted(model, request),
+                self.pool.use(model) as engine,
+                contextlib.aclosing(engine.stream(request)) as chunks,  # closing stops the engine
+            ):
+                first = True
+                async for chunk in self._before_deadline(chunks):
                     if first:
                         self.metrics.first_token.labels(model).observe(time.monotonic() - started)
                         first = False
                     if chunk.usage is not None:
                         self._account(model, chunk.usage)
                     yield chunk
-            finally:
-                await chunks.aclose()  # stops the generation in the engine at once
-        self.metrics.latency.labels(model).observe(time.monotonic() - started)
+            self.metrics.latency.labels(model).observe(time.monotonic() - started)
+
+    async def _before_deadline(
+        self, chunks: AsyncGenerator[Chunk, None]
+    ) -> AsyncGenerator[Chunk, None]:
+        deadline = asyncio.get_running_loop().time() + self._request_timeout
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise self._timed_out() from None
+            yield chunk
+
+    def _timed_out(self) -> RequestTimeout:
+        return RequestTimeout(
+            f"The answer took longer than {self._request_timeout:.0f} s and was stopped."
+        )
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
         model, _ = self.check(request)
         started = time.monotonic()
-        async with self._admitted(model, request), self.pool.use(model) as engine:
-            try:
-                async with asyncio.timeout(self._request_timeout):
-                    response = await engine.generate(request)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"The answer took longer than {self._request_timeout:.0f} s and was stopped."
-                ) from None
+        with self._counted(model, request):
+            async with self._admitted(model, request), self.pool.use(model) as engine:
+                try:
+                    async with asyncio.timeout(self._request_timeout):
+                        response = await engine.generate(request)
+                except TimeoutError:
+                    raise self._timed_out() from None
         usage = response.get("usage") or {}
         self._account(
             model,
@@ -105,6 +114,21 @@ class Dispatcher:
         async with self.scheduler.slot(model, request.user):
             self.metrics.queue_wait.labels(model).observe(time.monotonic() - waited)
             yield
+
+    @contextmanager
+    def _counted(self, model: ModelId, request: GenerationRequest) -> Iterator[None]:
+        kind = "chat" if isinstance(request, ChatRequest) else "completion"
+        outcome = "ok"
+        try:
+            yield
+        except IAForAllError as exc:
+            outcome = exc.code
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"  # the client left
+            raise
+        finally:
+            self.metrics.requests.labels(model, kind, outcome).inc()
 
     def refresh_gauges(self) -> None:
         """Queue gauges are read from the scheduler when scraped, so they never drift."""

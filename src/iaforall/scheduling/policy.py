@@ -31,8 +31,3 @@ def pick_next(
     if not candidates:
         return None
     return min(candidates, key=lambda w: (running_by_user.get(w.user, 0), w.seq))
-
-
-def queue_position(waiting: Sequence[Waiting], target: Waiting) -> int:
-    """1-based place in line among requests for the same model (by arrival)."""
-    return 1 + sum(1 for w in waiting if w.model == target.model and w.seq < target.seq)
