@@ -12,6 +12,9 @@ generate at the same time: on a 2-core machine they would take cores from each o
 machine may be shared, so each run waits for other processes to go quiet and is measured again
 if they woke up. `--engine-http` adds a third path, our worker process alone (llama.cpp's own
 HTTP server, no gateway), to tell the cost of the process hop from the cost of the gateway.
+
+On a shared VM one run's decode speed varies by about 10 %: the default 5 runs show the
+picture, `--runs 20` gives a verdict to about 2 %.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ TARGET_TTFT_MS = 30.0  # median TTFT overhead, short prompt
 QUIET = 0.03  # share of the machine's CPU used by other processes that we call quiet
 NOISY = 0.05  # ... and above which a run is measured again
 RETRIES = 2
+MAX_STREAMS = 4
 SHORT_MAX_TOKENS = 8  # the short-prompt probe only needs a first token
 
 _CONTENT = b'"content":"'  # a delta carrying text (the role chunk has "content":null)
@@ -62,12 +66,9 @@ class Config:
 def configs(args: argparse.Namespace) -> list[Config]:
     return [
         Config("1 stream", 1, args.runs, long=True),
-        Config("4 streams", 4, args.runs, long=True),
+        Config(f"{MAX_STREAMS} streams", MAX_STREAMS, args.runs, long=True),
         Config("short prompt", 1, args.ttft_samples, long=False),
     ]
-
-
-MAX_STREAMS = 4
 
 
 # -- one stream, timed the same way on every path ---------------------------------------------
@@ -189,7 +190,7 @@ def wait_quiet(pids: Sequence[int], timeout: float) -> None:
             warned = True
 
 
-# -- measuring one path ---------------------------------------------------------------------------
+# -- measuring the paths, in turn ---------------------------------------------------------------
 
 
 @dataclass
