@@ -32,7 +32,12 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
     engine = settings.engine
     pool = EnginePool(
         store,
-        factory or llamacpp_factory(engine, settings.store.home / "logs"),
+        factory
+        or llamacpp_factory(
+            engine,
+            settings.store.home / "logs",
+            read_timeout=settings.scheduling.request_timeout,
+        ),
         slots=engine.parallel,
         context_length=engine.context_length,
         keep_alive=engine.keep_alive,

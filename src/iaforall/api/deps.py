@@ -14,12 +14,12 @@ from iaforall.services import Services
 B = TypeVar("B", bound=BaseModel)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     result: Services = request.app.state.services
     return result
 
 
-def user_of(request: Request) -> UserId:
+async def user_of(request: Request) -> UserId:
     """The identity requests are scheduled under. Accounts and keys come with the people
     issue; until then every request is the local user's."""
     return LOCAL_USER

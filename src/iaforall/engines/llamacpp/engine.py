@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from iaforall.core.errors import EngineUnavailable
+from iaforall.core.errors import EngineUnavailable, RequestTimeout
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
 from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.llamacpp.errors import error_from_body
@@ -41,6 +41,7 @@ class LlamaCppEngine:
         threads: int,
         log_file: Path,
         load_timeout: float,
+        read_timeout: float,
         template_default_system: bool,
     ) -> None:
         self.model = model
@@ -49,6 +50,7 @@ class LlamaCppEngine:
         self._threads = threads
         self._log_file = log_file
         self._load_timeout = load_timeout
+        self._read_timeout = read_timeout
         self._template_default_system = template_default_system
         self._state = EngineState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
@@ -103,7 +105,7 @@ class LlamaCppEngine:
         self._client = httpx.AsyncClient(
             base_url=url,
             headers={"Authorization": f"Bearer {key}"},
-            timeout=httpx.Timeout(None, connect=5.0),
+            timeout=httpx.Timeout(self._read_timeout, connect=5.0),
             limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
         )
         self._watcher = asyncio.create_task(self._watch(self._proc))
@@ -165,7 +167,10 @@ class LlamaCppEngine:
             request, stream=True, template_default_system=self._template_default_system
         )
         try:
-            async with client.stream("POST", path, json=body) as response:
+            # llama.cpp closes the connection after a streamed answer whatever it announces:
+            # say so, so that a connection is never reused half-closed.
+            headers = {"Connection": "close"}
+            async with client.stream("POST", path, json=body, headers=headers) as response:
                 if response.status_code != 200:
                     raise error_from_body(response.status_code, await response.aread())
                 buffer = b""
@@ -185,6 +190,11 @@ class LlamaCppEngine:
                             yield Chunk(data, _usage(parsed), not parsed.get("choices"))
                         else:
                             yield Chunk(data)
+        except httpx.ReadTimeout:
+            raise RequestTimeout(
+                f"The engine of '{self.model}' sent nothing for {self._read_timeout:.0f} s; "
+                "the answer was stopped."
+            ) from None
         except httpx.TransportError:
             raise self._crashed() from None
         if self._state is not EngineState.READY:

@@ -12,7 +12,9 @@ from iaforall.engines.protocol import Capabilities, Engine
 from iaforall.settings import EngineSettings
 
 
-def llamacpp_factory(settings: EngineSettings, log_dir: Path) -> EngineFactory:
+def llamacpp_factory(
+    settings: EngineSettings, log_dir: Path, *, read_timeout: float
+) -> EngineFactory:
     threads = settings.resolved_threads()
 
     def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
@@ -23,6 +25,7 @@ def llamacpp_factory(settings: EngineSettings, log_dir: Path) -> EngineFactory:
             threads=threads,
             log_file=log_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}.log",
             load_timeout=settings.load_timeout,
+            read_timeout=read_timeout,
             template_default_system=settings.template_default_system,
         )
 
