@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TypeVar
 
 from fastapi import Request
@@ -16,8 +16,6 @@ from iaforall.engines.protocol import Chunk
 T = TypeVar("T")
 
 DONE = b"data: [DONE]\n\n"
-
-ChunkFilter = Callable[[bytes], bytes]
 
 
 async def first_and_rest(
@@ -39,7 +37,6 @@ async def sse_events(
     rest: AsyncGenerator[Chunk, None],
     *,
     include_usage: bool,
-    rewrite: ChunkFilter | None = None,
 ) -> AsyncIterator[bytes]:
     """`data:` frames, an error event if the engine fails mid-stream, then `[DONE]`."""
     try:
@@ -47,8 +44,7 @@ async def sse_events(
         while chunk is not None:
             # The usage-only chunk goes only to clients that asked for it.
             if include_usage or not chunk.usage_only:
-                data = rewrite(chunk.data) if rewrite else chunk.data
-                yield b"data: " + data + b"\n\n"
+                yield b"data: " + chunk.data + b"\n\n"
             chunk = await anext(rest, None)
     except IAForAllError as exc:
         yield sse_error(exc)

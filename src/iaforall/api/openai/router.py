@@ -14,6 +14,7 @@ from iaforall.api.streaming import cancel_on_disconnect, first_and_rest, sse_eve
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import UserId
 from iaforall.engines.protocol import Chunk
+from iaforall.models.store import ModelInfo
 from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -24,7 +25,7 @@ UserDep = Annotated[UserId, Depends(user_of)]
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _model_object(info: Any) -> dict[str, Any]:
+def _model_object(info: ModelInfo) -> dict[str, Any]:
     return {
         "id": info.name,
         "object": "model",
@@ -79,10 +80,6 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
 
 
-def _completion_id(data: bytes) -> bytes:
-    return data.replace(b'"id":"chatcmpl-', b'"id":"cmpl-', 1)
-
-
 @router.post("/completions", response_model=None)
 async def completions(request: Request, svc: ServicesDep, user: UserDep) -> Response:
     body = await json_body(request, CompletionBody)
@@ -90,12 +87,10 @@ async def completions(request: Request, svc: ServicesDep, user: UserDep) -> Resp
     dispatcher = svc.dispatcher
     if not completion.stream:
         result = await cancel_on_disconnect(request, dispatcher.generate(completion))
-        if isinstance(result.get("id"), str):
-            result["id"] = result["id"].replace("chatcmpl-", "cmpl-", 1)
         return JSONResponse(result)
     first, rest = await first_and_rest(dispatcher.stream(completion))
     return StreamingResponse(
-        sse_events(first, rest, include_usage=body.include_usage, rewrite=_completion_id),
+        sse_events(first, rest, include_usage=body.include_usage),
         media_type="text/event-stream",
         headers=_SSE_HEADERS,
     )

@@ -170,6 +170,8 @@ class LlamaCppEngine:
         path, body = request_path_and_body(
             request, stream=True, template_default_system=self._template_default_system
         )
+        # llama.cpp names completions "chatcmpl-" too, where OpenAI says "cmpl-".
+        rename_id = not isinstance(request, ChatRequest)
         try:
             # llama.cpp closes the connection after a streamed answer whatever it announces:
             # say so, so that a connection is never reused half-closed.
@@ -189,6 +191,8 @@ class LlamaCppEngine:
                             return
                         if data.startswith(_ERROR_START):
                             raise error_from_body(500, data)
+                        if rename_id:
+                            data = data.replace(b'"id":"chatcmpl-', b'"id":"cmpl-', 1)
                         if _USAGE_KEY in data:
                             parsed = json.loads(data)
                             yield Chunk(data, _usage(parsed), not parsed.get("choices"))
