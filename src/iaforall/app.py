@@ -46,6 +46,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         slots_for=pool.slots_for,
         max_queue=settings.scheduling.max_queue,
         queue_timeout=settings.scheduling.queue_timeout,
+        max_active_models=settings.scheduling.max_active_models,
     )
     metrics = Metrics()
     dispatcher = Dispatcher(

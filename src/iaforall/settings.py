@@ -89,6 +89,14 @@ class EngineSettings(BaseSettings):
 class SchedulingSettings(BaseSettings):
     model_config = _config()
 
+    max_active_models: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Models allowed to generate at the same time (0: no limit). Each uses all its "
+            "threads; on a 2-core machine two at once make both crawl, so others wait their turn."
+        ),
+    )
     max_queue: int = Field(
         32, ge=0, description="Requests allowed to wait for a slot; beyond that: 429 busy."
     )

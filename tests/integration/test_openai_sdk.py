@@ -104,6 +104,9 @@ def test_seed_makes_sampling_repeatable(client: openai.OpenAI) -> None:
         )
         return answer.choices[0].message.content
 
+    # The first run fills the prompt cache; the next two take the same path through it (a
+    # cached prefix is evaluated in a different batch shape, which may shift logits slightly).
+    sample()
     assert sample() == sample()
 
 

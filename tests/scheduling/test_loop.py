@@ -90,3 +90,22 @@ async def test_two_slots_run_two_at_once() -> None:
 async def _hold(s: Scheduler, user: UserId, seconds: float) -> None:
     async with s.slot(M, user):
         await asyncio.sleep(seconds)
+
+
+async def test_one_model_at_a_time_with_bounded_wait() -> None:
+    s = Scheduler(slots_for=lambda _: 2, max_queue=8, queue_timeout=5, max_active_models=1)
+    other = ModelId("other")
+    order: list[str] = []
+
+    async def work(model: ModelId, name: str, seconds: float) -> None:
+        async with s.slot(model, ANN):
+            order.append(name)
+            await asyncio.sleep(seconds)
+
+    first = asyncio.create_task(work(M, "m1", 0.05))
+    await asyncio.sleep(0.01)
+    held = asyncio.create_task(work(other, "other", 0))
+    await asyncio.sleep(0.01)
+    later = asyncio.create_task(work(M, "m2", 0))  # a free slot, but it must not overtake
+    await asyncio.gather(first, held, later)
+    assert order == ["m1", "other", "m2"]

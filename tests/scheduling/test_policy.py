@@ -57,3 +57,23 @@ def test_a_user_holding_slots_yields_to_one_holding_none() -> None:
     waiting = [w(i, A, ANN) for i in range(10)] + [w(10, A, BOB)]
     chosen = pick_next(waiting, {A: 1}, {ANN: 1})
     assert chosen is not None and chosen.user == BOB
+
+
+ACTIVE_CASES = [
+    pytest.param([w(0, B, BOB)], {A}, 1, None, id="another model waits while one is active"),
+    pytest.param([w(0, B, BOB)], {A}, 2, 0, id="two may be active"),
+    pytest.param([w(0, B, BOB)], {A}, 0, 0, id="no limit"),
+    pytest.param([w(0, A, ANN), w(1, B, BOB)], {A}, 1, 0, id="the active model goes on"),
+    pytest.param(
+        [w(1, B, BOB), w(2, A, ANN)], {A}, 1, None, id="newer requests do not overtake a held one"
+    ),
+    pytest.param([w(1, B, BOB), w(2, A, ANN)], set(), 1, 0, id="its turn once nothing is active"),
+]
+
+
+@pytest.mark.parametrize(("waiting", "active", "limit", "expected"), ACTIVE_CASES)
+def test_active_models_limit(
+    waiting: list[Waiting], active: set[ModelId], limit: int, expected: int | None
+) -> None:
+    chosen = pick_next(waiting, {A: 1, B: 1}, {}, active_models=active, max_active_models=limit)
+    assert chosen == (None if expected is None else waiting[expected])

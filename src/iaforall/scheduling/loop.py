@@ -24,10 +24,12 @@ class Scheduler:
         slots_for: Callable[[ModelId], int],
         max_queue: int,
         queue_timeout: float,
+        max_active_models: int = 0,
     ) -> None:
         self._slots_for = slots_for
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout
+        self._max_active_models = max_active_models
         self._seq = itertools.count()
         self._waiting: dict[Waiting, asyncio.Future[None]] = {}
         self._running: Counter[ModelId] = Counter()
@@ -85,7 +87,17 @@ class Scheduler:
             raise
 
     def _can_start_now(self, me: Waiting) -> bool:
-        return self._running[me.model] < self._slots_for(me.model)
+        active = {m for m, n in self._running.items() if n > 0}
+        return (
+            pick_next(
+                [me],
+                {me.model: self._slots_for(me.model) - self._running[me.model]},
+                self._running_by_user,
+                active_models=active,
+                max_active_models=self._max_active_models,
+            )
+            is not None
+        )
 
     def _retry_hint(self) -> float:
         return float(max(1, min(60, len(self._waiting))))
@@ -94,7 +106,13 @@ class Scheduler:
         while self._waiting:
             models = {w.model for w in self._waiting}
             free = {m: self._slots_for(m) - self._running[m] for m in models}
-            chosen = pick_next(list(self._waiting), free, self._running_by_user)
+            chosen = pick_next(
+                list(self._waiting),
+                free,
+                self._running_by_user,
+                active_models={m for m, n in self._running.items() if n > 0},
+                max_active_models=self._max_active_models,
+            )
             if chosen is None:
                 return
             future = self._waiting.pop(chosen)
