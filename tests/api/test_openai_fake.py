@@ -157,9 +157,11 @@ async def test_full_queue_answers_429_with_retry_after(fake: FakeWorld) -> None:
     await fake.client.post(CHAT, json=chat())
     fake.engine("tiny:latest").enqueue(*["t"] * 40)
     running = asyncio.create_task(fake.client.post(CHAT, json=chat()))
-    await asyncio.sleep(0.1)
     queued = [asyncio.create_task(fake.client.post(CHAT, json=chat())) for _ in range(2)]
-    await asyncio.sleep(0.1)
+    for _ in range(200):  # until one runs and two wait (the queue holds two)
+        if (await fake.client.get("/health")).json()["queue_length"] == 2:
+            break
+        await asyncio.sleep(0.01)
     r = await fake.client.post(CHAT, json=chat())
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) >= 1

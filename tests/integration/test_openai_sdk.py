@@ -119,8 +119,11 @@ def test_stop_sequence_ends_the_answer(client: openai.OpenAI) -> None:
 
 
 def test_max_tokens_and_max_completion_tokens(client: openai.OpenAI) -> None:
-    old = client.chat.completions.create(model=SMOL, messages=HELLO, max_tokens=3)
-    new = client.chat.completions.create(model=SMOL, messages=HELLO, max_completion_tokens=3)
+    story = [{"role": "user", "content": "Write a long story about a cat."}]
+    old = client.chat.completions.create(model=SMOL, messages=story, max_tokens=3, temperature=0)
+    new = client.chat.completions.create(
+        model=SMOL, messages=story, max_completion_tokens=3, temperature=0
+    )
     for answer in (old, new):
         assert answer.usage is not None and answer.usage.completion_tokens == 3
         assert answer.choices[0].finish_reason == "length"
