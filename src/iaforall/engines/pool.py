@@ -104,13 +104,18 @@ class EnginePool:
         return (await self._loaded(name)).engine
 
     async def _loaded(self, name: str) -> Resident:
-        model, capabilities = self.resolve(name)
-        resident = self._residents.get(model)
+        # A resident model needs no look-up in the store (a manifest read per request).
+        resident = self._residents.get(ModelId(name))
         if resident is None:
-            entry = self._catalog.get(model)
-            assert entry is not None
-            resident = Resident(self._factory(entry, capabilities))
-            self._residents[model] = resident
+            entry = self._catalog.get(name)
+            if entry is None:
+                raise ModelNotFound(name)
+            model = ModelId(entry.name)
+            resident = self._residents.get(model)
+            if resident is None:
+                resident = Resident(self._factory(entry, self._capabilities(entry)))
+                self._residents[model] = resident
+        model = resident.engine.model
         async with resident.lock:  # one load at a time; others wait for it
             if resident.engine.state is EngineState.CRASHED:
                 log.warning("restarting the engine of %s after a crash", model)
