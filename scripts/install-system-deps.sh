@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed as root by `make test` and `.ci/run`.
-# The foundation needs none beyond Python 3.11+ and a C library: the engine (xllamacpp) and the
-# models install from PyPI. Later features add theirs here (chromium, espeak-ng...).
+# Python 3.11+ and a C library are assumed; the engine (xllamacpp) and the models install from PyPI.
+# Later features add theirs here (espeak-ng...).
 set -euo pipefail
-PACKAGES=()
+# chromium: the web app's end-to-end and accessibility tests (Playwright drives it; it cannot
+# download its own browser here).
+PACKAGES=(chromium)
 if [ ${#PACKAGES[@]} -eq 0 ]; then
   exit 0
 fi
