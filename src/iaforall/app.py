@@ -14,6 +14,10 @@ from iaforall import __version__
 from iaforall.api import system
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.openai.router import router as openai_router
+from iaforall.api.web.pages import mount_static
+from iaforall.api.web.pages import router as web_pages
+from iaforall.api.web.reply import router as web_reply_router
+from iaforall.api.web.router import router as web_router
 from iaforall.core.errors import IAForAllError
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
@@ -23,6 +27,8 @@ from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.services import Services
 from iaforall.settings import Settings
+from iaforall.store.conversations import Conversations
+from iaforall.store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,10 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
     dispatcher = Dispatcher(
         scheduler, pool, metrics, request_timeout=settings.scheduling.request_timeout
     )
-    return Services(settings, store, pool, scheduler, dispatcher, metrics)
+    database = Database(settings.database_url)
+    return Services(
+        settings, store, pool, scheduler, dispatcher, metrics, database, Conversations(database)
+    )
 
 
 async def _preload(svc: Services) -> None:
@@ -71,6 +80,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = build_services(settings, factory)
+        await asyncio.to_thread(svc.database.upgrade)
         app.state.services = svc
         tasks = [asyncio.create_task(svc.pool.reap_forever())]
         if settings.server.preload:
@@ -84,6 +94,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.pool.close()
+            svc.database.close()
 
     app = FastAPI(
         title="IAForAll",
@@ -94,4 +105,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(openai_router)
     app.include_router(system.router)
+    app.include_router(web_router)
+    app.include_router(web_reply_router)
+    app.include_router(web_pages)
+    mount_static(app)
     return app

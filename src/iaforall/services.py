@@ -11,6 +11,8 @@ from iaforall.observability.metrics import Metrics
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
+from iaforall.store.conversations import Conversations
+from iaforall.store.database import Database
 
 
 @dataclass
@@ -21,4 +23,6 @@ class Services:
     scheduler: Scheduler
     dispatcher: Dispatcher
     metrics: Metrics
+    database: Database
+    conversations: Conversations
     started_at: float = field(default_factory=time.time)

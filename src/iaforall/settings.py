@@ -108,6 +108,21 @@ class SchedulingSettings(BaseSettings):
     )
 
 
+class DatabaseSettings(BaseSettings):
+    model_config = _config()
+
+    database_url: str = Field(
+        "",
+        description=(
+            "SQLAlchemy URL of the database (conversations, and later users). Empty: an SQLite "
+            "file `iaforall.db` in the home folder. Migrations run at start."
+        ),
+    )
+
+    def resolved_url(self, home: Path) -> str:
+        return self.database_url or f"sqlite:///{home / 'iaforall.db'}"
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -115,3 +130,8 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.resolved_url(self.store.home)

@@ -33,6 +33,20 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class NotFound(IAForAllError):
+    """A stored thing (a conversation…) that does not exist, or is not the asker's."""
+
+    status = 404
+    code = "not_found"
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(IAForAllError):
+    status = 413
+    code = "payload_too_large"
+    type = "invalid_request_error"
+
+
 class ModelNotFound(IAForAllError):
     status = 404
     code = "model_not_found"

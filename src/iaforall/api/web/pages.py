@@ -1,0 +1,44 @@
+"""The browser app: `/` and its static files. Everything is served from here: no CDN."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from iaforall.web import STATIC_DIR
+
+router = APIRouter(include_in_schema=False)
+
+# Even if sanitising model output ever failed, the page runs no script but its own files.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    """The app for browsers; a one-line liveness text for scripts and API clients."""
+    if "text/html" in request.headers.get("accept", ""):
+        return FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)
+    return PlainTextResponse("IAForAll is running")
+
+
+class _Static(StaticFiles):
+    """Static files revalidated on each load (ETag), so an upgrade is seen at once."""
+
+    def file_response(self, *args: object, **kwargs: object) -> Response:
+        response = super().file_response(*args, **kwargs)  # type: ignore[arg-type]
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+def mount_static(app: FastAPI) -> None:
+    app.mount("/static", _Static(directory=STATIC_DIR), name="static")

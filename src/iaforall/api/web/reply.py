@@ -1,0 +1,165 @@
+"""Answering in a conversation: the stored history goes to the dispatcher, the answer streams
+back to the browser and is stored as it ends, even when the user stops it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.errors import sse_error
+from iaforall.api.streaming import DONE, first_and_rest
+from iaforall.api.web.router import off_loop
+from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
+from iaforall.core.errors import IAForAllError
+from iaforall.core.types import ChatRequest, ModelId, Usage, UserId
+from iaforall.services import Services
+from iaforall.store.conversations import (
+    ConversationView,
+    MessageView,
+    Turn,
+    new_id,
+    plan_turn,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/web/api", tags=["web app"])
+
+ServicesDep = Annotated[Services, Depends(services)]
+UserDep = Annotated[UserId, Depends(user_of)]
+
+
+def chat_request(
+    conversation: ConversationView, turn: Turn, model: str, user: UserId, *, stream: bool
+) -> ChatRequest:
+    """The conversation as the model sees it: its system prompt only if the user wrote one."""
+    messages: list[dict[str, Any]] = []
+    if conversation.system_prompt:
+        messages.append({"role": "system", "content": conversation.system_prompt})
+    messages += [{"role": role, "content": content} for role, content in turn.history]
+    return ChatRequest(
+        model=ModelId(model),
+        messages=tuple(messages),
+        user=user,
+        sampling=GenerationSettings.model_validate(conversation.settings).sampling(),
+        stream=stream,
+    )
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _text_of(chunk: bytes) -> str:
+    choices = json.loads(chunk).get("choices") or [{}]
+    return str((choices[0].get("delta") or {}).get("content") or "")
+
+
+@router.post("/conversations/{conversation_id}/reply", response_model=None)
+async def reply(
+    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+) -> Response:
+    body = await json_body(request, ReplyBody)
+    store = svc.conversations
+    conversation = await off_loop(store.get, user, conversation_id)
+    turn = plan_turn(conversation.messages, body.action, body.content)
+    model = body.model or conversation.model or svc.settings.server.model
+    chat = chat_request(conversation, turn, model, user, stream=True)
+    # Nothing is stored before the answer starts: a busy server or a missing model leaves
+    # the conversation as it was, and the app keeps the typed text.
+    first, rest = await first_and_rest(svc.dispatcher.stream(chat))
+    try:
+        user_message = await off_loop(store.begin_turn, user, conversation_id, turn, body.model)
+    except BaseException:
+        await rest.aclose()
+        raise
+    answer_id = new_id()
+    start = {
+        "user_message": None
+        if user_message is None
+        else MessageOut.of(user_message).model_dump(mode="json"),
+        "assistant_message_id": answer_id,
+    }
+
+    async def events() -> AsyncIterator[bytes]:
+        answer = Answer(answer_id, model)
+        try:
+            yield _event("start", start)
+            chunk = first
+            while chunk is not None:
+                if chunk.usage is not None:
+                    answer.usage = chunk.usage
+                if not chunk.usage_only:
+                    answer.pieces.append(_text_of(chunk.data))
+                    yield b"data: " + chunk.data + b"\n\n"
+                chunk = await anext(rest, None)
+            answer.status = "complete"
+        except IAForAllError as exc:
+            answer.status, answer.error = "error", exc.message
+            yield sse_error(exc)
+        finally:
+            # Stored here, synchronously (a few ms), because a stopped answer arrives as a
+            # cancellation, and an await would be cancelled too.
+            saved = _save(svc, user, conversation_id, answer)
+            await rest.aclose()  # stops the engine's generation at once
+        if saved is not None:
+            yield _event("done", {"message": MessageOut.of(saved).model_dump(mode="json")})
+        yield DONE
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@dataclass
+class Answer:
+    """An answer as it streams; `status` is what is stored if the client goes away."""
+
+    id: str
+    model: str
+    pieces: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    status: str = "stopped"
+    error: str | None = None
+
+
+def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> MessageView | None:
+    try:
+        return svc.conversations.save_answer(
+            user,
+            conversation_id,
+            answer.id,
+            content="".join(answer.pieces),
+            model=answer.model,
+            status=answer.status,
+            error=answer.error,
+            usage=answer.usage,
+        )
+    except IAForAllError as exc:  # deleted while it was answering: nothing left to store in
+        log.info("answer %s not stored: %s", answer.id, exc.message)
+        return None
+
+
+@router.post("/conversations/{conversation_id}/prompt")
+async def prompt(
+    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+) -> dict[str, Any]:
+    """What the model would be given next: the exact text its chat template renders."""
+    body = await json_body(request, PromptBody)
+    conversation = await off_loop(svc.conversations.get, user, conversation_id)
+    history = tuple((m.role, m.content) for m in conversation.messages if m.content)
+    if body.draft:
+        history += (("user", body.draft),)
+    model = body.model or conversation.model or svc.settings.server.model
+    chat = chat_request(conversation, Turn(0, None, history), model, user, stream=False)
+    resolved, _ = svc.dispatcher.check(chat)
+    return {"model": resolved, "prompt": await svc.dispatcher.render_prompt(chat)}

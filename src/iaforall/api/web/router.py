@@ -1,0 +1,124 @@
+"""/web/api/conversations…: the web app's conversations, thin over the store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.web.catalogues import catalogue, languages
+from iaforall.api.web.export import filename_for, to_markdown
+from iaforall.api.web.schemas import (
+    ConversationCreate,
+    ConversationFull,
+    ConversationPatch,
+    ConversationSummary,
+    ExportedConversation,
+)
+from iaforall.core.types import UserId
+from iaforall.services import Services
+
+router = APIRouter(prefix="/web/api", tags=["web app"])
+
+ServicesDep = Annotated[Services, Depends(services)]
+UserDep = Annotated[UserId, Depends(user_of)]
+T = TypeVar("T")
+
+IMPORT_LIMIT = 20_000_000  # bytes of JSON in one imported conversation
+
+
+async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Database work runs in a thread: the event loop keeps relaying tokens meanwhile."""
+    return await run_in_threadpool(work, *args, **kwargs)
+
+
+@router.get("/languages")
+async def list_languages() -> dict[str, Any]:
+    return {"data": await off_loop(languages)}
+
+
+@router.get("/conversations")
+async def list_conversations(
+    svc: ServicesDep,
+    user: UserDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    found = await off_loop(svc.conversations.list, user, q, limit)
+    return {"data": [ConversationSummary.of(c).model_dump(mode="json") for c in found]}
+
+
+@router.post("/conversations", status_code=201)
+async def create_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
+    body = await json_body(request, ConversationCreate)
+    created = await off_loop(
+        svc.conversations.create,
+        user,
+        title=body.title,
+        model=body.model,
+        system_prompt=body.system_prompt,
+        settings=body.settings.model_dump(),
+    )
+    return ConversationFull.of(created).model_dump(mode="json")
+
+
+@router.post("/conversations/import", status_code=201)
+async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
+    body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+    created = await off_loop(
+        svc.conversations.create,
+        user,
+        title=body.title,
+        model=body.model,
+        system_prompt=body.system_prompt,
+        settings=body.settings.model_dump(),
+        messages=[m.to_store() for m in body.messages],
+    )
+    return ConversationFull.of(created).model_dump(mode="json")
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, svc: ServicesDep, user: UserDep) -> Any:
+    found = await off_loop(svc.conversations.get, user, conversation_id)
+    return ConversationFull.of(found).model_dump(mode="json")
+
+
+@router.patch("/conversations/{conversation_id}")
+async def update_conversation(
+    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+) -> Any:
+    body = await json_body(request, ConversationPatch)
+    updated = await off_loop(svc.conversations.update, user, conversation_id, **body.changes())
+    return ConversationFull.of(updated).model_dump(mode="json")
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: str, svc: ServicesDep, user: UserDep) -> Response:
+    await off_loop(svc.conversations.delete, user, conversation_id)
+    return Response(status_code=204)
+
+
+@router.get("/conversations/{conversation_id}/export")
+async def export_conversation(
+    conversation_id: str,
+    svc: ServicesDep,
+    user: UserDep,
+    format: Literal["json", "markdown"] = "json",
+    lang: Annotated[str, Query(max_length=35)] = "en",
+) -> Response:
+    found = await off_loop(svc.conversations.get, user, conversation_id)
+    if format == "markdown":
+        labels = await off_loop(catalogue, lang)
+        content = to_markdown(found, labels).encode()
+        media_type, extension = "text/markdown; charset=utf-8", "md"
+    else:
+        document = ExportedConversation.of(found).model_dump(mode="json")
+        content = json.dumps(document, ensure_ascii=False, indent=2).encode()
+        media_type, extension = "application/json", "json"
+    disposition = f'attachment; filename="{filename_for(found, extension)}"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

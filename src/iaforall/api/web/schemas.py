@@ -1,0 +1,199 @@
+"""Bodies and answers of the web app's API (docs/web-api.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iaforall.core.types import Sampling
+from iaforall.store.conversations import ConversationView, MessageView, NewMessage
+
+MAX_TEXT = 200_000  # characters in one message or system prompt: far beyond any context here
+MAX_MESSAGES = 10_000  # in one imported conversation
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationSettings(_Strict):
+    """None: the engine's default."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1, le=131_072)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    def sampling(self) -> Sampling:
+        return Sampling(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
+
+
+class ConversationCreate(_Strict):
+    title: str = Field("", max_length=200)
+    model: str | None = Field(None, max_length=200)
+    system_prompt: str = Field("", max_length=MAX_TEXT)
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
+
+
+class ConversationPatch(_Strict):
+    title: str | None = Field(None, max_length=200)
+    model: str | None = Field(None, max_length=200)
+    system_prompt: str | None = Field(None, max_length=MAX_TEXT)
+    settings: GenerationSettings | None = None
+
+    def changes(self) -> dict[str, Any]:
+        changes = self.model_dump(exclude_unset=True, exclude={"settings"})
+        if self.settings is not None:
+            changes["settings"] = self.settings.model_dump(exclude_unset=True)
+        return changes
+
+
+class ReplyBody(_Strict):
+    action: Literal["send", "regenerate", "edit"] = "send"
+    content: str | None = Field(None, max_length=MAX_TEXT)
+    model: str | None = Field(None, max_length=200)
+
+
+class PromptBody(_Strict):
+    draft: str | None = Field(None, max_length=MAX_TEXT)
+    model: str | None = Field(None, max_length=200)
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    model: str | None
+    status: str
+    error: str | None
+    usage: UsageOut | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: MessageView) -> MessageOut:
+        usage = (
+            None
+            if m.usage is None
+            else UsageOut(
+                prompt_tokens=m.usage.prompt_tokens, completion_tokens=m.usage.completion_tokens
+            )
+        )
+        return cls(
+            id=m.id,
+            role=m.role,
+            content=m.content,
+            model=m.model,
+            status=m.status,
+            error=m.error,
+            usage=usage,
+            created_at=m.created_at,
+        )
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    model: str | None
+    system_prompt: str
+    settings: GenerationSettings
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def fields_of(cls, c: ConversationView) -> dict[str, Any]:
+        return {
+            "id": c.id,
+            "title": c.title,
+            "model": c.model,
+            "system_prompt": c.system_prompt,
+            "settings": GenerationSettings.model_validate(c.settings),
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        }
+
+
+class ConversationFull(ConversationOut):
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, c: ConversationView) -> ConversationFull:
+        return cls(**cls.fields_of(c), messages=[MessageOut.of(m) for m in c.messages])
+
+
+class ConversationSummary(ConversationOut):
+    message_count: int
+    snippet: str | None = None
+
+    @classmethod
+    def of(cls, c: ConversationView) -> ConversationSummary:
+        return cls(**cls.fields_of(c), message_count=c.message_count, snippet=c.snippet)
+
+
+# The export / import document. Kept small and explicit so other tools can write it too.
+EXPORT_FORMAT = "iaforall.conversation"
+
+
+class ExportedMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TEXT)
+    model: str | None = Field(None, max_length=200)
+    status: Literal["complete", "stopped", "error"] = "complete"
+    error: str | None = Field(None, max_length=MAX_TEXT)
+    created_at: datetime | None = None
+
+    def to_store(self) -> NewMessage:
+        return NewMessage(
+            self.role, self.content, self.model, self.status, self.error, self.created_at
+        )
+
+
+class ExportedConversation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["iaforall.conversation"]
+    version: Literal[1]
+    title: str = Field("", max_length=200)
+    model: str | None = Field(None, max_length=200)
+    system_prompt: str = Field("", max_length=MAX_TEXT)
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    messages: list[ExportedMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+
+    @classmethod
+    def of(cls, c: ConversationView) -> ExportedConversation:
+        return cls(
+            format=EXPORT_FORMAT,
+            version=1,
+            title=c.title,
+            model=c.model,
+            system_prompt=c.system_prompt,
+            settings=GenerationSettings.model_validate(c.settings),
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            messages=[
+                ExportedMessage(
+                    role="user" if m.role == "user" else "assistant",
+                    content=m.content,
+                    model=m.model,
+                    status=m.status,
+                    error=m.error,
+                    created_at=m.created_at,
+                )
+                for m in c.messages
+            ],
+        )

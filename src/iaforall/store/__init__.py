@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 tables, Alembic migrations, and repositories over them."""

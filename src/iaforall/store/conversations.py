@@ -1,0 +1,331 @@
+"""Conversations and their messages, always read and written on behalf of their owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import ColumnElement
+
+from iaforall.core.errors import InvalidRequest, NotFound
+from iaforall.core.types import Usage
+from iaforall.store.database import FOLD_FUNCTION, Database
+from iaforall.store.folding import find_folded, fold
+from iaforall.store.tables import Conversation, Message, utcnow
+
+Action = Literal["send", "regenerate", "edit"]
+TITLE_LENGTH = 60
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: str
+    role: str
+    content: str
+    model: str | None
+    status: str
+    error: str | None
+    usage: Usage | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: str
+    title: str
+    model: str | None
+    system_prompt: str
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    messages: tuple[MessageView, ...] = ()
+    message_count: int = 0
+    snippet: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store, as an import or a test gives it."""
+
+    role: str
+    content: str
+    model: str | None = None
+    status: str = "complete"
+    error: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What answering again means for a conversation: keep its first `keep` messages, then
+    add `user` (if any) as the new last user message. Nothing changes until `begin_turn`."""
+
+    keep: int
+    user: str | None
+    history: tuple[tuple[str, str], ...] = field(default=())
+
+
+def plan_turn(messages: Sequence[MessageView], action: Action, content: str | None) -> Turn:
+    """Pure: which messages the answer builds on, for a send, a regenerate or an edit."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    last_user = users[-1] if users else -1
+    if action == "send":
+        if not content or not content.strip():
+            raise InvalidRequest("The message is empty. Type something to send.", param="content")
+        keep, user = len(messages), content
+    elif last_user < 0:
+        raise InvalidRequest(
+            f"There is no message of yours to {action} in this conversation yet.", param="action"
+        )
+    elif action == "regenerate":
+        keep, user = last_user + 1, None
+    else:
+        if not content or not content.strip():
+            raise InvalidRequest("The edited message is empty.", param="content")
+        keep, user = last_user, content
+    history = [(m.role, m.content) for m in messages[:keep] if m.content]
+    if user is not None:
+        history.append(("user", user))
+    return Turn(keep, user, tuple(history))
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _message_view(m: Message) -> MessageView:
+    usage = None
+    if m.prompt_tokens is not None and m.completion_tokens is not None:
+        usage = Usage(m.prompt_tokens, m.completion_tokens)
+    return MessageView(m.id, m.role, m.content, m.model, m.status, m.error, usage, m.created_at)
+
+
+def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
+    messages = tuple(_message_view(m) for m in c.messages) if with_messages else ()
+    return ConversationView(
+        c.id,
+        c.title,
+        c.model,
+        c.system_prompt,
+        dict(c.settings or {}),
+        c.created_at,
+        c.updated_at,
+        messages,
+        len(c.messages) if with_messages else 0,
+    )
+
+
+def _snippet(text: str, query: str, width: int = 80) -> str:
+    at = find_folded(text, query)
+    if at < 0:
+        return _title_from(text)
+    start = max(0, at - width // 3)
+    piece = " ".join(text[start : start + width].split())
+    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+
+class Conversations:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def _matches(self, column: Any, query: str) -> ColumnElement[bool]:
+        """`column` contains `query`, ignoring case (and accents on SQLite, where a Python
+        function folds both; elsewhere the database's own ILIKE decides)."""
+        if self._db.is_sqlite:
+            folded: ColumnElement[str] = getattr(func, FOLD_FUNCTION)(column)
+            return folded.contains(fold(query), autoescape=True)
+        return column.icontains(query, autoescape=True)  # type: ignore[no-any-return]
+
+    def _owned(self, session: Session, owner: str, conversation_id: str) -> Conversation:
+        found = session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.owner == owner)
+            .options(selectinload(Conversation.messages))
+        )
+        if found is None:
+            raise NotFound(
+                f"There is no conversation '{conversation_id}'. It may have been deleted."
+            )
+        return found
+
+    def list(self, owner: str, query: str = "", limit: int = 200) -> list[ConversationView]:
+        with self._db.session() as session:
+            counts = (
+                select(Message.conversation_id, func.count().label("n"))
+                .group_by(Message.conversation_id)
+                .subquery()
+            )
+            statement = (
+                select(Conversation, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+                .where(Conversation.owner == owner)
+                .order_by(Conversation.updated_at.desc())
+                .limit(limit)
+            )
+            query = query.strip()
+            if query:
+                matching = select(Message.conversation_id).where(
+                    self._matches(Message.content, query)
+                )
+                statement = statement.where(
+                    or_(self._matches(Conversation.title, query), Conversation.id.in_(matching))
+                )
+            rows = session.execute(statement).all()
+            result = []
+            for conversation, count in rows:
+                view = _view(conversation, with_messages=False)
+                snippet = None
+                if query:
+                    snippet = self._first_match(session, conversation, query)
+                result.append(replace(view, message_count=count, snippet=snippet))
+            return result
+
+    def _first_match(self, session: Session, conversation: Conversation, query: str) -> str:
+        content = session.scalar(
+            select(Message.content)
+            .where(
+                Message.conversation_id == conversation.id,
+                self._matches(Message.content, query),
+            )
+            .order_by(Message.position)
+            .limit(1)
+        )
+        return _snippet(content if content is not None else conversation.title, query)
+
+    def create(
+        self,
+        owner: str,
+        *,
+        title: str = "",
+        model: str | None = None,
+        system_prompt: str = "",
+        settings: dict[str, Any] | None = None,
+        messages: Sequence[NewMessage] = (),
+    ) -> ConversationView:
+        now = utcnow()
+        conversation = Conversation(
+            id=new_id(),
+            owner=owner,
+            title=title,
+            model=model,
+            system_prompt=system_prompt,
+            settings=dict(settings or {}),
+            created_at=now,
+            updated_at=now,
+        )
+        conversation.messages = [
+            Message(
+                id=new_id(),
+                position=i,
+                role=m.role,
+                content=m.content,
+                model=m.model,
+                status=m.status,
+                error=m.error,
+                created_at=m.created_at or now,
+            )
+            for i, m in enumerate(messages)
+        ]
+        with self._db.session() as session:
+            session.add(conversation)
+            session.flush()
+            return _view(conversation)
+
+    def get(self, owner: str, conversation_id: str) -> ConversationView:
+        with self._db.session() as session:
+            return _view(self._owned(session, owner, conversation_id))
+
+    def update(self, owner: str, conversation_id: str, **changes: Any) -> ConversationView:
+        """Set `title`, `model`, `system_prompt`; merge `settings` key by key."""
+        with self._db.session() as session:
+            conversation = self._owned(session, owner, conversation_id)
+            for name, value in changes.items():
+                if name == "settings":
+                    conversation.settings = {**(conversation.settings or {}), **value}
+                else:
+                    setattr(conversation, name, value)
+            conversation.updated_at = utcnow()
+            return _view(conversation)
+
+    def delete(self, owner: str, conversation_id: str) -> None:
+        with self._db.session() as session:
+            session.delete(self._owned(session, owner, conversation_id))
+
+    def begin_turn(
+        self, owner: str, conversation_id: str, turn: Turn, model: str | None
+    ) -> MessageView | None:
+        """Apply a planned turn once its answer has started: drop what it replaces, store the
+        new user message (returned), remember the model chosen."""
+        with self._db.session() as session:
+            conversation = self._owned(session, owner, conversation_id)
+            session.execute(
+                delete(Message).where(
+                    Message.conversation_id == conversation.id, Message.position >= turn.keep
+                )
+            )
+            added = None
+            if turn.user is not None:
+                added = Message(
+                    id=new_id(),
+                    conversation_id=conversation.id,
+                    position=turn.keep,
+                    role="user",
+                    content=turn.user,
+                    status="complete",
+                    created_at=utcnow(),
+                )
+                session.add(added)
+                if not conversation.title:
+                    conversation.title = _title_from(turn.user)
+            if model:
+                conversation.model = model
+            conversation.updated_at = utcnow()
+            session.flush()
+            return None if added is None else _message_view(added)
+
+    def save_answer(
+        self,
+        owner: str,
+        conversation_id: str,
+        message_id: str,
+        *,
+        content: str,
+        model: str,
+        status: str,
+        error: str | None = None,
+        usage: Usage | None = None,
+    ) -> MessageView:
+        with self._db.session() as session:
+            conversation = self._owned(session, owner, conversation_id)
+            position = session.scalar(
+                select(func.coalesce(func.max(Message.position) + 1, 0)).where(
+                    Message.conversation_id == conversation.id
+                )
+            )
+            message = Message(
+                id=message_id,
+                conversation_id=conversation.id,
+                position=position,
+                role="assistant",
+                content=content,
+                model=model,
+                status=status,
+                error=error,
+                prompt_tokens=None if usage is None else usage.prompt_tokens,
+                completion_tokens=None if usage is None else usage.completion_tokens,
+                created_at=utcnow(),
+            )
+            session.add(message)
+            conversation.updated_at = utcnow()
+            session.flush()
+            return _message_view(message)

@@ -1,0 +1,71 @@
+"""The database connection: SQLite (WAL) by default, any SQLAlchemy URL otherwise, migrated
+to the latest schema by Alembic when the server starts."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from iaforall.store.folding import fold
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLite's own LIKE ignores case in ASCII only; searches use this function instead.
+FOLD_FUNCTION = "iaforall_fold"
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    if isinstance(connection, sqlite3.Connection):
+        cursor = connection.cursor()
+        # WAL: readers never wait for the writer; the busy timeout covers writer against writer.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+        connection.create_function(FOLD_FUNCTION, 1, _fold_or_none, deterministic=True)
+
+
+def _fold_or_none(text: str | None) -> str | None:
+    return None if text is None else fold(text)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Sessions are used from the server's worker threads, one at a time each.
+            kwargs["connect_args"] = {"check_same_thread": False}
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.engine: Engine = create_engine(url, **kwargs)
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the latest migration (a no-op when it already is)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,172 @@
+"""The conversation store on a real SQLite file, migrated by the real Alembic."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from iaforall.core.errors import InvalidRequest, NotFound
+from iaforall.core.types import Usage
+from iaforall.store.conversations import (
+    Conversations,
+    MessageView,
+    NewMessage,
+    Turn,
+    plan_turn,
+)
+from iaforall.store.database import Database
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Conversations:
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'iaforall.db'}")
+    database.upgrade()
+    return Conversations(database)
+
+
+def _messages(*roles_and_texts: tuple[str, str]) -> list[MessageView]:
+    now = datetime.now(UTC)
+    return [
+        MessageView(str(i), role, text, None, "complete", None, None, now)
+        for i, (role, text) in enumerate(roles_and_texts)
+    ]
+
+
+CHAT = _messages(("user", "a"), ("assistant", "A"), ("user", "b"), ("assistant", "B"))
+
+
+@pytest.mark.parametrize(
+    ("messages", "action", "content", "expected"),
+    [
+        ([], "send", "hi", Turn(0, "hi", (("user", "hi"),))),
+        (CHAT, "send", "c", Turn(4, "c", (*((m.role, m.content) for m in CHAT), ("user", "c")))),
+        (
+            CHAT,
+            "regenerate",
+            None,
+            Turn(3, None, (("user", "a"), ("assistant", "A"), ("user", "b"))),
+        ),
+        (
+            CHAT[:3],
+            "regenerate",
+            None,
+            Turn(3, None, (("user", "a"), ("assistant", "A"), ("user", "b"))),
+        ),
+        (CHAT, "edit", "b2", Turn(2, "b2", (("user", "a"), ("assistant", "A"), ("user", "b2")))),
+        # An answer stopped before its first word is not sent back to the model.
+        (
+            _messages(("user", "a"), ("assistant", "")),
+            "send",
+            "b",
+            Turn(2, "b", (("user", "a"), ("user", "b"))),
+        ),
+    ],
+)
+def test_plan_turn(messages, action, content, expected):  # type: ignore[no-untyped-def]
+    assert plan_turn(messages, action, content) == expected
+
+
+@pytest.mark.parametrize(
+    ("messages", "action", "content", "param"),
+    [
+        ([], "send", "  ", "content"),
+        ([], "regenerate", None, "action"),
+        ([], "edit", "x", "action"),
+        (CHAT, "edit", "", "content"),
+    ],
+)
+def test_plan_turn_refuses(messages, action, content, param):  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidRequest) as caught:
+        plan_turn(messages, action, content)
+    assert caught.value.param == param
+
+
+def test_migrations_create_the_schema_and_run_again_harmlessly(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.upgrade()
+    with sqlite3.connect(path) as raw:
+        tables = {r[0] for r in raw.execute("select name from sqlite_master where type='table'")}
+        version = raw.execute("select version_num from alembic_version").fetchone()[0]
+        journal = raw.execute("pragma journal_mode").fetchone()[0]
+    assert {"conversations", "messages", "alembic_version"} <= tables
+    assert version == "0001"
+    assert journal == "wal"
+
+
+def test_a_turn_and_its_answer_are_stored_in_order(store: Conversations) -> None:
+    conversation = store.create("local", model="m")
+    turn = plan_turn(conversation.messages, "send", "Bonjour, comment ça va ?")
+    user_message = store.begin_turn("local", conversation.id, turn, None)
+    assert user_message is not None and user_message.content == "Bonjour, comment ça va ?"
+    store.save_answer(
+        "local", conversation.id, "a1", content="Bien !", model="m", status="complete",
+        usage=Usage(5, 3),
+    )  # fmt: skip
+    found = store.get("local", conversation.id)
+    assert [(m.role, m.content) for m in found.messages] == [
+        ("user", "Bonjour, comment ça va ?"),
+        ("assistant", "Bien !"),
+    ]
+    assert found.messages[1].usage == Usage(5, 3)
+    assert found.title == "Bonjour, comment ça va ?"  # from the first message
+    assert found.created_at.tzinfo is not None and found.updated_at > found.created_at
+
+    # Regenerating drops the answer; editing drops the question and what follows.
+    store.begin_turn("local", conversation.id, plan_turn(found.messages, "regenerate", None), None)
+    assert [m.role for m in store.get("local", conversation.id).messages] == ["user"]
+    edit = plan_turn(store.get("local", conversation.id).messages, "edit", "Salut")
+    store.begin_turn("local", conversation.id, edit, "other")
+    again = store.get("local", conversation.id)
+    assert [m.content for m in again.messages] == ["Salut"]
+    assert again.model == "other"
+
+
+def test_conversations_belong_to_their_owner(store: Conversations) -> None:
+    mine = store.create("alice", title="alice's")
+    store.create("bob", title="bob's")
+    assert [c.title for c in store.list("alice")] == ["alice's"]
+    for attempt in (
+        lambda: store.get("bob", mine.id),
+        lambda: store.update("bob", mine.id, title="taken"),
+        lambda: store.delete("bob", mine.id),
+    ):
+        with pytest.raises(NotFound):
+            attempt()
+    assert store.get("alice", mine.id).title == "alice's"
+
+
+def test_search_finds_titles_and_contents_case_insensitively(store: Conversations) -> None:
+    store.create("local", title="Recettes", messages=[NewMessage("user", "Des crêpes ?")])
+    store.create(
+        "local",
+        title="Maths",
+        messages=[NewMessage("user", "x" * 200 + " What is 100% of 7_2? " + "y" * 200)],
+    )
+    assert [c.title for c in store.list("local", "RECETTES")] == ["Recettes"]
+    assert [c.title for c in store.list("local", "crêpes")] == ["Recettes"]
+    assert [c.title for c in store.list("local", "CREPES")] == ["Recettes"]  # accents too
+    found = store.list("local", "100% of 7_2")  # LIKE wildcards are taken literally
+    assert [c.title for c in found] == ["Maths"]
+    assert found[0].snippet is not None and "100% of 7_2" in found[0].snippet
+    assert len(found[0].snippet) < 120
+    assert store.list("local", "50%") == []
+    assert [c.message_count for c in store.list("local")] == [1, 1]
+
+
+def test_updates_merge_settings_and_delete_removes_messages(store: Conversations) -> None:
+    conversation = store.create(
+        "local", settings={"temperature": 0.2}, messages=[NewMessage("user", "x")]
+    )
+    store.update("local", conversation.id, settings={"max_tokens": 10}, title="T")
+    updated = store.get("local", conversation.id)
+    assert updated.settings == {"temperature": 0.2, "max_tokens": 10}
+    assert updated.title == "T"
+    store.delete("local", conversation.id)
+    assert store.list("local") == []
+    with pytest.raises(NotFound):
+        store.save_answer("local", conversation.id, "z", content="", model="m", status="stopped")
