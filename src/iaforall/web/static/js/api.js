@@ -1,0 +1,138 @@
+// Talking to the server: JSON calls, the reply event stream, and errors turned into
+// plain-language messages (catalogue keys, so they are translated like the rest).
+
+export class ApiError extends Error {
+  constructor(kind, { status = 0, code = null, message = "", retryAfter = null } = {}) {
+    super(message || kind);
+    this.kind = kind; // "http" | "network" | "stream" | "protocol"
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function errorFromResponse(response) {
+  let body = {};
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON (a proxy page, say): the status alone tells enough.
+  }
+  const error = body.error || {};
+  const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  return new ApiError("http", {
+    status: response.status,
+    code: error.code || null,
+    message: error.message || response.statusText,
+    retryAfter: Number.isFinite(retry) ? retry : null,
+  });
+}
+
+async function send(method, path, body, signal) {
+  const init = { method, signal, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError("network", { message: String(err) });
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+  return response;
+}
+
+export async function api(method, path, body) {
+  const response = await send(method, path, body);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Split an event stream into events as they arrive: yields {event, data}. */
+export async function* readEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end = buffer.indexOf("\n\n");
+    while (end !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: data.join("\n") };
+      end = buffer.indexOf("\n\n");
+    }
+  }
+}
+
+/**
+ * Ask for a reply and follow its stream. Handlers: onStart(start), onDelta(text),
+ * onDone(message). A mid-stream {"error"} throws an ApiError of kind "stream" (after the
+ * answer started: the caller knows from onStart having run).
+ */
+export async function streamReply(conversationId, body, { signal, onStart, onDelta, onDone }) {
+  const path = `/web/api/conversations/${encodeURIComponent(conversationId)}/reply`;
+  const response = await send("POST", path, body, signal);
+  let streamError = null;
+  try {
+    for await (const { event, data } of readEvents(response.body)) {
+      if (data === "[DONE]") break;
+      const payload = JSON.parse(data);
+      if (event === "start") onStart(payload);
+      else if (event === "done") onDone(payload.message);
+      else if (payload.error) {
+        streamError = new ApiError("stream", {
+          code: payload.error.code,
+          message: payload.error.message,
+        });
+      } else {
+        const text = payload.choices?.[0]?.delta?.content;
+        if (text) onDelta(text);
+      }
+    }
+  } catch (err) {
+    if (err.name === "AbortError" || signal?.aborted) throw err;
+    throw new ApiError("network", { message: String(err) });
+  }
+  if (streamError) throw streamError;
+}
+
+/** What went wrong, as a catalogue key and its values, for the person at the keyboard. */
+export function describeError(err) {
+  if (!(err instanceof ApiError)) return { key: "error_unexpected", vars: { detail: String(err) } };
+  if (err.kind === "network") return { key: "error_network", vars: {} };
+  if (err.kind === "stream") {
+    if (err.code === "timeout") return { key: "error_timeout", vars: {} };
+    return { key: "error_interrupted", vars: { detail: err.message } };
+  }
+  switch (err.status) {
+    case 429:
+      return err.retryAfter
+        ? { key: "error_busy_wait", vars: { seconds: err.retryAfter } }
+        : { key: "error_busy", vars: {} };
+    case 503:
+      return { key: "error_engine_restarting", vars: {} };
+    case 504:
+      return { key: "error_timeout", vars: {} };
+    case 413:
+      return { key: "error_too_large", vars: {} };
+    case 404:
+      return err.code === "model_not_found"
+        ? { key: "error_model_not_found", vars: {} }
+        : { key: "error_not_found", vars: {} };
+    case 400:
+      if (err.code === "context_length_exceeded") return { key: "error_too_long", vars: {} };
+      return { key: "error_bad_request", vars: { detail: err.message } };
+    default:
+      return { key: "error_server", vars: { status: err.status, detail: err.message } };
+  }
+}

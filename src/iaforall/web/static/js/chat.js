@@ -1,0 +1,177 @@
+// One reply at a time: send, regenerate, edit, stop. The server is the source of truth;
+// before the answer starts nothing is stored, so a failure puts the typed text back.
+
+import { api, streamReply } from "./api.js";
+import { createConversation } from "./conversations.js";
+import { t } from "./i18n.js";
+
+/**
+ * host: { conversation(), adoptConversation(conv), setMessages(messages, title?),
+ *         model(), view, composer, announce(text), showError(err, retry), clearError(),
+ *         refreshList(), setStreaming(bool) }
+ */
+export class Chat {
+  constructor(host) {
+    this.host = host;
+    this.controller = null;
+    this.poller = 0;
+  }
+
+  get streaming() {
+    return this.controller !== null;
+  }
+
+  stop() {
+    this.controller?.abort();
+  }
+
+  send(text) {
+    return this.reply({ action: "send", content: text });
+  }
+
+  edit(text) {
+    return this.reply({ action: "edit", content: text });
+  }
+
+  regenerate() {
+    return this.reply({ action: "regenerate" });
+  }
+
+  async reply(request) {
+    if (this.streaming) return;
+    const { host } = this;
+    const { view, composer } = host;
+    const model = host.model();
+    const typed = request.content ?? null;
+    const before = host.conversation();
+    const kept = [...(before.messages || [])];
+    const lastUser = kept.findLastIndex((m) => m.role === "user");
+    const lastAnswer = kept.at(-1)?.role === "assistant" ? kept.length - 1 : kept.length;
+    host.clearError();
+    this.controller = new AbortController();
+    host.setStreaming(true);
+
+    // Show the exchange at once; the data follows what the server confirms.
+    if (request.action === "edit") view.removeLast(kept.length - lastUser);
+    if (request.action === "regenerate") view.removeLast(kept.length - lastAnswer);
+    if (typed !== null) {
+      composer.clearShown();
+      view.appendUser(typed);
+    }
+    const answer = view.appendAssistant(model);
+    answer.setStatus(t("status_waiting"));
+    this.watchModel(model, answer);
+
+    let conversation = before;
+    let start = null;
+    let stored = null;
+    let failure = null;
+    let stopped = false;
+    try {
+      if (!conversation.id) {
+        conversation = await createConversation({
+          model,
+          system_prompt: conversation.system_prompt || "",
+          settings: conversation.settings,
+        });
+        host.adoptConversation(conversation);
+      }
+      const body = { ...request, ...(model && request.action === "send" ? { model } : {}) };
+      await streamReply(conversation.id, body, {
+        signal: this.controller.signal,
+        onStart: (payload) => {
+          start = payload;
+          this.unwatch();
+          composer.forgetDraft(conversation.id);
+          if (request.action === "edit") composer.endEdit();
+        },
+        onDelta: (text) => answer.append(text),
+        onDone: (message) => {
+          stored = message;
+        },
+      });
+    } catch (err) {
+      if (err.name === "AbortError") stopped = true;
+      else failure = err;
+    } finally {
+      this.unwatch();
+      answer.end();
+      this.controller = null;
+      host.setStreaming(false);
+    }
+
+    if (host.conversation().id !== conversation.id) {
+      // The user went to another conversation meanwhile: leave that one's screen alone.
+      host.refreshList();
+      return;
+    }
+    if (!start) {
+      // Nothing was stored: back to how it was, with the text back in the box.
+      host.setMessages(kept);
+      if (typed !== null) composer.setValue(typed, conversation.id);
+      if (failure) host.showError(failure, () => this.retry(request));
+      else host.announce(t("announce_stopped"));
+      composer.focus();
+      return;
+    }
+
+    const messages = kept.slice(0, request.action === "send" ? kept.length : request.action === "edit" ? lastUser : lastAnswer);
+    if (start.user_message) messages.push(start.user_message);
+    messages.push(
+      stored || {
+        id: start.assistant_message_id,
+        role: "assistant",
+        content: answer.text,
+        model,
+        status: stopped ? "stopped" : "error",
+        error: failure ? failure.message : null,
+        usage: null,
+      },
+    );
+    host.setMessages(messages);
+    if (failure) host.showError(failure, () => this.regenerate());
+    const final = messages.at(-1);
+    if (final.status === "stopped") host.announce(t("announce_stopped"));
+    else if (final.status === "error") host.announce(t("announce_error"));
+    else host.announce(final.content.trim() || t("announce_complete"));
+    host.refreshList();
+  }
+
+  /** Retrying a send or an edit takes the text now in the box (the user may have fixed it). */
+  retry(request) {
+    if (request.action === "regenerate") return this.regenerate();
+    const text = this.host.composer.value;
+    if (!text.trim()) return undefined;
+    return this.reply({ ...request, content: text });
+  }
+
+  /** Until the first token: say whether the model is loading, queued or thinking. */
+  watchModel(model, answer) {
+    let last = "";
+    const check = async () => {
+      try {
+        const health = await api("GET", "/health");
+        if (!this.poller) return;
+        const name = model || health.default_model;
+        const resident = (health.models || []).find((m) => m.name === name);
+        let key = "status_thinking";
+        if (!resident || resident.state === "loading") key = "status_loading";
+        else if (resident.state === "crashed") key = "status_restarting";
+        else if (resident.queued > 0) key = "status_queued";
+        if (key !== last && this.poller) {
+          last = key;
+          answer.setStatus(t(key));
+        }
+      } catch {
+        // The reply itself reports unreachable servers; the status just stays as it is.
+      }
+    };
+    this.poller = setInterval(check, 1000);
+    check();
+  }
+
+  unwatch() {
+    clearInterval(this.poller);
+    this.poller = 0;
+  }
+}

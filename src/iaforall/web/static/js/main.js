@@ -1,0 +1,330 @@
+// Wiring: language, models, routing (#/c/{id}), the open conversation and its actions.
+
+import { api, describeError } from "./api.js";
+import { Chat } from "./chat.js";
+import { Composer } from "./composer.js";
+import {
+  ConversationList, deleteConversation, displayTitle, exportUrl, getConversation,
+  importConversation, patchConversation,
+} from "./conversations.js";
+import { confirmDialog, promptDialog, setUpDialogs } from "./dialogs.js";
+import {
+  applyTranslations, currentLanguage, formatNumber, pickLanguage, setLanguage, storedLanguage, t,
+} from "./i18n.js";
+import { MessageView, setUpCopyButtons } from "./messages.js";
+import { SettingsPanel } from "./settings.js";
+import { renderHelp, setUpShortcuts } from "./shortcuts.js";
+import { setUpLayout } from "./layout.js";
+
+const $ = (id) => document.getElementById(id);
+const blank = () => ({
+  id: null, title: "", model: null, system_prompt: "", messages: [],
+  settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
+});
+
+const state = { conversation: blank(), defaultModel: null, languages: [] };
+
+const view = new MessageView($("messages"), {
+  onEdit: (message) => composer.startEdit(message.content),
+  onRegenerate: () => chat.regenerate(),
+});
+const composer = new Composer({
+  conversationId: () => state.conversation.id,
+  submit: (text, { editing }) => (editing ? chat.edit(text) : chat.send(text)),
+});
+const list = new ConversationList({ currentId: () => state.conversation.id, onError: showError });
+const layout = setUpLayout();
+const chat = new Chat({
+  view,
+  composer,
+  conversation: () => state.conversation,
+  model: () => $("model-select").value || state.defaultModel,
+  adoptConversation(conversation) {
+    composer.adopt(conversation.id);
+    state.conversation = { ...conversation, messages: state.conversation.messages };
+    history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
+    showHeader();
+  },
+  setMessages(messages) {
+    state.conversation.messages = messages;
+    view.render(state.conversation);
+    view.scrollToEnd(true);
+  },
+  announce,
+  showError,
+  clearError,
+  refreshList: () => refreshAfterReply(),
+  setStreaming: (on) => composer.setStreaming(on),
+});
+const settings = new SettingsPanel({
+  conversation: () => state.conversation,
+  draft: () => composer.value,
+  model: () => $("model-select").value || state.defaultModel,
+  saved(conversation) {
+    state.conversation = { ...conversation, messages: state.conversation.messages };
+  },
+  onError: showError,
+});
+
+/** Say something once to screen readers (cleared first so a repeat is still spoken). */
+function announce(text) {
+  const region = $("announcer");
+  region.textContent = "";
+  setTimeout(() => {
+    region.textContent = text;
+  }, 100);
+}
+
+function clearError() {
+  $("error-region").replaceChildren();
+}
+
+/** A plain-language alert with Retry (when there is something to retry) and Dismiss. */
+function showError(err, retry = null) {
+  if (err?.name === "AbortError") return;
+  const { key, vars } = err?.i18nKey ? { key: err.i18nKey, vars: {} } : describeError(err);
+  if (typeof vars.seconds === "number") vars.seconds = formatNumber(vars.seconds);
+  const box = document.createElement("div");
+  box.className = "error-box";
+  const text = document.createElement("p");
+  text.className = "error-text";
+  text.textContent = t(key, vars);
+  const buttons = document.createElement("div");
+  buttons.className = "error-buttons";
+  if (retry) {
+    const again = document.createElement("button");
+    again.type = "button";
+    again.className = "button primary";
+    again.textContent = t("action_retry");
+    again.addEventListener("click", () => {
+      clearError();
+      retry();
+    });
+    buttons.append(again);
+  }
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "button";
+  dismiss.textContent = t("action_dismiss");
+  dismiss.addEventListener("click", () => {
+    clearError();
+    composer.focus();
+  });
+  buttons.append(dismiss);
+  box.append(text, buttons);
+  $("error-region").replaceChildren(box);
+}
+
+function showHeader() {
+  const { conversation } = state;
+  $("conversation-title").textContent = displayTitle(conversation);
+  document.title = conversation.id
+    ? t("document_title_conversation", { title: displayTitle(conversation) })
+    : t("document_title");
+  $("conversation-menu-button").hidden = !conversation.id;
+  if (conversation.id) {
+    $("export-markdown").href = exportUrl(conversation.id, "markdown");
+    $("export-json").href = exportUrl(conversation.id, "json");
+  }
+  selectModel(conversation.model);
+  list.markCurrent();
+}
+
+function selectModel(model) {
+  const select = $("model-select");
+  const wanted = model || state.defaultModel;
+  if (wanted && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
+}
+
+async function refreshAfterReply() {
+  if (!state.conversation.title && state.conversation.id) {
+    try {
+      const fresh = await getConversation(state.conversation.id);
+      state.conversation.title = fresh.title;
+      showHeader();
+    } catch {
+      // The title is cosmetic; the list refresh below reports real trouble.
+    }
+  }
+  list.refresh();
+}
+
+/** Open the conversation the URL names (or a new one). */
+async function route() {
+  const match = /^#\/c\/(.+)$/.exec(location.hash);
+  const id = match ? decodeURIComponent(match[1]) : null;
+  if (id === state.conversation.id && id !== null) return;
+  if (chat.streaming) chat.stop();
+  clearError();
+  layout.closeSidebar({ focus: false });
+  if (!id) {
+    state.conversation = blank();
+  } else {
+    try {
+      state.conversation = await getConversation(id);
+    } catch (err) {
+      state.conversation = blank();
+      history.replaceState(null, "", location.pathname + location.search);
+      showError(err);
+    }
+  }
+  showHeader();
+  view.render(state.conversation);
+  view.scrollToEnd(true);
+  composer.restore(state.conversation.id);
+}
+
+function newChat() {
+  if (location.hash) history.pushState(null, "", location.pathname + location.search);
+  route().then(() => composer.focus());
+}
+
+async function rename() {
+  layout.closeMenu();
+  const title = await promptDialog({ value: state.conversation.title });
+  if (title === null || !state.conversation.id) return;
+  try {
+    const updated = await patchConversation(state.conversation.id, { title });
+    state.conversation.title = updated.title;
+    showHeader();
+    announce(t("announce_renamed", { title: displayTitle(updated) }));
+    list.refresh();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function remove() {
+  layout.closeMenu();
+  const ok = await confirmDialog({
+    title: t("delete_title"),
+    message: t("delete_message", { title: displayTitle(state.conversation) }),
+    confirmLabel: t("action_delete"),
+  });
+  if (!ok || !state.conversation.id) return;
+  try {
+    await deleteConversation(state.conversation.id);
+    composer.forgetDraft(state.conversation.id);
+    announce(t("announce_deleted"));
+    await list.refresh();
+    newChat();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function importFile(file) {
+  let doc;
+  try {
+    doc = JSON.parse(await file.text());
+  } catch {
+    showError({ i18nKey: "error_import_file" });
+    return;
+  }
+  try {
+    const conversation = await importConversation(doc);
+    announce(t("announce_imported", { title: displayTitle(conversation) }));
+    await list.refresh();
+    location.hash = `#/c/${encodeURIComponent(conversation.id)}`;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function loadModels() {
+  const select = $("model-select");
+  try {
+    const [models, health] = await Promise.all([api("GET", "/v1/models"), api("GET", "/health")]);
+    state.defaultModel = health.default_model;
+    select.replaceChildren(
+      ...models.data.map((m) => {
+        const option = document.createElement("option");
+        option.value = m.id;
+        option.textContent = m.id;
+        return option;
+      }),
+    );
+  } catch (err) {
+    showError(err, () => loadModels().then(showHeader));
+  }
+}
+
+async function loadLanguages() {
+  try {
+    state.languages = (await api("GET", "/web/api/languages")).data;
+  } catch {
+    state.languages = [{ code: "en", name: "English" }];
+  }
+  const select = $("language-select");
+  select.replaceChildren(
+    ...state.languages.map(({ code, name }) => {
+      const option = document.createElement("option");
+      option.value = code;
+      option.lang = code; // each language named in itself, read in its own voice
+      option.textContent = name;
+      return option;
+    }),
+  );
+  await setLanguage(pickLanguage(state.languages, navigator.languages, storedLanguage()));
+  select.value = currentLanguage();
+}
+
+/** Everything drawn from the catalogue again, in the new language. */
+async function switchLanguage(code) {
+  await setLanguage(code, { remember: true });
+  renderHelp();
+  showHeader();
+  view.render(state.conversation);
+  list.render();
+}
+
+async function start() {
+  setUpDialogs();
+  setUpCopyButtons($("messages"), announce);
+  await loadLanguages();
+  renderHelp();
+  applyTranslations(document);
+  await loadModels();
+  $("language-select").addEventListener("change", (e) => switchLanguage(e.target.value));
+  $("model-select").addEventListener("change", async (event) => {
+    const model = event.target.value;
+    state.conversation.model = model;
+    if (!state.conversation.id) return;
+    try {
+      await patchConversation(state.conversation.id, { model });
+    } catch (err) {
+      showError(err);
+    }
+  });
+  $("new-chat").addEventListener("click", newChat);
+  // Choosing a conversation (even the open one) hides the overlay and goes to the message box.
+  $("conversation-list").addEventListener("click", (event) => {
+    if (!event.target.closest("a")) return;
+    layout.closeSidebar({ focus: false });
+    composer.focus();
+  });
+  $("stop-button").addEventListener("click", () => chat.stop());
+  $("rename-button").addEventListener("click", rename);
+  $("delete-button").addEventListener("click", remove);
+  $("import-button").addEventListener("click", () => $("import-file").click());
+  $("import-file").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    event.target.value = "";
+    if (file) importFile(file);
+  });
+  window.addEventListener("hashchange", route);
+  window.addEventListener("popstate", route);
+  setUpShortcuts({
+    stop: () => chat.stop(),
+    streaming: () => chat.streaming,
+    focusInput: () => composer.focus(),
+    newChat,
+    toggleSidebar: () => layout.showConversations(),
+    closeMenus: () => layout.closeMenu() || layout.closeSidebar(),
+  });
+  await route();
+  list.refresh();
+  document.body.dataset.ready = "true"; // for tests and for the CSS that hides the first paint
+}
+
+start();

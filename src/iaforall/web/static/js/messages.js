@@ -1,0 +1,198 @@
+// Drawing the messages. While an answer streams it is re-rendered at most once per frame,
+// and the list is not a live region: the answer is announced once, when it ends.
+
+import { renderMarkdown } from "./markdown.js";
+import { t, tCount } from "./i18n.js";
+
+const el = (tag, className, text) => {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+};
+
+let counter = 0;
+
+function shell(role, model) {
+  const article = el("article", `msg msg-${role}`);
+  const heading = el("h3", "msg-author");
+  heading.id = `msg-heading-${++counter}`;
+  heading.textContent = role === "user" ? t("author_you") : t("author_assistant");
+  article.setAttribute("aria-labelledby", heading.id);
+  article.append(heading);
+  if (role === "assistant" && model) heading.append(el("span", "msg-model", model));
+  return article;
+}
+
+function actionButton(key, handler) {
+  const button = el("button", "msg-action", t(key));
+  button.type = "button";
+  button.addEventListener("click", handler);
+  return button;
+}
+
+/** host: { onEdit(message), onRegenerate() } */
+export class MessageView {
+  constructor(container, host) {
+    this.container = container;
+    this.host = host;
+  }
+
+  /** Everything, from the stored conversation (after loading, and after each answer). */
+  render(conversation, { actions = true } = {}) {
+    const messages = conversation.messages || [];
+    if (!messages.length) {
+      this.container.replaceChildren(this.emptyState());
+      return;
+    }
+    const lastUser = messages.findLastIndex((m) => m.role === "user");
+    const last = messages.length - 1;
+    this.container.replaceChildren(
+      ...messages.map((message, index) => {
+        const node = this.message(message);
+        const bar = el("div", "msg-actions");
+        if (actions && index === lastUser) {
+          bar.append(actionButton("action_edit", () => this.host.onEdit(message)));
+        }
+        if (actions && index === last && message.role === "assistant") {
+          bar.append(actionButton("action_regenerate", () => this.host.onRegenerate()));
+        }
+        if (bar.childElementCount) node.append(bar);
+        return node;
+      }),
+    );
+  }
+
+  emptyState() {
+    const box = el("div", "empty-state");
+    box.append(el("p", "empty-title", t("empty_title")), el("p", "empty-text", t("empty_text")));
+    return box;
+  }
+
+  message(message) {
+    const node = shell(message.role, message.model);
+    node.dataset.id = message.id || "";
+    node.dataset.status = message.status || "complete";
+    if (message.role === "user") {
+      node.append(el("div", "msg-body msg-text", message.content));
+      return node;
+    }
+    const body = el("div", "msg-body markdown");
+    body.append(renderMarkdown(message.content));
+    node.append(body);
+    const note = statusNote(message);
+    if (note) node.append(note);
+    if (message.usage?.completion_tokens) {
+      node.append(el("p", "msg-usage", tCount("tokens", message.usage.completion_tokens)));
+    }
+    return node;
+  }
+
+  appendUser(content) {
+    this.container.querySelector(".empty-state")?.remove();
+    const node = this.message({ role: "user", content, status: "pending" });
+    this.container.append(node);
+    return node;
+  }
+
+  /** A streaming answer: status text until the first token, then Markdown, once per frame. */
+  appendAssistant(model) {
+    this.container.querySelector(".empty-state")?.remove();
+    for (const bar of this.container.querySelectorAll(".msg-actions")) bar.remove();
+    const node = shell("assistant", model);
+    node.dataset.status = "streaming";
+    node.setAttribute("aria-busy", "true");
+    const body = el("div", "msg-body markdown");
+    const status = el("p", "msg-waiting", "");
+    node.append(status, body);
+    this.container.append(node);
+    this.scrollToEnd(true);
+    return new StreamingAnswer(node, body, status, this);
+  }
+
+  removeLast(count) {
+    const nodes = this.container.querySelectorAll(".msg");
+    for (const node of [...nodes].slice(-count)) node.remove();
+  }
+
+  nearBottom() {
+    const c = this.container;
+    return c.scrollHeight - c.scrollTop - c.clientHeight < 80;
+  }
+
+  scrollToEnd(force = false) {
+    if (force || this.nearBottom()) this.container.scrollTop = this.container.scrollHeight;
+  }
+}
+
+function statusNote(message) {
+  if (message.status === "stopped") return el("p", "msg-note msg-stopped", t("status_stopped"));
+  if (message.status === "error") {
+    const note = el("p", "msg-note msg-error", t("status_error"));
+    if (message.error) note.append(" ", el("span", "msg-error-detail", message.error));
+    return note;
+  }
+  return null;
+}
+
+class StreamingAnswer {
+  constructor(node, body, status, view) {
+    Object.assign(this, { node, body, status, view, text: "", frame: 0 });
+  }
+
+  setStatus(text) {
+    this.status.textContent = text;
+  }
+
+  append(delta) {
+    this.text += delta;
+    if (this.frame) return;
+    const follow = this.view.nearBottom();
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.status.hidden = true;
+      this.body.replaceChildren(renderMarkdown(this.text));
+      if (follow) this.view.scrollToEnd(true);
+    });
+  }
+
+  /** The stream ended (any way): no more busy state. The caller re-renders from the data. */
+  end() {
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.node.removeAttribute("aria-busy");
+  }
+}
+
+/** Copy buttons on code blocks: one listener for all, the result announced politely. */
+export function setUpCopyButtons(container, announce) {
+  container.addEventListener("click", async (event) => {
+    const button = event.target.closest(".copy-code");
+    if (!button) return;
+    const code = button.closest(".code-block")?.querySelector("pre")?.textContent ?? "";
+    const ok = await copyText(code);
+    button.textContent = t(ok ? "copied" : "copy_failed");
+    announce(t(ok ? "copied" : "copy_failed"));
+    setTimeout(() => {
+      button.textContent = t("copy_code");
+    }, 2000);
+  });
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // The clipboard API needs a secure context (a LAN address over http is not): old way.
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+}

@@ -1,0 +1,108 @@
+// "Settings and transparency": the conversation's system prompt and generation settings,
+// and the exact text the model is given. Nothing is hidden from the user.
+
+import { api } from "./api.js";
+import { conversationPath, patchConversation } from "./conversations.js";
+import { t } from "./i18n.js";
+import { openDialog } from "./dialogs.js";
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ["temperature", "top_p", "max_tokens", "seed"];
+const INTEGER = new Set(["max_tokens", "seed"]);
+
+/**
+ * host: { conversation() -> the open conversation (id null until created),
+ *         draft() -> the unsent text, model() -> the chosen model,
+ *         saved(conversation) -> after a save, onError(err) }
+ */
+export class SettingsPanel {
+  constructor(host) {
+    this.host = host;
+    this.dialog = $("settings-dialog");
+    $("settings-button").addEventListener("click", () => this.open());
+    $("settings-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save();
+    });
+    $("settings-close").addEventListener("click", () => this.dialog.close());
+    $("prompt-button").addEventListener("click", () => this.showPrompt());
+  }
+
+  open() {
+    const conversation = this.host.conversation();
+    $("system-prompt").value = conversation.system_prompt || "";
+    for (const name of FIELDS) {
+      const value = conversation.settings?.[name];
+      $(`setting-${name}`).value = value ?? "";
+    }
+    this.setStatus("");
+    $("prompt-output").hidden = true;
+    $("prompt-output-label").hidden = true;
+    openDialog(this.dialog, $("system-prompt"));
+  }
+
+  /** The form's values, or null (with the invalid field focused) when one is wrong. */
+  values() {
+    const settings = {};
+    for (const name of FIELDS) {
+      const input = $(`setting-${name}`);
+      input.setCustomValidity("");
+      const raw = input.value.trim();
+      if (!input.checkValidity() || (raw && INTEGER.has(name) && !/^-?\d+$/.test(raw))) {
+        input.setCustomValidity(t("settings_invalid"));
+        input.reportValidity();
+        return null;
+      }
+      settings[name] = raw === "" ? null : Number(raw);
+    }
+    return { system_prompt: $("system-prompt").value, settings };
+  }
+
+  async save() {
+    const fields = this.values();
+    if (!fields) return false;
+    const conversation = this.host.conversation();
+    try {
+      if (conversation.id) {
+        this.host.saved(await patchConversation(conversation.id, fields));
+      } else {
+        // Not created yet: kept here and sent with the request that creates it.
+        this.host.saved({ ...conversation, ...fields });
+      }
+      this.setStatus(t("settings_saved"));
+      return true;
+    } catch (err) {
+      this.host.onError(err);
+      return false;
+    }
+  }
+
+  async showPrompt() {
+    if (!(await this.save())) return;
+    const conversation = this.host.conversation();
+    const draft = this.host.draft();
+    const model = this.host.model();
+    const output = $("prompt-output");
+    try {
+      let result;
+      if (conversation.id) {
+        const body = { draft, ...(model ? { model } : {}) };
+        result = await api("POST", `${conversationPath(conversation.id)}/prompt`, body);
+      } else {
+        const messages = [{ role: "system", content: conversation.system_prompt || "" }];
+        if (draft) messages.push({ role: "user", content: draft });
+        result = await api("POST", "/v1/chat/prompt", { model, messages });
+      }
+      output.textContent = result.prompt;
+      output.hidden = false;
+      $("prompt-output-label").hidden = false;
+      this.setStatus(t("prompt_shown", { model: result.model || model }));
+    } catch (err) {
+      this.host.onError(err);
+    }
+  }
+
+  setStatus(text) {
+    $("settings-status").textContent = text;
+  }
+}
