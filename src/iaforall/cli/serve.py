@@ -13,9 +13,10 @@ from iaforall.settings import Settings
 def serve(settings: Settings) -> int:
     server = settings.server
     logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s: %(message)s")
+    url = f"http://{server.host}:{server.port}"
     print(
-        f"IAForAll serving on http://{server.host}:{server.port} "
-        f"(default model {server.model}, data in {settings.store.home})",
+        f"IAForAll serving on {url} (default model {server.model}, data in "
+        f"{settings.store.home})\n  chat in a browser: {url}/   OpenAI API: {url}/v1",
         flush=True,
     )
     uvicorn.run(
