@@ -27,7 +27,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while sync Playwright is started, its event loop counts as the
+# thread's running loop, and the async tests of other folders (pytest-asyncio) could not run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
-from tests.real_server import RealServer
+from tests.real_server import SMOL, RealServer
 from tests.web.conftest import (
     create_conversation,
     get_conversation,
@@ -189,3 +189,25 @@ def test_regenerate_and_edit(page: Page, server: RealServer) -> None:
     expect(page.locator("#edit-banner")).to_be_hidden()
     stored = get_conversation(server, conversation["id"]).json()["messages"]
     assert [m["content"] for m in stored if m["role"] == "user"] == ["Name a vegetable."]
+
+
+def test_waiting_status_then_escape_stops(page: Page, server: RealServer) -> None:
+    """Before the first token the status says why we wait; Escape stops; the text comes back."""
+    conversation = create_conversation(server)
+    open_app(page, server, conversation["id"])
+    loading = {"default_model": SMOL, "models": [{"name": SMOL, "state": "loading", "queued": 0}]}
+    page.route("**/health", lambda route: route.fulfill(json=loading))
+    held: list[Route] = []
+    page.route("**/reply", lambda route: held.append(route))  # never answered: still loading
+    page.fill("#composer-input", "Are you there?")
+    page.press("#composer-input", "Enter")
+    answer = page.locator(".msg-assistant").last
+    expect(answer.locator(".msg-waiting")).to_have_text("Loading the model…")
+    expect(answer).to_have_attribute("aria-busy", "true")
+    shot(page, "chat-loading-model")
+    page.keyboard.press("Escape")
+    expect(page.locator(".msg")).to_have_count(0)
+    expect(page.locator("#composer-input")).to_have_value("Are you there?")
+    expect(page.locator("#announcer")).to_have_text("Stopped")
+    assert held, "the reply was requested"
+    assert get_conversation(server, conversation["id"]).json()["messages"] == []
