@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from iaforall.api.web.catalogues import CATALOGUES
+from iaforall.api.web.export import ENGLISH
 from tests.conftest import FakeWorld
 
 
@@ -15,3 +19,10 @@ async def test_the_app_page_and_liveness_text(fake: FakeWorld) -> None:
     languages = (await fake.client.get("/web/api/languages")).json()["data"]
     assert {"code": "en", "name": "English"} in languages
     assert {"code": "fr", "name": "Français"} in languages
+
+
+def test_every_catalogue_has_the_servers_own_strings() -> None:
+    for path in CATALOGUES.glob("*.json"):
+        strings = json.loads(path.read_text(encoding="utf-8"))["_server"]
+        assert set(strings) == set(ENGLISH), path.name
+        assert all(isinstance(v, str) and v for v in strings.values()), path.name

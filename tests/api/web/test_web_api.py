@@ -216,6 +216,11 @@ async def test_export_and_import_round_trip(fake: FakeWorld) -> None:
     assert markdown.headers["content-type"].startswith("text/markdown")
     text = markdown.text
     assert text.startswith("# Été\n") and "Sois bref." in text and "**Bonjour**" in text
+    assert "## You\n" in text and "## System prompt\n" in text
+    french = await fake.client.get(
+        f"{API}/{cid}/export", params={"format": "markdown", "lang": "fr-CA"}
+    )
+    assert "## Vous\n" in french.text and "## Prompt système\n" in french.text
 
 
 async def test_bad_input_gets_clear_errors_and_loses_nothing(fake: FakeWorld) -> None:

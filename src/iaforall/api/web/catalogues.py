@@ -28,10 +28,11 @@ def languages() -> list[dict[str, str]]:
     return found
 
 
-def catalogue(code: str) -> dict[str, str]:
-    """The strings of one language (by its primary tag too: `fr-CA` finds `fr`), or none."""
+def server_strings(code: str) -> dict[str, str]:
+    """The strings the server writes itself (`_server` in a catalogue: Markdown exports), in
+    one language, found by its primary tag too (`fr-CA` finds `fr`); none if unknown."""
     for candidate in (code, code.split("-")[0]):
         if _CODE.match(candidate) and (CATALOGUES / f"{candidate}.json").is_file():
-            data = _read(CATALOGUES / f"{candidate}.json")
-            return {k: v for k, v in data.items() if isinstance(v, str)}
+            strings = _read(CATALOGUES / f"{candidate}.json").get("_server", {})
+            return {k: v for k, v in strings.items() if isinstance(v, str)}
     return {}

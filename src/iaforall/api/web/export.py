@@ -6,16 +6,16 @@ import re
 
 from iaforall.store.conversations import ConversationView
 
-# Used when a catalogue lacks a key (or has none of them, like an older one).
+# The `_server` strings of a catalogue; these are used when it lacks one.
 ENGLISH = {
-    "export.untitled": "Conversation",
-    "export.model": "Model",
-    "export.created": "Created",
-    "export.system_prompt": "System prompt",
-    "export.user": "You",
-    "export.assistant": "Assistant",
-    "export.stopped": "stopped before the end",
-    "export.error": "interrupted by an error",
+    "untitled": "Conversation",
+    "model": "Model",
+    "created": "Created",
+    "system_prompt": "System prompt",
+    "user": "You",
+    "assistant": "Assistant",
+    "stopped": "stopped before the end",
+    "error": "interrupted by an error",
 }
 
 
@@ -23,19 +23,19 @@ def to_markdown(conversation: ConversationView, labels: dict[str, str]) -> str:
     def label(key: str) -> str:
         return labels.get(key) or ENGLISH[key]
 
-    lines = [f"# {conversation.title or label('export.untitled')}", ""]
+    lines = [f"# {conversation.title or label('untitled')}", ""]
     if conversation.model:
-        lines.append(f"- {label('export.model')}: `{conversation.model}`")
-    lines += [f"- {label('export.created')}: {conversation.created_at.isoformat()}", ""]
+        lines.append(f"- {label('model')}: `{conversation.model}`")
+    lines += [f"- {label('created')}: {conversation.created_at.isoformat()}", ""]
     if conversation.system_prompt:
-        lines += [f"## {label('export.system_prompt')}", "", conversation.system_prompt, ""]
+        lines += [f"## {label('system_prompt')}", "", conversation.system_prompt, ""]
     for message in conversation.messages:
-        who = label("export.user") if message.role == "user" else label("export.assistant")
+        who = label("user") if message.role == "user" else label("assistant")
         if message.role != "user" and message.model:
             who += f" ({message.model})"
         lines += [f"## {who}", "", message.content, ""]
         if message.status in ("stopped", "error"):
-            lines += [f"*({label('export.' + message.status)})*", ""]
+            lines += [f"*({label(message.status)})*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

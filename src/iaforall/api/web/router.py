@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import json_body, services, user_of
-from iaforall.api.web.catalogues import catalogue, languages
+from iaforall.api.web.catalogues import languages, server_strings
 from iaforall.api.web.export import filename_for, to_markdown
 from iaforall.api.web.schemas import (
     ConversationCreate,
@@ -113,7 +113,7 @@ async def export_conversation(
 ) -> Response:
     found = await off_loop(svc.conversations.get, user, conversation_id)
     if format == "markdown":
-        labels = await off_loop(catalogue, lang)
+        labels = await off_loop(server_strings, lang)
         content = to_markdown(found, labels).encode()
         media_type, extension = "text/markdown; charset=utf-8", "md"
     else:

@@ -2,13 +2,15 @@
 // change one conversation (rename, delete, export links).
 
 import { api } from "./api.js";
-import { formatDate, formatRelative, t } from "./i18n.js";
+import { currentLanguage, formatDate, formatRelative, t } from "./i18n.js";
 
 const BASE = "/web/api/conversations";
 const $ = (id) => document.getElementById(id);
 
 export const conversationPath = (id) => `${BASE}/${encodeURIComponent(id)}`;
-export const exportUrl = (id, format) => `${conversationPath(id)}/export?format=${format}`;
+// The language goes along: a Markdown export's headings are written in it.
+export const exportUrl = (id, format) =>
+  `${conversationPath(id)}/export?format=${format}&lang=${encodeURIComponent(currentLanguage())}`;
 
 export const createConversation = (fields) => api("POST", BASE, fields);
 export const getConversation = (id) => api("GET", conversationPath(id));
