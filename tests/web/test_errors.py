@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from playwright.sync_api import Page, Route, expect
 
 from tests.real_server import SMOL, RealServer
@@ -71,6 +72,35 @@ def test_busy_then_network_loss_then_retry_succeeds(page: Page, server: RealServ
     page.reload()  # the draft was forgotten once the server had the message
     page.wait_for_selector("body[data-ready]")
     expect(page.locator("#composer-input")).to_have_value("")
+
+
+def test_a_failed_first_message_leaves_no_empty_conversation(
+    page: Page, server: RealServer
+) -> None:
+    def ids() -> set[str]:
+        listed = httpx.get(f"{server.url}/web/api/conversations", timeout=10).json()["data"]
+        return {c["id"] for c in listed}
+
+    before = ids()
+    open_app(page, server)  # a new chat: it exists on the server only once answered
+    page.route(
+        REPLY,
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "3", "Content-Type": "application/json"},
+            body=error_body("server_busy", "Too many requests are waiting."),
+        ),
+    )
+    typed = "A first message the server was too busy for."
+    page.fill("#composer-input", typed)
+    page.press("#composer-input", "Enter")
+    expect(page.get_by_role("alert")).to_contain_text("try again in 3 seconds")
+    expect(page.locator("#composer-input")).to_have_value(typed)
+    expect(page).to_have_url(f"{server.url}/")  # back to the unsaved new chat
+    assert ids() == before
+    page.reload()  # the draft is still the new chat's
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#composer-input")).to_have_value(typed)
 
 
 def test_engine_restarting_and_timeout(page: Page, server: RealServer) -> None:

@@ -2,11 +2,12 @@
 // before the answer starts nothing is stored, so a failure puts the typed text back.
 
 import { api, streamReply } from "./api.js";
-import { createConversation } from "./conversations.js";
+import { createConversation, deleteConversation } from "./conversations.js";
 import { t } from "./i18n.js";
 
 /**
- * host: { conversation(), adoptConversation(conv), setMessages(messages, title?),
+ * host: { conversation(), adoptConversation(conv), abandonConversation(conv),
+ *         setMessages(messages, title?),
  *         model(), view, composer, announce(text), showError(err, retry), clearError(),
  *         refreshList(), setStreaming(bool) }
  */
@@ -107,6 +108,14 @@ export class Chat {
     }
     if (!start) {
       // Nothing was stored: back to how it was, with the text back in the box.
+      if (!before.id && conversation.id) {
+        // It was created for this message alone: leave no empty conversation behind.
+        composer.forgetDraft(conversation.id);
+        await deleteConversation(conversation.id).catch(() => {});
+        host.abandonConversation(before);
+        conversation = before;
+        host.refreshList();
+      }
       host.setMessages(kept);
       if (typed !== null) composer.setValue(typed, conversation.id);
       if (failure) host.showError(failure, () => this.retry(request));

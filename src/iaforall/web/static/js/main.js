@@ -45,6 +45,12 @@ const chat = new Chat({
     history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
     showHeader();
   },
+  /** Back to the unsaved new chat `unsaved` was (its server copy has been deleted). */
+  abandonConversation(unsaved) {
+    state.conversation = { ...unsaved, messages: [] };
+    history.replaceState(null, "", location.pathname + location.search);
+    showHeader();
+  },
   setMessages(messages) {
     state.conversation.messages = messages;
     view.render(state.conversation);
