@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from iaforall.api.web.catalogues import CATALOGUES
 from iaforall.api.web.export import ENGLISH
@@ -26,3 +29,20 @@ def test_every_catalogue_has_the_servers_own_strings() -> None:
         strings = json.loads(path.read_text(encoding="utf-8"))["_server"]
         assert set(strings) == set(ENGLISH), path.name
         assert all(isinstance(v, str) and v for v in strings.values()), path.name
+
+
+def test_a_third_language_is_one_more_catalogue_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iaforall.api.web import catalogues
+
+    for path in CATALOGUES.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    german = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
+    german["_meta"]["name"] = "Deutsch"
+    german["_server"]["user"] = "Sie"
+    (tmp_path / "de.json").write_text(json.dumps(german), encoding="utf-8")
+    monkeypatch.setattr(catalogues, "CATALOGUES", tmp_path)
+    assert {"code": "de", "name": "Deutsch"} in catalogues.languages()
+    assert catalogues.server_strings("de-AT")["user"] == "Sie"
+    assert catalogues.server_strings("xx") == {}
