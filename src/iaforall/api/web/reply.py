@@ -107,8 +107,10 @@ async def reply(
         finally:
             # Stored here, synchronously (a few ms), because a stopped answer arrives as a
             # cancellation, and an await would be cancelled too.
-            saved = _save(svc, user, conversation_id, answer)
-            await rest.aclose()  # stops the engine's generation at once
+            try:
+                saved = _save(svc, user, conversation_id, answer)
+            finally:
+                await rest.aclose()  # stops the engine's generation at once
         if saved is not None:
             yield _event("done", {"message": MessageOut.of(saved).model_dump(mode="json")})
         yield DONE
