@@ -7,6 +7,7 @@ deterministic; the retry that succeeds goes to the real server.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 from playwright.sync_api import Page, Route, expect
@@ -29,17 +30,23 @@ def error_body(code: str, message: str) -> str:
     )
 
 
+def busy(retry_after: int) -> Callable[[Route], None]:
+    """A reply answered "busy", as the real server does when its queue is full."""
+
+    def answer(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": str(retry_after), "Content-Type": "application/json"},
+            body=error_body("server_busy", "Too many requests are waiting."),
+        )
+
+    return answer
+
+
 def test_busy_then_network_loss_then_retry_succeeds(page: Page, server: RealServer) -> None:
     conversation = create_conversation(server, settings={"max_tokens": 12, "temperature": 0})
     open_app(page, server, conversation["id"])
-    page.route(
-        REPLY,
-        lambda route: route.fulfill(
-            status=429,
-            headers={"Retry-After": "7", "Content-Type": "application/json"},
-            body=error_body("server_busy", "Too many requests are waiting."),
-        ),
-    )
+    page.route(REPLY, busy(retry_after=7))
     typed = "Please keep this text safe."
     page.fill("#composer-input", typed)
     page.press("#composer-input", "Enter")
@@ -83,14 +90,7 @@ def test_a_failed_first_message_leaves_no_empty_conversation(
 
     before = ids()
     open_app(page, server)  # a new chat: it exists on the server only once answered
-    page.route(
-        REPLY,
-        lambda route: route.fulfill(
-            status=429,
-            headers={"Retry-After": "3", "Content-Type": "application/json"},
-            body=error_body("server_busy", "Too many requests are waiting."),
-        ),
-    )
+    page.route(REPLY, busy(retry_after=3))
     typed = "A first message the server was too busy for."
     page.fill("#composer-input", typed)
     page.press("#composer-input", "Enter")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,6 +22,7 @@ from iaforall.api.web.schemas import (
 )
 from iaforall.core.types import UserId
 from iaforall.services import Services
+from iaforall.store.conversations import NewMessage
 
 router = APIRouter(prefix="/web/api", tags=["web app"])
 
@@ -55,21 +56,21 @@ async def list_conversations(
 
 @router.post("/conversations", status_code=201)
 async def create_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
-    body = await json_body(request, ConversationCreate)
-    created = await off_loop(
-        svc.conversations.create,
-        user,
-        title=body.title,
-        model=body.model,
-        system_prompt=body.system_prompt,
-        settings=body.settings.model_dump(),
-    )
-    return ConversationFull.of(created).model_dump(mode="json")
+    return await _create(svc, user, await json_body(request, ConversationCreate))
 
 
 @router.post("/conversations/import", status_code=201)
 async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
     body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+    return await _create(svc, user, body, [m.to_store() for m in body.messages])
+
+
+async def _create(
+    svc: Services,
+    user: UserId,
+    body: ConversationCreate | ExportedConversation,
+    messages: Sequence[NewMessage] = (),
+) -> Any:
     created = await off_loop(
         svc.conversations.create,
         user,
@@ -77,7 +78,7 @@ async def import_conversation(request: Request, svc: ServicesDep, user: UserDep)
         model=body.model,
         system_prompt=body.system_prompt,
         settings=body.settings.model_dump(),
-        messages=[m.to_store() for m in body.messages],
+        messages=messages,
     )
     return ConversationFull.of(created).model_dump(mode="json")
 
