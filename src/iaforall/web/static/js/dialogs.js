@@ -11,8 +11,13 @@ export function openDialog(dialog, focusTarget = null) {
 }
 
 function restoreFocus(event) {
-  const previous = returnTo.get(event.target);
-  returnTo.delete(event.target);
+  const dialog = event.target;
+  const previous = returnTo.get(dialog);
+  returnTo.delete(dialog);
+  // "close" arrives a moment after the dialog shut: the browser may have put focus back
+  // already, and a quick keyboard user may have moved on. Never take focus from them.
+  const active = document.activeElement;
+  if (active && active !== document.body && !dialog.contains(active)) return;
   if (previous && previous.isConnected && typeof previous.focus === "function") previous.focus();
   else document.getElementById("composer-input")?.focus();
 }
