@@ -108,6 +108,18 @@ class SchedulingSettings(BaseSettings):
     )
 
 
+class PolicySettings(BaseSettings):
+    model_config = _config()
+
+    rules_file: Path | None = Field(
+        None,
+        description=(
+            "The operator's published content rules (a TOML file; see docs/policy.md). None: no "
+            "rules, and nothing is ever added to prompts."
+        ),
+    )
+
+
 class DatabaseSettings(BaseSettings):
     model_config = _config()
 
@@ -131,6 +143,7 @@ class Settings(BaseModel):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @property
     def database_url(self) -> str:

@@ -39,6 +39,7 @@ class ChatRequest:
     model: ModelId
     messages: tuple[dict[str, Any], ...]
     user: UserId = LOCAL_USER
+    weight: float = 1.0  # the user's share when the engines are saturated (fair scheduling)
     sampling: Sampling = field(default_factory=Sampling)
     stream: bool = False
     tools: tuple[dict[str, Any], ...] = ()
@@ -54,6 +55,7 @@ class CompletionRequest:
     model: ModelId
     prompt: str
     user: UserId = LOCAL_USER
+    weight: float = 1.0  # the user's share when the engines are saturated (fair scheduling)
     sampling: Sampling = field(default_factory=Sampling)
     stream: bool = False
 
