@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from iaforall.store import accounts  # noqa: F401  (registers its tables on Base)
 from iaforall.store.tables import Base
 
 connection = context.config.attributes["connection"]
