@@ -9,9 +9,10 @@ import pytest
 from iaforall.core.errors import ServerBusy
 from iaforall.core.types import ModelId, UserId
 from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.policy import Policy
 
 M = ModelId("m")
-ANN, BOB = UserId("ann"), UserId("bob")
+ANN, BOB, CAT = UserId("ann"), UserId("bob"), UserId("cat")
 
 
 def scheduler(slots: int = 1, max_queue: int = 2, queue_timeout: float = 5.0) -> Scheduler:
@@ -109,3 +110,97 @@ async def test_one_model_at_a_time_with_bounded_wait() -> None:
     later = asyncio.create_task(work(M, "m2", 0))  # a free slot, but it must not overtake
     await asyncio.gather(first, held, later)
     assert order == ["m1", "other", "m2"]
+
+
+# -- fair order, positions and expected waits -----------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "bob_served"), [("fair", 1), ("fifo", 5)])
+async def test_a_newcomer_goes_before_a_flood_unless_fifo(policy: Policy, bob_served: int) -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=16, queue_timeout=5, policy=policy)
+    order: list[str] = []
+
+    async def work(name: str, user: UserId) -> None:
+        async with s.slot(M, user):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    tasks = [asyncio.create_task(work(f"ann{i}", ANN)) for i in range(5)]
+    await asyncio.sleep(0.001)
+    tasks.append(asyncio.create_task(work("bob", BOB)))
+    await asyncio.gather(*tasks)
+    assert order.index("bob") == bob_served
+    assert [n for n in order if n != "bob"] == [f"ann{i}" for i in range(5)]  # FIFO per user
+
+
+async def test_positions_and_waits_follow_the_line() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5)
+    seen: dict[str, list[tuple[int, float]]] = {"ann": [], "bob": [], "cat": []}
+    release = {name: asyncio.Event() for name in seen}
+
+    async def work(name: str, cost: float) -> None:
+        async with s.ticket(M, UserId(name), cost=cost) as ticket:
+            async for status in ticket.wait():
+                seen[name].append((status.position, status.wait_s))
+            await release[name].wait()
+
+    tasks = [asyncio.create_task(work("ann", 100))]
+    await asyncio.sleep(0.01)
+    tasks.append(asyncio.create_task(work("bob", 40)))
+    await asyncio.sleep(0.01)
+    tasks.append(asyncio.create_task(work("cat", 40)))
+    await asyncio.sleep(0.01)
+    assert seen["ann"] == [(0, 0.0)]  # served at once
+    assert [p for p, _ in seen["bob"]] == [1] and [p for p, _ in seen["cat"]] == [2]
+    # Waits: Ann's 100 tokens at the default 0.05 s each, then Bob's 40 before Cat's.
+    assert seen["bob"][0][1] == pytest.approx(5.0, abs=0.2)
+    assert seen["cat"][0][1] == pytest.approx(7.0, abs=0.2)
+    release["ann"].set()
+    await asyncio.sleep(0.01)
+    assert seen["bob"][-1] == (0, 0.0) and [p for p, _ in seen["cat"]] == [2, 1]
+    release["bob"].set()
+    release["cat"].set()
+    await asyncio.gather(*tasks)
+    assert [p for p, _ in seen["cat"]] == [2, 1, 0]
+
+
+async def test_a_waiter_that_leaves_moves_the_others_up() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5)
+    positions: list[int] = []
+
+    async def watch() -> None:
+        async with s.ticket(M, CAT) as ticket:
+            async for status in ticket.wait():
+                positions.append(status.position)
+
+    async with s.slot(M, ANN):
+        bob = asyncio.create_task(_hold(s, BOB, 0))
+        await asyncio.sleep(0.01)
+        cat = asyncio.create_task(watch())
+        await asyncio.sleep(0.01)
+        bob.cancel()
+        await asyncio.sleep(0.01)
+        assert positions == [2, 1]
+    await cat
+    assert positions == [2, 1, 0]
+
+
+async def test_used_tokens_teach_the_speed_and_settle_the_cost() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5)
+    async with s.ticket(M, ANN, cost=500) as ticket:
+        async for _ in ticket.wait():
+            pass
+        await asyncio.sleep(0.1)
+        ticket.used(0, 10)
+    assert s.seconds_per_token(M) == pytest.approx(0.01, rel=0.5)
+    assert s.seconds_per_token(ModelId("never-used")) == 0.05
+
+
+async def test_a_waiter_timing_out_after_updates_is_busy() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=0.05)
+    async with s.slot(M, ANN):
+        with pytest.raises(ServerBusy, match="within"):
+            async with s.ticket(M, BOB) as ticket:
+                async for status in ticket.wait():
+                    assert status.position == 1
+        assert s.queue_length == 0

@@ -8,16 +8,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from iaforall.core.errors import ContextLengthExceeded, IAForAllError, RequestTimeout
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
+from iaforall.core.types import (
+    ChatRequest,
+    CompletionRequest,
+    GenerationRequest,
+    ModelId,
+    Usage,
+)
 from iaforall.engines.pool import EnginePool
 from iaforall.engines.protocol import Capabilities, Chunk
 from iaforall.observability.metrics import Metrics
-from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.loop import Scheduler, Ticket
+from iaforall.scheduling.policy import DEFAULT_MAX_TOKENS, token_cost
+
+_CHARS_PER_TOKEN = 4  # a rough prompt size before the engine counts it
+
+
+@dataclass(frozen=True, slots=True)
+class QueueUpdate:
+    """Where a request stands in line: 0 = its turn (or served at once); n = n-th in line,
+    with about `wait_s` seconds to go. Each API shows it in its own way."""
+
+    position: int
+    wait_s: float
+
+
+def prompt_estimate(request: GenerationRequest) -> int:
+    """About how many tokens the prompt holds (text length / 4), before the engine counts."""
+    if isinstance(request, CompletionRequest):
+        chars = len(request.prompt)
+    else:
+        chars = sum(len(str(m.get("content") or "")) for m in request.messages)
+    return chars // _CHARS_PER_TOKEN + 1
+
+
+def estimate_cost(request: GenerationRequest) -> float:
+    """The work a request is charged when it starts (settled when it ends)."""
+    max_tokens = request.sampling.max_tokens
+    return token_cost(
+        prompt_estimate(request), DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    )
 
 
 class Dispatcher:
@@ -47,22 +83,46 @@ class Dispatcher:
         return model, caps
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        """The engine's chunks alone, for callers that show no queue."""
+        async with contextlib.aclosing(self.stream_queued(request)) as items:
+            async for item in items:
+                if isinstance(item, Chunk):
+                    yield item
+
+    async def stream_queued(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[QueueUpdate | Chunk, None]:
+        """A `QueueUpdate` on admission (position 0: served at once), one each time the
+        request moves up the line and one with position 0 when its turn comes, then the
+        engine's chunks. Errors before the first item (unknown model, busy) are raised there."""
         model, _ = self.check(request)
         started = time.monotonic()
         with self._counted(model, request):
-            async with (
-                self._admitted(model, request),
-                self.pool.use(model) as engine,
-                contextlib.aclosing(engine.stream(request)) as chunks,  # closing stops the engine
-            ):
-                first = True
-                async for chunk in self._before_deadline(chunks):
-                    if first:
-                        self.metrics.first_token.labels(model).observe(time.monotonic() - started)
-                        first = False
-                    if chunk.usage is not None:
-                        self._account(model, chunk.usage)
-                    yield chunk
+            async with self._ticket(model, request) as ticket:
+                async for status in ticket.wait():
+                    yield QueueUpdate(status.position, status.wait_s)
+                self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
+                produced = 0
+                try:
+                    async with (
+                        self.pool.use(model) as engine,
+                        contextlib.aclosing(engine.stream(request)) as chunks,  # stops the engine
+                    ):
+                        async for chunk in self._before_deadline(chunks):
+                            if produced == 0:
+                                self.metrics.first_token.labels(model).observe(
+                                    time.monotonic() - started
+                                )
+                            produced += 1
+                            if chunk.usage is not None:
+                                self._account(model, chunk.usage)
+                                ticket.used(
+                                    chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                                )
+                            yield chunk
+                finally:
+                    if ticket.used_tokens is None:  # stopped early: about one token a chunk
+                        ticket.used(prompt_estimate(request), produced)
             self.metrics.latency.labels(model).observe(time.monotonic() - started)
 
     async def _before_deadline(
@@ -83,21 +143,34 @@ class Dispatcher:
             f"The answer took longer than {self._request_timeout:.0f} s and was stopped."
         )
 
-    async def generate(self, request: GenerationRequest) -> dict[str, Any]:
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_admission: Callable[[QueueUpdate], None] | None = None,
+    ) -> dict[str, Any]:
+        """The whole answer; `on_admission` is told the request's place in line on arrival."""
         model, _ = self.check(request)
         started = time.monotonic()
         with self._counted(model, request):
-            async with self._admitted(model, request), self.pool.use(model) as engine:
-                try:
-                    async with asyncio.timeout(self._request_timeout):
-                        response = await engine.generate(request)
-                except TimeoutError:
-                    raise self._timed_out() from None
-        usage = response.get("usage") or {}
-        self._account(
-            model,
-            Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
-        )
+            async with self._ticket(model, request) as ticket:
+                async for status in ticket.wait():
+                    if on_admission is not None:
+                        on_admission(QueueUpdate(status.position, status.wait_s))
+                        on_admission = None
+                self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
+                async with self.pool.use(model) as engine:
+                    try:
+                        async with asyncio.timeout(self._request_timeout):
+                            response = await engine.generate(request)
+                    except TimeoutError:
+                        raise self._timed_out() from None
+                usage = response.get("usage") or {}
+                used = Usage(
+                    int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+                )
+                ticket.used(used.prompt_tokens, used.completion_tokens)
+        self._account(model, used)
         self.metrics.latency.labels(model).observe(time.monotonic() - started)
         return response
 
@@ -107,12 +180,12 @@ class Dispatcher:
         async with self.pool.use(model) as engine:
             return await engine.render_prompt(request)
 
-    @asynccontextmanager
-    async def _admitted(self, model: ModelId, request: GenerationRequest) -> AsyncIterator[None]:
-        waited = time.monotonic()
-        async with self.scheduler.slot(model, request.user):
-            self.metrics.queue_wait.labels(model).observe(time.monotonic() - waited)
-            yield
+    def _ticket(
+        self, model: ModelId, request: GenerationRequest
+    ) -> AbstractAsyncContextManager[Ticket]:
+        return self.scheduler.ticket(
+            model, request.user, weight=request.weight, cost=estimate_cost(request)
+        )
 
     @contextmanager
     def _counted(self, model: ModelId, request: GenerationRequest) -> Iterator[None]:

@@ -1,20 +1,96 @@
 """The scheduler: the one owner of queue and slot state.
 
 Admission is bounded (a full queue answers "busy" at once, with a hint of when to retry);
-waiting requests are granted slots by `policy.pick_next` whenever one frees up.
+waiting requests are granted slots by `policy.pick_next` whenever one frees up. Each request
+holds a `Ticket`: its place in line (position and expected wait, updated as the line moves),
+then its slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from iaforall.core.errors import ServerBusy
 from iaforall.core.types import ModelId, UserId
-from iaforall.scheduling.policy import Waiting, pick_next
+from iaforall.scheduling.policy import (
+    DEFAULT_MAX_TOKENS,
+    Ledger,
+    Policy,
+    Waiting,
+    charge,
+    expected_waits,
+    forget_idle,
+    pick_next,
+    queue_order,
+    settle,
+    token_cost,
+)
+
+DEFAULT_SECONDS_PER_TOKEN = 0.05  # per slot, until a model's own speed is measured
+_SPEED_MEMORY = 0.8  # how much of the past each new measurement keeps
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """Where a request stands: 0 = it has its slot; n = n-th in line, about `wait_s` to go."""
+
+    position: int
+    wait_s: float
+
+
+class Ticket:
+    """One request's place in line, then its slot. Made and ended by `Scheduler.ticket`."""
+
+    def __init__(self, entry: Waiting, timeout: float) -> None:
+        self.entry = entry
+        self.status = QueueStatus(0, 0.0)
+        self.granted_at: float | None = None  # monotonic time the slot was granted
+        self.used_tokens: tuple[int, int] | None = None  # (prompt, completion), once known
+        self._timeout = timeout
+        self._deadline = asyncio.get_running_loop().time() + timeout
+        self._changed = asyncio.Event()
+
+    @property
+    def granted(self) -> bool:
+        return self.granted_at is not None
+
+    def used(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """What the request really used: its user is charged that, not the estimate."""
+        self.used_tokens = (prompt_tokens, completion_tokens)
+
+    async def wait(self) -> AsyncIterator[QueueStatus]:
+        """The status on admission, then each change of position, until the slot is granted
+        (the last status then has position 0). ServerBusy if the queue timeout passes first."""
+        shown = self.status
+        yield shown
+        while shown.position != 0:
+            if self.status.position == shown.position:  # else it moved while we were away
+                self._changed.clear()
+                try:
+                    async with asyncio.timeout_at(self._deadline):
+                        await self._changed.wait()
+                except TimeoutError:
+                    if not self.granted:
+                        raise ServerBusy(
+                            f"No slot of '{self.entry.model}' freed up within "
+                            f"{self._timeout:.0f} s. Please retry shortly.",
+                            retry_after=max(1.0, min(60.0, self.status.wait_s)),
+                        ) from None
+            shown = self.status
+            yield shown
+
+    def moved(self, status: QueueStatus) -> None:
+        """(The scheduler's.) A new status; the waiter is woken when its position changes."""
+        changed = status.position != self.status.position
+        self.status = status
+        if changed:
+            self._changed.set()
 
 
 class Scheduler:
@@ -25,19 +101,28 @@ class Scheduler:
         max_queue: int,
         queue_timeout: float,
         max_active_models: int = 0,
+        policy: Policy = "fair",
     ) -> None:
         self._slots_for = slots_for
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout
         self._max_active_models = max_active_models
+        self._policy: Policy = policy
         self._seq = itertools.count()
-        self._waiting: dict[Waiting, asyncio.Future[None]] = {}
+        self._waiting: dict[Waiting, Ticket] = {}
+        self._holding: set[Ticket] = set()
         self._running: Counter[ModelId] = Counter()
         self._running_by_user: Counter[UserId] = Counter()
+        self._ledger = Ledger()
+        self._speed: dict[ModelId, tuple[float, float]] = {}  # decayed (seconds, tokens)
 
     @property
     def queue_length(self) -> int:
         return len(self._waiting)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
 
     def running(self, model: ModelId) -> int:
         return self._running[model]
@@ -45,46 +130,79 @@ class Scheduler:
     def queued(self, model: ModelId) -> int:
         return sum(1 for w in self._waiting if w.model == model)
 
-    @asynccontextmanager
-    async def slot(self, model: ModelId, user: UserId) -> AsyncIterator[None]:
-        """Hold one of `model`'s slots for the duration of the block."""
-        await self._acquire(model, user)
-        try:
-            yield
-        finally:
-            self._running[model] -= 1
-            self._running_by_user[user] -= 1
-            self._dispatch()
+    def seconds_per_token(self, model: ModelId) -> float:
+        """Recent time per generated token in one slot of `model` (prompts included)."""
+        seconds, tokens = self._speed.get(model, (0.0, 0.0))
+        return seconds / tokens if tokens >= 1 else DEFAULT_SECONDS_PER_TOKEN
 
-    async def _acquire(self, model: ModelId, user: UserId) -> None:
-        me = Waiting(next(self._seq), model, user)
-        if len(self._waiting) >= self._max_queue and not self._can_start_now(me):
+    @asynccontextmanager
+    async def slot(
+        self, model: ModelId, user: UserId, *, weight: float = 1.0, cost: float | None = None
+    ) -> AsyncIterator[Ticket]:
+        """Hold one of `model`'s slots for the duration of the block (waiting silently)."""
+        async with self.ticket(model, user, weight=weight, cost=cost) as ticket:
+            async for _ in ticket.wait():
+                pass
+            yield ticket
+
+    @asynccontextmanager
+    async def ticket(
+        self, model: ModelId, user: UserId, *, weight: float = 1.0, cost: float | None = None
+    ) -> AsyncIterator[Ticket]:
+        """A place in line for `model` (ServerBusy at once if the line is full); iterate
+        `ticket.wait()` to get the slot. Leaving the block leaves the line or frees the slot."""
+        entry = Waiting(
+            next(self._seq),
+            model,
+            user,
+            float(DEFAULT_MAX_TOKENS) if cost is None else max(1.0, cost),
+            weight,
+        )
+        if len(self._waiting) >= self._max_queue and not self._can_start_now(entry):
             raise ServerBusy(
                 f"The server is busy: {len(self._waiting)} requests are already waiting. "
                 "Please retry shortly.",
                 retry_after=self._retry_hint(),
             )
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[me] = granted
-        self._dispatch()
+        me = Ticket(entry, self._queue_timeout)
+        self._waiting[entry] = me
         try:
-            await asyncio.wait_for(asyncio.shield(granted), self._queue_timeout)
-        except TimeoutError:
-            if not granted.done():
-                del self._waiting[me]
-                raise ServerBusy(
-                    f"No slot of '{model}' freed up within {self._queue_timeout:.0f} s. "
-                    "Please retry shortly.",
-                    retry_after=self._retry_hint(),
-                ) from None
-        except asyncio.CancelledError:
-            if granted.done():  # granted as we were cancelled: give the slot back
-                self._running[model] -= 1
-                self._running_by_user[user] -= 1
-                self._dispatch()
-            else:
-                del self._waiting[me]
-            raise
+            self._dispatch()
+            yield me
+        finally:
+            self._leave(me)
+
+    def _leave(self, ticket: Ticket) -> None:
+        entry = ticket.entry
+        if ticket in self._holding:
+            self._holding.discard(ticket)
+            self._running[entry.model] -= 1
+            self._running_by_user[entry.user] -= 1
+            self._account(ticket)
+        else:
+            self._waiting.pop(entry, None)
+        self._dispatch()
+
+    def _account(self, ticket: Ticket) -> None:
+        """Charge what was used, and learn the model's speed from it."""
+        if ticket.used_tokens is None or ticket.granted_at is None:
+            return
+        entry = ticket.entry
+        prompt, completion = ticket.used_tokens
+        self._ledger = settle(
+            self._ledger,
+            entry.user,
+            estimated=entry.cost,
+            used=token_cost(prompt, completion),
+            weight=entry.weight,
+        )
+        if completion > 0:
+            seconds, tokens = self._speed.get(entry.model, (0.0, 0.0))
+            took = time.monotonic() - ticket.granted_at
+            self._speed[entry.model] = (
+                seconds * _SPEED_MEMORY + took,
+                tokens * _SPEED_MEMORY + completion,
+            )
 
     def _can_start_now(self, me: Waiting) -> bool:
         active = {m for m, n in self._running.items() if n > 0}
@@ -110,12 +228,45 @@ class Scheduler:
                 list(self._waiting),
                 free,
                 self._running_by_user,
+                ledger=self._ledger,
+                policy=self._policy,
                 active_models={m for m, n in self._running.items() if n > 0},
                 max_active_models=self._max_active_models,
             )
             if chosen is None:
-                return
-            future = self._waiting.pop(chosen)
+                break
+            ticket = self._waiting.pop(chosen)
+            self._ledger = charge(self._ledger, chosen)
             self._running[chosen.model] += 1
             self._running_by_user[chosen.user] += 1
-            future.set_result(None)
+            self._holding.add(ticket)
+            ticket.granted_at = time.monotonic()
+            ticket.moved(QueueStatus(0, 0.0))
+        present = {w.user for w in self._waiting} | {t.entry.user for t in self._holding}
+        self._ledger = forget_idle(self._ledger, present)
+        self._update_positions()
+
+    def _update_positions(self) -> None:
+        """Tell each waiting request its place in the serving order and its expected wait."""
+        order = queue_order(
+            list(self._waiting), self._running_by_user, self._ledger, policy=self._policy
+        )
+        now = time.monotonic()
+        waits: dict[Waiting, float] = {}
+        for model in {w.model for w in order}:
+            spt = self.seconds_per_token(model)
+            mine = [w for w in order if w.model == model]
+            left = [
+                t.entry.cost - (now - (t.granted_at or now)) / spt
+                for t in self._holding
+                if t.entry.model == model
+            ]
+            slots = self._slots_for(model)
+            for w, wait in zip(
+                mine,
+                expected_waits([w.cost for w in mine], left, slots=slots, seconds_per_token=spt),
+                strict=True,
+            ):
+                waits[w] = wait
+        for position, w in enumerate(order, start=1):
+            self._waiting[w].moved(QueueStatus(position, round(waits[w], 1)))
