@@ -8,12 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from iaforall import __version__
 from iaforall.api import system
+from iaforall.api.admin import router as admin_router
+from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.openai.router import router as openai_router
+from iaforall.api.people import router as people_router
 from iaforall.api.web.pages import mount_static
 from iaforall.api.web.pages import router as web_pages
 from iaforall.api.web.reply import router as web_reply_router
@@ -23,6 +26,9 @@ from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
+from iaforall.people.accounts import Accounts
+from iaforall.people.limiter import LoginLimiter
+from iaforall.people.secrets import new_token
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.services import Services
@@ -59,8 +65,33 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         scheduler, pool, metrics, request_timeout=settings.scheduling.request_timeout
     )
     database = Database(settings.database_url)
+    people = settings.people
     return Services(
-        settings, store, pool, scheduler, dispatcher, metrics, database, Conversations(database)
+        settings,
+        store,
+        pool,
+        scheduler,
+        dispatcher,
+        metrics,
+        database,
+        Conversations(database),
+        Accounts(database, people.session_hours),
+        LoginLimiter(people.login_attempts, people.login_window),
+    )
+
+
+def _offer_setup(svc: Services) -> None:
+    """With accounts on and nobody yet, a one-time link creates the first admin."""
+    if not svc.settings.people.auth or svc.accounts.count_users():
+        return
+    svc.setup_token = new_token()
+    server = svc.settings.server
+    log.warning(
+        "No administrator yet. Create the first one at http://%s:%s/#setup=%s (this link "
+        "works once), or with `iaforall users create-admin NAME`.",
+        server.host,
+        server.port,
+        svc.setup_token,
     )
 
 
@@ -81,6 +112,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = build_services(settings, factory)
         await asyncio.to_thread(svc.database.upgrade)
+        await asyncio.to_thread(_offer_setup, svc)
         app.state.services = svc
         tasks = [asyncio.create_task(svc.pool.reap_forever())]
         if settings.server.preload:
@@ -103,10 +135,13 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(openai_router)
+    signed_in = [Depends(authenticate)]
+    app.include_router(openai_router, dependencies=signed_in)
     app.include_router(system.router)
-    app.include_router(web_router)
-    app.include_router(web_reply_router)
+    app.include_router(web_router, dependencies=signed_in)
+    app.include_router(web_reply_router, dependencies=signed_in)
     app.include_router(web_pages)
+    app.include_router(people_router)
+    app.include_router(admin_router)
     mount_static(app)
     return app

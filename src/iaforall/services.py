@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from iaforall.engines.pool import EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
+from iaforall.people.accounts import Accounts
+from iaforall.people.limiter import LoginLimiter
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
@@ -25,4 +27,8 @@ class Services:
     metrics: Metrics
     database: Database
     conversations: Conversations
+    accounts: Accounts
+    login_limiter: LoginLimiter
+    # The one-time token that creates the first admin; None once there is one.
+    setup_token: str | None = None
     started_at: float = field(default_factory=time.time)

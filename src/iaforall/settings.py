@@ -108,6 +108,46 @@ class SchedulingSettings(BaseSettings):
     )
 
 
+class PeopleSettings(BaseSettings):
+    """Accounts and quotas. Off by default: one local user on loopback, no login."""
+
+    model_config = _config()
+
+    auth: bool = Field(
+        False,
+        description=(
+            "Require an account: a login in the web app, an API key elsewhere. Needed to listen "
+            "on anything but loopback. The first admin comes from `iaforall users create-admin` "
+            "or the one-time setup link printed at start."
+        ),
+    )
+    session_hours: float = Field(168.0, gt=0, description="How long a web login lasts.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed logins allowed per account and address in the window."
+    )
+    login_window: float = Field(
+        900.0, gt=0, description="Seconds over which failed logins are counted."
+    )
+    member_tokens_per_day: int = Field(
+        0, ge=0, description="Tokens (prompt + answer) a member may use per UTC day; 0: no limit."
+    )
+    member_concurrent_requests: int = Field(
+        2, ge=0, description="Requests a member may have running or waiting at once; 0: no limit."
+    )
+    member_max_context: int = Field(
+        0, ge=0, description="Largest request (prompt + max_tokens) a member may send; 0: no limit."
+    )
+    admin_tokens_per_day: int = Field(0, ge=0, description="As above, for admins; 0: no limit.")
+    admin_concurrent_requests: int = Field(0, ge=0, description="As above, for admins.")
+    admin_max_context: int = Field(0, ge=0, description="As above, for admins.")
+    member_weight: float = Field(
+        1.0, gt=0, description="A member's share of the engines when they are saturated."
+    )
+    admin_weight: float = Field(
+        1.0, gt=0, description="An admin's share of the engines when they are saturated."
+    )
+
+
 class PolicySettings(BaseSettings):
     model_config = _config()
 
@@ -144,6 +184,7 @@ class Settings(BaseModel):
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    people: PeopleSettings = Field(default_factory=PeopleSettings)
 
     @property
     def database_url(self) -> str:

@@ -8,11 +8,14 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from iaforall.api.auth import authenticate, require_admin
 from iaforall.core.errors import PayloadTooLarge
-from iaforall.core.types import LOCAL_USER, UserId
+from iaforall.core.types import UserId
 from iaforall.services import Services
 
 B = TypeVar("B", bound=BaseModel)
+
+__all__ = ["authenticate", "json_body", "limited_body", "require_admin", "services", "user_of"]
 
 
 async def services(request: Request) -> Services:
@@ -21,9 +24,8 @@ async def services(request: Request) -> Services:
 
 
 async def user_of(request: Request) -> UserId:
-    """The identity requests are scheduled under. Accounts and keys come with the people
-    issue; until then every request is the local user's."""
-    return LOCAL_USER
+    """The identity requests are scheduled under and data belongs to."""
+    return (await authenticate(request)).user
 
 
 async def limited_body(request: Request, limit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""`iaforall`: serve, run, list, ps, pull, in the Ollama habit.
+"""`iaforall`: serve, run, list, ps, pull, users, keys, in the Ollama habit.
 
 Flags override the same fields as the `IAFORALL_*` variables (settings.py), so there is one
 source of truth for every option.
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--context-length", type=int, help="context window per slot, tokens")
     serve.add_argument("--keep-alive", type=float, help="seconds an idle model stays loaded")
     serve.add_argument("--no-preload", action="store_true", help="load models on first use only")
+    serve.add_argument(
+        "--auth", action="store_true", default=None, help="require accounts (IAFORALL_AUTH)"
+    )
 
     run = commands.add_parser("run", help="chat with a model in the terminal")
     run.add_argument("model", help="model name, e.g. qwen2.5-coder:1.5b")
@@ -46,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     pull = commands.add_parser("pull", help="add a model to the store")
     pull.add_argument("source", help="a packaged model name or a path to a .gguf file")
     pull.add_argument("--name", help="name for a local .gguf file")
+
+    from iaforall.cli.people import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -68,7 +75,8 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         context_length=getattr(args, "context_length", None),
         keep_alive=getattr(args, "keep_alive", None),
     )
-    return settings.model_copy(update={"server": server, "engine": engine})
+    people = updated(settings.people, auth=getattr(args, "auth", None))
+    return settings.model_copy(update={"server": server, "engine": engine, "people": people})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iaforall.cli.models import pull
 
         return pull(settings, args.source, args.name)
+    if args.command in ("users", "keys"):
+        from iaforall.cli.people import run_keys, run_users
+
+        return (run_users if args.command == "users" else run_keys)(settings, args)
     return 2
 
 

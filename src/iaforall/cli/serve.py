@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
 
+from iaforall.api.auth import is_loopback_host
 from iaforall.app import create_app
 from iaforall.settings import Settings
 
 
+def exposure_problem(settings: Settings) -> str | None:
+    """Why this server must not start as configured, or None."""
+    host = settings.server.host
+    if settings.people.auth or is_loopback_host(host):
+        return None
+    return (
+        f"Refusing to listen on {host} without accounts: anyone who can reach it could use "
+        "the models and read every conversation.\n"
+        "  To share this server, turn accounts on:  IAFORALL_AUTH=true iaforall serve "
+        f"--host {host}\n"
+        "  then create the first admin with `iaforall users create-admin NAME` (or the link "
+        "printed at start).\n"
+        "  To keep it private to this machine, use --host 127.0.0.1."
+    )
+
+
 def serve(settings: Settings) -> int:
+    problem = exposure_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     server = settings.server
     logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s: %(message)s")
     url = f"http://{server.host}:{server.port}"

@@ -91,3 +91,31 @@ class RequestTimeout(IAForAllError):
     status = 504
     code = "timeout"
     type = "server_error"
+
+
+class QuotaExceeded(ServerBusy):
+    """One of the user's quotas (named in the message) would be passed."""
+
+    code = "quota_exceeded"
+
+
+class Unauthorized(IAForAllError):
+    status = 401
+    code = "invalid_api_key"
+    type = "invalid_request_error"
+
+
+class Forbidden(IAForAllError):
+    status = 403
+    code = "forbidden"
+    type = "invalid_request_error"
+
+
+class Conflict(IAForAllError):
+    status = 409
+    code = "conflict"
+    type = "invalid_request_error"
+
+
+class TooManyAttempts(ServerBusy):
+    code = "too_many_attempts"

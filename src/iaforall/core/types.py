@@ -14,6 +14,25 @@ ModelId = NewType("ModelId", str)
 
 LOCAL_USER = UserId("local")
 
+PersonRole = Literal["admin", "member"]
+ROLES: tuple[PersonRole, ...] = ("admin", "member")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a user with a role. Without accounts, the local user, an admin."""
+
+    user: UserId
+    name: str
+    role: PersonRole
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+LOCAL_PRINCIPAL = Principal(LOCAL_USER, "local", "admin")
+
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 

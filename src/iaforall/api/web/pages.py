@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
+from iaforall.api.web.catalogues import languages
 from iaforall.web import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
@@ -29,6 +33,12 @@ async def index(request: Request) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         return FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)
     return PlainTextResponse("IAForAll is running")
+
+
+@router.get("/web/api/languages", include_in_schema=True, tags=["web app"])
+async def list_languages() -> dict[str, Any]:
+    """The catalogues present: public, the login page is translated too."""
+    return {"data": await run_in_threadpool(languages)}
 
 
 class _Static(StaticFiles):

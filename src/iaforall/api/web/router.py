@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import json_body, services, user_of
-from iaforall.api.web.catalogues import languages, server_strings
+from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
 from iaforall.api.web.schemas import (
     ConversationCreate,
@@ -36,11 +36,6 @@ IMPORT_LIMIT = 20_000_000  # bytes of JSON in one imported conversation
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Database work runs in a thread: the event loop keeps relaying tokens meanwhile."""
     return await run_in_threadpool(work, *args, **kwargs)
-
-
-@router.get("/languages")
-async def list_languages() -> dict[str, Any]:
-    return {"data": await off_loop(languages)}
 
 
 @router.get("/conversations")

@@ -1,0 +1,159 @@
+"""/web/api/session, /web/api/setup, /web/api/keys: logging in, the first admin, own keys."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from iaforall.api.auth import SESSION_COOKIE, authenticate
+from iaforall.api.deps import json_body, services
+from iaforall.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from iaforall.core.types import Principal
+from iaforall.people.accounts import KeyView
+from iaforall.services import Services
+
+router = APIRouter(prefix="/web/api", tags=["people"])
+
+ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+class Login(BaseModel):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class Setup(Login):
+    token: str = Field(max_length=200)
+
+
+class NewKey(BaseModel):
+    name: str = Field("", max_length=100)
+
+
+def _person(principal: Principal) -> dict[str, Any]:
+    return {"id": principal.user, "name": principal.name, "role": principal.role}
+
+
+def key_json(key: KeyView) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "user_id": key.user_id,
+        "name": key.name,
+        "created_at": key.created_at.isoformat(),
+        "last_used_at": key.last_used_at and key.last_used_at.isoformat(),
+        "revoked_at": key.revoked_at and key.revoked_at.isoformat(),
+    }
+
+
+@router.get("/session")
+async def current_session(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    """Who the browser is, its CSRF token, and whether the server waits for its first admin."""
+    state: dict[str, Any] = {
+        "auth": svc.settings.people.auth,
+        "setup_required": svc.setup_token is not None,
+        "user": None,
+        "csrf_token": None,
+    }
+    if not svc.settings.people.auth:
+        principal = await authenticate(request)
+        return {**state, "user": _person(principal)}
+    token = request.cookies.get(SESSION_COOKIE)
+    found = (
+        None if token is None else await run_in_threadpool(svc.accounts.session_principal, token)
+    )
+    if found is not None:
+        state.update(user=_person(found[0]), csrf_token=found[1])
+    return state
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def _logged_in(request: Request, svc: Services, principal: Principal) -> JSONResponse:
+    # A new session id at every login: one planted before it is worth nothing after.
+    token, csrf = await run_in_threadpool(
+        svc.accounts.open_session, principal.user, replacing=request.cookies.get(SESSION_COOKIE)
+    )
+    response = JSONResponse(
+        {"auth": True, "setup_required": False, "user": _person(principal), "csrf_token": csrf}
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(svc.settings.people.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/session")
+async def log_in(request: Request, svc: ServicesDep) -> Response:
+    body = await json_body(request, Login)
+    if not svc.settings.people.auth:
+        raise Forbidden("This server has no accounts (IAFORALL_AUTH is off): nothing to log in to.")
+    address = _client(request)
+    wait = svc.login_limiter.retry_after(body.name, address)
+    if wait:
+        raise TooManyAttempts(
+            f"Too many failed logins for this account. Try again in {round(wait)} s.",
+            retry_after=wait,
+        )
+    user = await run_in_threadpool(svc.accounts.check_password, body.name, body.password)
+    if user is None:
+        svc.login_limiter.failed(body.name, address)
+        raise Unauthorized("Wrong name or password.")
+    svc.login_limiter.succeeded(body.name, address)
+    return await _logged_in(request, svc, user.principal)
+
+
+@router.delete("/session", status_code=204)
+async def log_out(request: Request, svc: ServicesDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is not None:
+        await run_in_threadpool(svc.accounts.close_session, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/setup")
+async def set_up(request: Request, svc: ServicesDep) -> Response:
+    """The first admin, with the one-time token printed at start."""
+    body = await json_body(request, Setup)
+    expected = svc.setup_token
+    if expected is None or not secrets.compare_digest(body.token, expected):
+        raise Forbidden("This setup link is not valid (it works once, and only before any admin).")
+    user = await run_in_threadpool(svc.accounts.create_user, body.name, body.password, "admin")
+    svc.setup_token = None
+    await run_in_threadpool(svc.accounts.adopt_local_data, user.id)
+    return await _logged_in(request, svc, user.principal)
+
+
+@router.get("/keys")
+async def my_keys(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+    keys = await run_in_threadpool(svc.accounts.list_keys, me.user)
+    return {"data": [key_json(k) for k in keys]}
+
+
+@router.post("/keys", status_code=201)
+async def new_key(request: Request, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+    """The key is in this answer only: it is stored as a hash."""
+    body = await json_body(request, NewKey)
+    key, secret = await run_in_threadpool(svc.accounts.create_key, me.user, body.name)
+    return {**key_json(key), "key": secret}
+
+
+@router.delete("/keys/{key_id}")
+async def revoke_key(key_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+    key = await run_in_threadpool(svc.accounts.revoke_key, key_id, owner=me.user)
+    return key_json(key)

@@ -1,0 +1,1 @@
+"""People: accounts, roles, web sessions, API keys, quotas and usage."""
