@@ -1,0 +1,52 @@
+"""`iaforall users …`, `iaforall keys …`, and the refusal to share without accounts."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from iaforall.cli.main import main
+from iaforall.cli.serve import exposure_problem
+from iaforall.people.accounts import Accounts
+from iaforall.settings import PeopleSettings, ServerSettings, Settings
+from iaforall.store.database import Database
+
+
+def test_users_and_keys_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IAFORALL_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long password\n"))
+    assert main(["users", "create-admin", "ada", "--password-stdin"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert main(["users", "create", "bob", "--password-stdin"]) == 1
+    assert "too short" in capsys.readouterr().out
+    assert main(["keys", "create", "--user", "ada", "--name", "editor"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    accounts = Accounts(Database(f"sqlite:///{tmp_path / 'iaforall.db'}"), 1)
+    principal = accounts.key_principal(key)
+    assert principal is not None and principal.name == "ada" and principal.is_admin
+    assert main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "editor" in listing and key not in listing
+    assert main(["keys", "revoke", key.split("_")[1]]) == 0
+    assert accounts.key_principal(key) is None
+    assert main(["users", "disable", "ada"]) == 0
+    assert main(["users", "list"]) == 0
+    assert "disabled" in capsys.readouterr().out
+    assert main(["users", "delete", "nobody"]) == 1
+
+
+def test_sharing_needs_accounts() -> None:
+    def settings(host: str, auth: bool) -> Settings:
+        return Settings(server=ServerSettings(host=host), people=PeopleSettings(auth=auth))
+
+    assert exposure_problem(settings("127.0.0.1", False)) is None
+    assert exposure_problem(settings("localhost", False)) is None
+    assert exposure_problem(settings("0.0.0.0", True)) is None
+    problem = exposure_problem(settings("0.0.0.0", False))
+    assert problem is not None and "IAFORALL_AUTH=true" in problem
+    assert main(["serve", "--host", "192.168.1.10"]) == 2
