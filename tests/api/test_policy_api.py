@@ -225,3 +225,11 @@ async def test_audit_export_csv_and_json(ruled: Served) -> None:
     exported = response.json()
     assert [e["id"] for e in exported] == [1, 2, 3]
     assert exported[0]["excerpt"] == "=excerpt 1"  # JSON keeps the text as it was
+
+
+async def test_the_rules_page_is_served_to_everyone(unruled: Served) -> None:
+    response = await unruled.client.get("/rules")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert '<script type="module" src="/static/js/rules.js">' in response.text

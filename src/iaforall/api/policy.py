@@ -1,5 +1,6 @@
 """GET /v1/policy: the server's content rules, published to everyone (no sign-in needed), with
-their match in full: what is refused, warned about or logged is never a secret.
+their match in full: what is refused, warned about or logged is never a secret. GET /rules: the
+same, as a page for people.
 
 `install_policy(app, settings)` reads the rules file when the app is made (a bad file stops the
 start with a message naming the rule) and adds this router and the admin audit endpoints.
@@ -10,15 +11,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse
 
 from iaforall.api import admin_audit
 from iaforall.api.deps import services
+from iaforall.api.web.pages import SECURITY_HEADERS
 from iaforall.policy.engine import EXCERPT_CONTEXT, EXCERPT_MATCH
 from iaforall.policy.gate import Policy
 from iaforall.policy.rules import DEFAULT_LANGUAGE, Rule, Rules, load_rules
 from iaforall.services import Services
 from iaforall.settings import Settings
 from iaforall.store.audit import AuditLog
+from iaforall.web import STATIC_DIR
 
 router = APIRouter(tags=["policy"])
 
@@ -101,3 +105,8 @@ async def get_policy(
         },
         "injected_into_prompts": False,
     }
+
+
+@router.get("/rules", include_in_schema=False)
+async def rules_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "rules.html", headers=SECURITY_HEADERS)
