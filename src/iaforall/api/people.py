@@ -131,7 +131,7 @@ async def set_up(request: Request, svc: ServicesDep) -> Response:
     """The first admin, with the one-time token printed at start."""
     body = await json_body(request, Setup)
     expected = svc.setup_token
-    if expected is not None and await run_in_threadpool(svc.accounts.count_users):
+    if expected is not None and (await run_in_threadpool(svc.accounts.count_users)) > 0:
         svc.setup_token = expected = None  # someone was made meanwhile (the CLI)
     if expected is None or not secrets.compare_digest(body.token, expected):
         raise Forbidden("This setup link is not valid (it works once, and only before any admin).")
