@@ -269,4 +269,4 @@ class Scheduler:
             ):
                 waits[w] = wait
         for position, w in enumerate(order, start=1):
-            self._waiting[w].moved(QueueStatus(position, round(waits[w], 1)))
+            self._waiting[w].moved(QueueStatus(position, waits[w]))

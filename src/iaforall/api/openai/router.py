@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,11 +12,18 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
-from iaforall.api.streaming import cancel_on_disconnect, first_and_rest, sse_events
+from iaforall.api.streaming import (
+    Item,
+    cancel_on_disconnect,
+    queue_headers,
+    sse_events,
+    start_stream,
+)
 from iaforall.core.errors import ModelNotFound
-from iaforall.core.types import UserId
+from iaforall.core.types import GenerationRequest, UserId
 from iaforall.engines.protocol import Chunk
 from iaforall.models.store import ModelInfo
+from iaforall.scheduling.dispatch import Dispatcher, QueueUpdate
 from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -54,20 +63,14 @@ async def chat_completions(request: Request, svc: ServicesDep, user: UserDep) ->
     dispatcher = svc.dispatcher
     prompt = await dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
     if not chat.stream:
-        result = await cancel_on_disconnect(request, dispatcher.generate(chat))
+        result, admission = await _generate(request, dispatcher, chat)
         if prompt is not None:
             result["iaforall"] = {"prompt": prompt}
-        return JSONResponse(result)
-    first, rest = await first_and_rest(dispatcher.stream(chat))
-    if prompt is not None and first is not None:
-        # Only the first chunk is re-encoded, and only when asked.
-        extension = {"iaforall": {"prompt": prompt}}
-        first = Chunk(_with_fields(first.data, extension), first.usage, first.usage_only)
-    return StreamingResponse(
-        sse_events(first, rest, include_usage=body.include_usage),
-        media_type="text/event-stream",
-        headers=_SSE_HEADERS,
-    )
+        return JSONResponse(result, headers=queue_headers(admission))
+    items = dispatcher.stream_queued(chat)
+    if prompt is not None:
+        items = _with_prompt(items, prompt)
+    return await _sse_response(items, include_usage=body.include_usage)
 
 
 @router.post("/chat/prompt")
@@ -86,14 +89,45 @@ async def completions(request: Request, svc: ServicesDep, user: UserDep) -> Resp
     completion = body.to_core(user)
     dispatcher = svc.dispatcher
     if not completion.stream:
-        result = await cancel_on_disconnect(request, dispatcher.generate(completion))
-        return JSONResponse(result)
-    first, rest = await first_and_rest(dispatcher.stream(completion))
-    return StreamingResponse(
-        sse_events(first, rest, include_usage=body.include_usage),
-        media_type="text/event-stream",
-        headers=_SSE_HEADERS,
+        result, admission = await _generate(request, dispatcher, completion)
+        return JSONResponse(result, headers=queue_headers(admission))
+    return await _sse_response(
+        dispatcher.stream_queued(completion), include_usage=body.include_usage
     )
+
+
+async def _generate(
+    request: Request, dispatcher: Dispatcher, generation: GenerationRequest
+) -> tuple[dict[str, Any], QueueUpdate]:
+    admission: list[QueueUpdate] = []
+    result = await cancel_on_disconnect(
+        request, dispatcher.generate(generation, on_admission=admission.append)
+    )
+    return result, admission[0]
+
+
+async def _sse_response(items: AsyncGenerator[Item, None], *, include_usage: bool) -> Response:
+    """A request made to wait starts streaming at once, with its place in line as comments;
+    one served at once waits for its first chunk, so early errors keep their HTTP status."""
+    admission, first, rest = await start_stream(items)
+    return StreamingResponse(
+        sse_events(first, rest, include_usage=include_usage),
+        media_type="text/event-stream",
+        headers={**_SSE_HEADERS, **queue_headers(admission)},
+    )
+
+
+async def _with_prompt(
+    items: AsyncGenerator[Item, None], prompt: str
+) -> AsyncGenerator[Item, None]:
+    """The first chunk carries the prompt; only it is re-encoded, and only when asked."""
+    extension = {"iaforall": {"prompt": prompt}}
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if isinstance(item, Chunk) and extension:
+                item = Chunk(_with_fields(item.data, extension), item.usage, item.usage_only)
+                extension = {}
+            yield item
 
 
 def _with_fields(data: bytes, fields: dict[str, Any]) -> bytes:

@@ -14,11 +14,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
-from iaforall.api.streaming import DONE, first_and_rest
+from iaforall.api.streaming import DONE, queue_headers, start_stream
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError
 from iaforall.core.types import ChatRequest, ModelId, Usage, UserId
+from iaforall.engines.protocol import Chunk
+from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 from iaforall.store.conversations import (
     ConversationView,
@@ -73,42 +75,61 @@ async def reply(
     model = body.model or conversation.model or svc.settings.server.model
     chat = chat_request(conversation, turn, model, user, stream=True)
     # Nothing is stored before the answer starts: a busy server or a missing model leaves
-    # the conversation as it was, and the app keeps the typed text.
-    first, rest = await first_and_rest(svc.dispatcher.stream(chat))
-    try:
+    # the conversation as it was, and the app keeps the typed text. A request that must wait
+    # for its turn starts the stream at once, with `queue` events, and stores its turn when
+    # the answer starts.
+    admission, first, rest = await start_stream(svc.dispatcher.stream_queued(chat))
+    answer = Answer(new_id(), model)
+    start: dict[str, Any] | None = None
+
+    async def begin() -> bytes:
+        nonlocal start
         user_message = await off_loop(store.begin_turn, user, conversation_id, turn, body.model)
-    except BaseException:
-        await rest.aclose()
-        raise
-    answer_id = new_id()
-    start = {
-        "user_message": None
-        if user_message is None
-        else MessageOut.of(user_message).model_dump(mode="json"),
-        "assistant_message_id": answer_id,
-    }
+        start = {
+            "user_message": None
+            if user_message is None
+            else MessageOut.of(user_message).model_dump(mode="json"),
+            "assistant_message_id": answer.id,
+        }
+        return _event("start", start)
+
+    started: bytes | None = None
+    if isinstance(first, Chunk):  # served at once: stored before the response, as before
+        try:
+            started = await begin()
+        except BaseException:
+            await rest.aclose()
+            raise
 
     async def events() -> AsyncIterator[bytes]:
-        answer = Answer(answer_id, model)
         try:
-            yield _event("start", start)
-            chunk = first
-            while chunk is not None:
-                if chunk.usage is not None:
-                    answer.usage = chunk.usage
-                if not chunk.usage_only:
-                    answer.pieces.append(_text_of(chunk.data))
-                    yield b"data: " + chunk.data + b"\n\n"
-                chunk = await anext(rest, None)
+            item = first
+            if started is not None:
+                yield started
+            while item is not None:
+                if isinstance(item, QueueUpdate):
+                    yield _event(
+                        "queue", {"position": item.position, "wait_s": round(item.wait_s, 1)}
+                    )
+                else:
+                    if start is None:
+                        yield await begin()
+                    if item.usage is not None:
+                        answer.usage = item.usage
+                    if not item.usage_only:
+                        answer.pieces.append(_text_of(item.data))
+                        yield b"data: " + item.data + b"\n\n"
+                item = await anext(rest, None)
             answer.status = "complete"
         except IAForAllError as exc:
             answer.status, answer.error = "error", exc.message
             yield sse_error(exc)
         finally:
             # Stored here, synchronously (a few ms), because a stopped answer arrives as a
-            # cancellation, and an await would be cancelled too.
+            # cancellation, and an await would be cancelled too. Nothing to store if the
+            # answer never started (it failed or was stopped while waiting in line).
             try:
-                saved = _save(svc, user, conversation_id, answer)
+                saved = None if start is None else _save(svc, user, conversation_id, answer)
             finally:
                 await rest.aclose()  # stops the engine's generation at once
         if saved is not None:
@@ -118,7 +139,11 @@ async def reply(
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **queue_headers(admission),
+        },
     )
 
 
