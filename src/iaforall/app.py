@@ -17,6 +17,7 @@ from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.people import router as people_router
+from iaforall.api.policy import install_policy
 from iaforall.api.web.pages import mount_static
 from iaforall.api.web.pages import router as web_pages
 from iaforall.api.web.reply import router as web_reply_router
@@ -143,5 +144,6 @@ def create_app(
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)
+    install_policy(app, settings)  # the rules file is read here: a bad one stops the start
     mount_static(app)
     return app

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from iaforall.api.policy import install_policy, preferred_language
+from iaforall.api.policy import preferred_language
 from iaforall.app import create_app
 from iaforall.policy.rules import RulesFileError
 from iaforall.settings import PolicySettings, Settings
@@ -35,10 +35,7 @@ def with_rules(home: Path, rules: str | None) -> Settings:
 
 
 def policy_app(settings: Settings, world: FakeWorld) -> FastAPI:
-    app = create_app(settings, factory=world.factory)
-    if not hasattr(app.state, "policy_rules"):  # until create_app installs it itself
-        install_policy(app, settings)
-    return app
+    return create_app(settings, factory=world.factory)
 
 
 @dataclass
@@ -142,7 +139,7 @@ def test_a_bad_rules_file_stops_the_start(tmp_path: Path) -> None:
     settings = with_rules(tmp_path, '[[rule]]\nid = "x"\naction = "ban"\n')
     expected = r"rules.toml: rule 'x', 'description': Field required \(and 2 more problem"
     with pytest.raises(RulesFileError, match=expected):
-        install_policy(FastAPI(), settings)
+        create_app(settings)
 
 
 def seed(audit: AuditLog, count: int) -> None:

@@ -14,7 +14,6 @@ import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from iaforall.settings import PolicySettings
 from tests.api.test_policy_api import policy_app, with_rules
 from tests.conftest import FakeWorld, stock_store
 from tests.policy.samples import BILINGUAL
@@ -27,10 +26,7 @@ def serve_in_thread(home: Path, rules: str | None) -> Iterator[str]:
     """The app on the fake engine behind real HTTP, in a thread with its own event loop (sync
     Playwright holds this thread's)."""
     stock_store(home)
-    settings = with_rules(home, rules)
-    if rules is None:
-        settings = settings.model_copy(update={"policy": PolicySettings(rules_file=None)})
-    app = policy_app(settings, FakeWorld(client=httpx.AsyncClient()))
+    app = policy_app(with_rules(home, rules), FakeWorld(client=httpx.AsyncClient()))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )

@@ -7,29 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from iaforall.api.deps import services
-from iaforall.core.errors import IAForAllError
+from iaforall.api.deps import require_admin, services
 from iaforall.services import Services
 from iaforall.store.audit import AuditFilter, AuditLog, AuditView, export_csv, export_json
-
-
-class _AdminOnly(IAForAllError):
-    status = 403
-    code = "forbidden"
-    type = "invalid_request_error"
-
-
-# TEMPORARY placeholder, to be replaced by `iaforall.api.deps.require_admin` once accounts are on
-# main: until then the only administrator is the local user, on the machine itself.
-async def require_admin(request: Request) -> None:
-    host = request.client.host if request.client else ""
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        raise _AdminOnly("Only an administrator may do this.")
-
 
 router = APIRouter(prefix="/admin/api/audit", tags=["admin"], dependencies=[Depends(require_admin)])
 
