@@ -5,7 +5,10 @@
 set -euo pipefail
 # chromium: the web app's end-to-end and accessibility tests (Playwright drives it; it cannot
 # download its own browser here).
-PACKAGES=(chromium)
+# postgresql: the store's tests run on a real PostgreSQL server as well as SQLite; the tests
+# start their own throwaway server (initdb into a temporary directory, a free loopback port), so
+# the cluster and service Debian's package sets up are not used, and need not be running.
+PACKAGES=(chromium postgresql)
 if [ ${#PACKAGES[@]} -eq 0 ]; then
   exit 0
 fi

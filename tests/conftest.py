@@ -28,7 +28,8 @@ from iaforall.settings import (
 from tests.fake_engine import FakeEngine
 from tests.models.gguf_files import write_gguf
 
-pytest_plugins = ["tests.real_server"]  # the real server and real models, for any test folder
+# For any test folder: the real server and models; a real PostgreSQL, databases on both.
+pytest_plugins = ["tests.real_server", "tests.store.postgres"]
 
 
 @dataclass

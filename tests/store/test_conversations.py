@@ -1,4 +1,5 @@
-"""The conversation store on a real SQLite file, migrated by the real Alembic."""
+"""The conversation store on a real SQLite file and a real PostgreSQL server, migrated by the
+real Alembic (the `store` fixture, in conftest.py, runs each test on both)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 from iaforall.core.errors import InvalidRequest, NotFound
 from iaforall.core.types import Usage
@@ -18,13 +20,6 @@ from iaforall.store.conversations import (
     plan_turn,
 )
 from iaforall.store.database import MIGRATIONS, Database
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Conversations:
-    database = Database(f"sqlite:///{tmp_path / 'data' / 'iaforall.db'}")
-    database.upgrade()
-    return Conversations(database)
 
 
 def _messages(*roles_and_texts: tuple[str, str]) -> list[MessageView]:
@@ -84,19 +79,24 @@ def test_plan_turn_refuses(messages, action, content, param):  # type: ignore[no
     assert caught.value.param == param
 
 
-def test_migrations_create_the_schema_and_run_again_harmlessly(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
-    database = Database(f"sqlite:///{path}")
+def test_migrations_create_the_schema_and_run_again_harmlessly(database_url: str) -> None:
+    database = Database(database_url)
     database.upgrade()
     database.upgrade()
-    with sqlite3.connect(path) as raw:
-        tables = {r[0] for r in raw.execute("select name from sqlite_master where type='table'")}
-        version = raw.execute("select version_num from alembic_version").fetchone()[0]
-        journal = raw.execute("pragma journal_mode").fetchone()[0]
+    with database.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        version = connection.execute(text("select version_num from alembic_version")).scalar()
+    database.close()
     assert {"conversations", "messages", "alembic_version"} <= tables
     newest = max(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("0*.py"))
     assert version == newest
-    assert journal == "wal"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    Database(f"sqlite:///{path}").upgrade()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_turn_and_its_answer_are_stored_in_order(store: Conversations) -> None:
@@ -171,3 +171,44 @@ def test_updates_merge_settings_and_delete_removes_messages(store: Conversations
     assert store.list("local") == []
     with pytest.raises(NotFound):
         store.save_answer("local", conversation.id, "z", content="", model="m", status="stopped")
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        ("Tiếng Việt", "tieng viet"),  # stacked accents
+        ("Ångström", "ANGSTROM"),
+        ("Ελληνικά", "ΕΛΛΗΝΙΚΑ"),  # Greek accents and case
+        ("ὁδός", "ΟΔΟΣ"),  # a final sigma, and breathings
+        ("Straße", "STRASSE"),
+        ("un ﬁlm", "film"),  # a ligature, decomposed
+        ("ＡＢＣ１２３", "abc123"),  # full-width forms  # noqa: RUF001
+        ("Ça coûte 5/6 d'un œuf", "5/6"),  # the LIKE escape character, literally
+        ("Привет, Мир", "мир"),  # Cyrillic case
+    ],
+)
+def test_search_folds_text_the_same_on_every_database(
+    store: Conversations, stored: str, query: str
+) -> None:
+    store.create("local", title="found", messages=[NewMessage("user", stored)])
+    store.create("local", title="other", messages=[NewMessage("user", "nothing to see")])
+    assert [c.title for c in store.list("local", query)] == ["found"]
+    assert [c.title for c in store.list("local", stored)] == ["found"]  # itself, always
+
+
+def test_timestamps_and_settings_survive_the_round_trip(store: Conversations) -> None:
+    written = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    settings = {"temperature": 0.7, "stop": ["\n\n", "é"], "nested": {"a": [1, None, True]}}
+    created = store.create(
+        "local",
+        title="t" * 200,
+        model="m" * 200,
+        system_prompt="s" * 20_000,
+        settings=settings,
+        messages=[NewMessage("user", "x" * 100_000, created_at=written)],
+    )
+    found = store.get("local", created.id)
+    assert found.settings == settings
+    assert found.messages[0].created_at == written  # microseconds and UTC kept
+    assert found.created_at.tzinfo is not None
+    assert len(found.title) == 200 and len(found.messages[0].content) == 100_000

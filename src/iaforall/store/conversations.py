@@ -8,14 +8,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, literal_column, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql import ColumnElement
 
 from iaforall.core.errors import InvalidRequest, NotFound
 from iaforall.core.types import Usage
 from iaforall.store.database import FOLD_FUNCTION, Database
-from iaforall.store.folding import find_folded, fold
+from iaforall.store.folding import combining_marks_class, find_folded, fold, strip_marks
 from iaforall.store.tables import Conversation, Message, utcnow
 
 Action = Literal["send", "regenerate", "edit"]
@@ -134,16 +134,36 @@ def _snippet(text: str, query: str, width: int = 80) -> str:
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
 
+def _postgres_fold(text: Any) -> ColumnElement[str]:
+    """`fold` in PostgreSQL's SQL: decompose, drop the combining marks, lower-case (and the two
+    letters whose case folding is not their lower case)."""
+    unmarked = func.regexp_replace(
+        func.normalize(text, literal_column("NFKD")), combining_marks_class(), "", "g"
+    )
+    lowered: ColumnElement[str] = func.lower(unmarked)
+    return func.replace(func.replace(lowered, "ß", "ss"), "\u03c2", "\u03c3")  # final sigma
+
+
+def _like_escape(text: str) -> str:
+    """`text` taken literally in a LIKE pattern whose escape character is "/"."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 class Conversations:
     def __init__(self, database: Database) -> None:
         self._db = database
 
     def _matches(self, column: Any, query: str) -> ColumnElement[bool]:
-        """`column` contains `query`, ignoring case (and accents on SQLite, where a Python
-        function folds both; elsewhere the database's own ILIKE decides)."""
+        """`column` contains `query`, ignoring case and accents ("CREPES" finds "crêpes").
+        SQLite: a Python function folds the column (`fold`). PostgreSQL: the same steps in
+        its own SQL (decompose, drop the combining marks, lower-case), no extension needed;
+        it needs a UTF-8 database (the default). Other databases: case only (ILIKE)."""
         if self._db.is_sqlite:
             folded: ColumnElement[str] = getattr(func, FOLD_FUNCTION)(column)
             return folded.contains(fold(query), autoescape=True)
+        if self._db.backend == "postgresql":
+            pattern = "%" + _like_escape(strip_marks(query)) + "%"
+            return _postgres_fold(column).like(_postgres_fold(pattern), escape="/")
         return column.icontains(query, autoescape=True)  # type: ignore[no-any-return]
 
     def _owned(self, session: Session, owner: str, conversation_id: str) -> Conversation:

@@ -48,7 +48,9 @@ class Database:
             # Sessions are used from the server's worker threads, one at a time each.
             kwargs["connect_args"] = {"check_same_thread": False}
         self.url = url
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        # "sqlite", "postgresql"...: what SQL the repositories may write (see Conversations).
+        self.backend = parsed.get_backend_name()
+        self.is_sqlite = self.backend == "sqlite"
         self.engine: Engine = create_engine(url, **kwargs)
         event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

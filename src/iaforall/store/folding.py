@@ -28,3 +28,28 @@ def find_folded(text: str, query: str) -> int:
         starts.extend([i] * len(piece))
     at = "".join(folded).find(needle)
     return -1 if at < 0 else starts[at]
+
+
+def strip_marks(text: str) -> str:
+    """`text` in compatibility form (NFKD) without its combining marks: accents gone, case kept.
+    What `fold` does but for the case."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _escape(cp: int) -> str:
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
+
+
+@lru_cache(maxsize=1)
+def combining_marks_class() -> str:
+    """A PostgreSQL regular-expression bracket expression of every combining mark: the
+    characters `fold` drops after decomposing, so the database can drop the same ones."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x110000):
+        if unicodedata.combining(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "[" + "".join(f"{_escape(a)}-{_escape(b)}" for a, b in ranges) + "]"
