@@ -191,6 +191,8 @@ async def test_without_accounts_only_loopback_names_are_served(fake) -> None:  #
     assert_openai_error(cross, 403, "forbidden")
 
 
-@pytest.mark.parametrize("path", ["/health", "/web/api/languages", "/web/api/session"])
+@pytest.mark.parametrize(
+    "path", ["/health", "/web/api/languages", "/web/api/session", "/v1/policy", "/rules", "/"]
+)
 async def test_public_paths_stay_public(shared: Shared, path: str) -> None:
     assert (await shared.client.get(path)).status_code == 200

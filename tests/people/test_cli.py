@@ -50,3 +50,17 @@ def test_sharing_needs_accounts() -> None:
     problem = exposure_problem(settings("0.0.0.0", False))
     assert problem is not None and "IAFORALL_AUTH=true" in problem
     assert main(["serve", "--host", "192.168.1.10"]) == 2
+
+
+def test_a_wrong_rules_file_stops_the_server_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rule]]\nid = "x"\ndescription = "d"\nmatch.keywords = ["a"]\naction = "explode"\n'
+    )
+    monkeypatch.setenv("IAFORALL_HOME", str(tmp_path))
+    monkeypatch.setenv("IAFORALL_RULES_FILE", str(rules))
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "rule 'x'" in err and "action" in err and "Traceback" not in err

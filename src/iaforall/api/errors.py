@@ -23,7 +23,8 @@ def openai_error_body(
 
 
 def body_of(exc: IAForAllError) -> dict[str, Any]:
-    return openai_error_body(exc.message, type=exc.type, code=exc.code, param=exc.param)
+    body = openai_error_body(exc.message, type=exc.type, code=exc.code, param=exc.param)
+    return {**body, **exc.extra}
 
 
 def sse_error(exc: IAForAllError) -> bytes:

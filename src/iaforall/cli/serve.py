@@ -9,6 +9,7 @@ import uvicorn
 
 from iaforall.api.auth import is_loopback_host
 from iaforall.app import create_app
+from iaforall.policy.rules import RulesFileError
 from iaforall.settings import Settings
 
 
@@ -33,6 +34,11 @@ def serve(settings: Settings) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    try:
+        app = create_app(settings)
+    except RulesFileError as exc:
+        print(f"iaforall: {exc}", file=sys.stderr)
+        return 2
     server = settings.server
     logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s: %(message)s")
     url = f"http://{server.host}:{server.port}"
@@ -42,7 +48,7 @@ def serve(settings: Settings) -> int:
         flush=True,
     )
     uvicorn.run(
-        create_app(settings),
+        app,
         host=server.host,
         port=server.port,
         log_level=server.log_level,

@@ -6,6 +6,8 @@ error shape in one place (`api/errors.py`). Nothing here knows about HTTP framew
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class IAForAllError(Exception):
     status: int = 500
@@ -16,6 +18,11 @@ class IAForAllError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Fields an error adds next to "error" in a response body (e.g. rule decisions)."""
+        return {}
 
 
 class InvalidRequest(IAForAllError):
