@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +22,9 @@ from iaforall.store.database import Database
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'a.db'}")
-    database.upgrade()
-    return database
+def database(any_database: Database) -> Database:
+    """SQLite and a real PostgreSQL (tests/store/postgres.py)."""
+    return any_database
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,10 +19,9 @@ T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'data' / 'iaforall.db'}")
-    database.upgrade()
-    return database
+def database(any_database: Database) -> Database:
+    """SQLite and a real PostgreSQL (tests/store/postgres.py)."""
+    return any_database
 
 
 def entry(n: int, **fields: object) -> AuditRecord:

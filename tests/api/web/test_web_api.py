@@ -241,6 +241,7 @@ async def test_bad_input_gets_clear_errors_and_loses_nothing(fake: FakeWorld) ->
         ("post", f"{API}/{cid}/reply", b'{"content": "   "}', 400, "invalid_request"),
         ("post", f"{API}/{cid}/reply", b'{"action": "regenerate"}', 400, "invalid_request"),
         ("post", f"{API}/{cid}/reply", b'{"action": "shout"}', 400, "invalid_value"),
+        ("post", f"{API}/{cid}/reply", b'{"content": "a\\u0000b"}', 400, "invalid_value"),
         ("post", f"{API}/missing/reply", b'{"content": "x"}', 404, "not_found"),
         ("get", f"{API}/{cid}/export?format=pdf", None, 400, "invalid_value"),
     ]

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from iaforall.core.types import Sampling
 from iaforall.store.conversations import ConversationView, MessageView, NewMessage
 
 MAX_TEXT = 200_000  # characters in one message or system prompt: far beyond any context here
 MAX_MESSAGES = 10_000  # in one imported conversation
+
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text, and no person types it: refuse it everywhere.
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class _Strict(BaseModel):
@@ -36,16 +46,16 @@ class GenerationSettings(_Strict):
 
 
 class ConversationCreate(_Strict):
-    title: str = Field("", max_length=200)
+    title: Text = Field("", max_length=200)
     model: str | None = Field(None, max_length=200)
-    system_prompt: str = Field("", max_length=MAX_TEXT)
+    system_prompt: Text = Field("", max_length=MAX_TEXT)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
 class ConversationPatch(_Strict):
-    title: str | None = Field(None, max_length=200)
+    title: Text | None = Field(None, max_length=200)
     model: str | None = Field(None, max_length=200)
-    system_prompt: str | None = Field(None, max_length=MAX_TEXT)
+    system_prompt: Text | None = Field(None, max_length=MAX_TEXT)
     settings: GenerationSettings | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -57,12 +67,12 @@ class ConversationPatch(_Strict):
 
 class ReplyBody(_Strict):
     action: Literal["send", "regenerate", "edit"] = "send"
-    content: str | None = Field(None, max_length=MAX_TEXT)
+    content: Text | None = Field(None, max_length=MAX_TEXT)
     model: str | None = Field(None, max_length=200)
 
 
 class PromptBody(_Strict):
-    draft: str | None = Field(None, max_length=MAX_TEXT)
+    draft: Text | None = Field(None, max_length=MAX_TEXT)
     model: str | None = Field(None, max_length=200)
 
 
@@ -149,10 +159,10 @@ class ExportedMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TEXT)
+    content: Text = Field(max_length=MAX_TEXT)
     model: str | None = Field(None, max_length=200)
     status: Literal["complete", "stopped", "error"] = "complete"
-    error: str | None = Field(None, max_length=MAX_TEXT)
+    error: Text | None = Field(None, max_length=MAX_TEXT)
     created_at: datetime | None = None
 
     def to_store(self) -> NewMessage:
@@ -166,9 +176,9 @@ class ExportedConversation(BaseModel):
 
     format: Literal["iaforall.conversation"]
     version: Literal[1]
-    title: str = Field("", max_length=200)
+    title: Text = Field("", max_length=200)
     model: str | None = Field(None, max_length=200)
-    system_prompt: str = Field("", max_length=MAX_TEXT)
+    system_prompt: Text = Field("", max_length=MAX_TEXT)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     created_at: datetime | None = None
     updated_at: datetime | None = None
