@@ -75,11 +75,16 @@ export async function* readEvents(body) {
 }
 
 /**
- * Ask for a reply and follow its stream. Handlers: onStart(start), onDelta(text),
- * onDone(message). A mid-stream {"error"} throws an ApiError of kind "stream" (after the
- * answer started: the caller knows from onStart having run).
+ * Ask for a reply and follow its stream. Handlers: onQueue({position, wait_s}) while it
+ * waits for its turn (before onStart), onStart(start), onDelta(text), onDone(message). An
+ * {"error"} in the stream throws an ApiError of kind "stream" (before the answer started if
+ * onStart never ran: an error at the end of a wait in line).
  */
-export async function streamReply(conversationId, body, { signal, onStart, onDelta, onDone }) {
+export async function streamReply(
+  conversationId,
+  body,
+  { signal, onQueue, onStart, onDelta, onDone },
+) {
   const path = `/web/api/conversations/${encodeURIComponent(conversationId)}/reply`;
   const response = await send("POST", path, body, signal);
   let streamError = null;
@@ -87,7 +92,8 @@ export async function streamReply(conversationId, body, { signal, onStart, onDel
     for await (const { event, data } of readEvents(response.body)) {
       if (data === "[DONE]") break;
       const payload = JSON.parse(data);
-      if (event === "start") onStart(payload);
+      if (event === "queue") onQueue?.(payload);
+      else if (event === "start") onStart(payload);
       else if (event === "done") onDone(payload.message);
       else if (payload.error) {
         streamError = new ApiError("stream", {
@@ -111,6 +117,7 @@ export function describeError(err) {
   if (!(err instanceof ApiError)) return { key: "error_unexpected", vars: { detail: String(err) } };
   if (err.kind === "network") return { key: "error_network", vars: {} };
   if (err.kind === "stream") {
+    if (err.code === "server_busy") return { key: "error_busy", vars: {} }; // waited too long
     if (err.code === "timeout") return { key: "error_timeout", vars: {} };
     return { key: "error_interrupted", vars: { detail: err.message } };
   }

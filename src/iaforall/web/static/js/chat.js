@@ -4,6 +4,7 @@
 import { api, streamReply } from "./api.js";
 import { createConversation, deleteConversation } from "./conversations.js";
 import { t } from "./i18n.js";
+import { queueStatus } from "./queue.js";
 
 /**
  * host: { conversation(), adoptConversation(conv), abandonConversation(conv),
@@ -16,6 +17,8 @@ export class Chat {
     this.host = host;
     this.controller = null;
     this.poller = 0;
+    this.line = null; // the last `queue` event of the reply being waited for
+    this.shown = ""; // the status key the model watcher last showed
   }
 
   get streaming() {
@@ -80,6 +83,12 @@ export class Chat {
       const body = { ...request, ...(model && request.action === "send" ? { model } : {}) };
       await streamReply(conversation.id, body, {
         signal: this.controller.signal,
+        onQueue: (line) => {
+          // The server says where we stand: "3rd in line", then, at our turn, thinking.
+          this.line = line;
+          this.shown = "";
+          answer.setStatus(line.position > 0 ? queueStatus(line) : t("status_thinking"));
+        },
         onStart: (payload) => {
           start = payload;
           this.unwatch();
@@ -154,9 +163,11 @@ export class Chat {
     return this.reply({ ...request, content: text });
   }
 
-  /** Until the first token: say whether the model is loading, queued or thinking. */
+  /** Until the first token: say whether the model is loading, queued or thinking (the reply's
+   * own `queue` events, when they come, say better than the server-wide queue length). */
   watchModel(model, answer) {
-    let last = "";
+    this.shown = "";
+    this.line = null;
     const check = async () => {
       try {
         const health = await api("GET", "/health");
@@ -167,8 +178,9 @@ export class Chat {
         if (!resident || resident.state === "loading") key = "status_loading";
         else if (resident.state === "crashed") key = "status_restarting";
         else if (resident.queued > 0) key = "status_queued";
-        if (key !== last && this.poller) {
-          last = key;
+        if (this.line && (key === "status_queued" || key === "status_thinking")) return;
+        if (key !== this.shown && this.poller) {
+          this.shown = key;
           answer.setStatus(t(key));
         }
       } catch {
