@@ -153,15 +153,16 @@ def test_keyboard_only(page: Page, server: RealServer) -> None:
     page.reload()
     page.wait_for_selector("body[data-ready]")
     order = []
-    for _ in range(8):
+    for _ in range(9):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
-    assert order[:6] == [
+    assert order[:7] == [
         "skip-link",
         "model-select",
         "language-select",
         "settings-button",
         "help-button",
+        "user-menu-button",
         "new-chat",
     ], order
     assert not js_errors(page)

@@ -2,13 +2,31 @@
 // plain-language messages (catalogue keys, so they are translated like the rest).
 
 export class ApiError extends Error {
-  constructor(kind, { status = 0, code = null, message = "", retryAfter = null } = {}) {
+  constructor(kind, { status = 0, code = null, param = null, message = "", retryAfter = null } = {}) {
     super(message || kind);
     this.kind = kind; // "http" | "network" | "stream" | "protocol"
     this.status = status;
     this.code = code;
+    this.param = param;
     this.retryAfter = retryAfter;
   }
+}
+
+// With accounts, every state-changing call made with the session cookie proves it comes from
+// this page with the session's CSRF token (null without accounts: nothing is sent).
+let csrfToken = null;
+let onSignedOut = null;
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+// Logging in and setting up answer 401 for a wrong password: that is not a lost session.
+const SIGNING_IN = /^\/web\/api\/(session|setup)$/;
+
+export function setCsrfToken(token) {
+  csrfToken = token || null;
+}
+
+/** Called (once per 401) when the server no longer knows this browser: the session ended. */
+export function whenSignedOut(handler) {
+  onSignedOut = handler;
 }
 
 async function errorFromResponse(response) {
@@ -23,6 +41,7 @@ async function errorFromResponse(response) {
   return new ApiError("http", {
     status: response.status,
     code: error.code || null,
+    param: error.param || null,
     message: error.message || response.statusText,
     retryAfter: Number.isFinite(retry) ? retry : null,
   });
@@ -34,6 +53,7 @@ async function send(method, path, body, signal) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  if (csrfToken && !SAFE.has(method)) init.headers["X-CSRF-Token"] = csrfToken;
   let response;
   try {
     response = await fetch(path, init);
@@ -41,7 +61,11 @@ async function send(method, path, body, signal) {
     if (err.name === "AbortError") throw err;
     throw new ApiError("network", { message: String(err) });
   }
-  if (!response.ok) throw await errorFromResponse(response);
+  if (!response.ok) {
+    const error = await errorFromResponse(response);
+    if (response.status === 401 && onSignedOut && !SIGNING_IN.test(path)) onSignedOut(error);
+    throw error;
+  }
   return response;
 }
 
@@ -122,7 +146,12 @@ export function describeError(err) {
     return { key: "error_interrupted", vars: { detail: err.message } };
   }
   switch (err.status) {
+    case 401:
+      return { key: "error_signed_out", vars: {} };
+    case 403:
+      return { key: "error_forbidden", vars: { detail: err.message } };
     case 429:
+      if (err.code === "quota_exceeded") return { key: "error_quota", vars: { detail: err.message } };
       return err.retryAfter
         ? { key: "error_busy_wait", vars: { seconds: err.retryAfter } }
         : { key: "error_busy", vars: {} };

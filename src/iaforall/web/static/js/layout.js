@@ -1,21 +1,37 @@
 // The parts of the layout that move: the sidebar (behind a toggle on narrow screens) and the
-// conversation's actions menu (a disclosure: a button that shows and hides a list).
+// header's menus (the conversation's actions, the user menu): disclosures, a button that shows
+// and hides a list.
 
 const $ = (id) => document.getElementById(id);
 const narrow = window.matchMedia("(max-width: 52rem)");
 
+/** A button that shows and hides a menu; leaving the menu (click elsewhere, Tab out) closes it. */
+function disclosure(button, menu) {
+  const set = (open) => {
+    menu.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+  };
+  button.addEventListener("click", () => set(menu.hidden));
+  document.addEventListener("click", (event) => {
+    if (!menu.hidden && !menu.contains(event.target) && !button.contains(event.target)) set(false);
+  });
+  menu.addEventListener("focusout", (event) => {
+    if (!menu.contains(event.relatedTarget) && event.relatedTarget !== button) set(false);
+  });
+  for (const link of menu.querySelectorAll("a")) link.addEventListener("click", () => set(false));
+  return { button, menu, set };
+}
+
 export function setUpLayout() {
   const toggle = $("sidebar-toggle");
-  const menuButton = $("conversation-menu-button");
-  const menu = $("conversation-menu");
+  const menus = [
+    disclosure($("conversation-menu-button"), $("conversation-menu")),
+    disclosure($("user-menu-button"), $("user-menu")),
+  ];
 
   const setSidebar = (open) => {
     document.body.classList.toggle("sidebar-open", open);
     toggle.setAttribute("aria-expanded", String(open));
-  };
-  const setMenu = (open) => {
-    menu.hidden = !open;
-    menuButton.setAttribute("aria-expanded", String(open));
   };
 
   toggle.addEventListener("click", () => {
@@ -24,17 +40,6 @@ export function setUpLayout() {
     if (open) $("new-chat").focus();
   });
   narrow.addEventListener("change", () => setSidebar(false));
-  menuButton.addEventListener("click", () => setMenu(menu.hidden));
-  // Leaving the menu (click elsewhere, Tab out) closes it.
-  document.addEventListener("click", (event) => {
-    if (!menu.hidden && !menu.contains(event.target) && event.target !== menuButton) {
-      if (!menuButton.contains(event.target)) setMenu(false);
-    }
-  });
-  menu.addEventListener("focusout", (event) => {
-    if (!menu.contains(event.relatedTarget) && event.relatedTarget !== menuButton) setMenu(false);
-  });
-  for (const link of menu.querySelectorAll("a")) link.addEventListener("click", () => setMenu(false));
 
   return {
     /** Close the sidebar overlay; true when it was open (so Escape did something). */
@@ -46,10 +51,12 @@ export function setUpLayout() {
       }
       return open;
     },
-    closeMenu() {
-      if (menu.hidden) return false;
-      setMenu(false);
-      menuButton.focus();
+    /** Close whichever menu is open (focus back on its button); true when one was. */
+    closeMenu({ focus = true } = {}) {
+      const open = menus.find((m) => !m.menu.hidden);
+      if (!open) return false;
+      open.set(false);
+      if (focus) open.button.focus();
       return true;
     },
     /** Go to the conversation list: open the sidebar if it is hidden, then its search box. */

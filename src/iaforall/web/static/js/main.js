@@ -1,5 +1,6 @@
-// Wiring: language, models, routing (#/c/{id}), the open conversation and its actions.
+// Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
+import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { api, describeError } from "./api.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
@@ -22,7 +23,7 @@ const blank = () => ({
   settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
 });
 
-const state = { conversation: blank(), defaultModel: null, languages: [] };
+const state = { conversation: blank(), defaultModel: null, languages: [], userMenu: null };
 
 const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
@@ -261,23 +262,29 @@ async function loadLanguages() {
   } catch {
     state.languages = [{ code: "en", name: "English" }];
   }
-  const select = $("language-select");
-  select.replaceChildren(
-    ...state.languages.map(({ code, name }) => {
-      const option = document.createElement("option");
-      option.value = code;
-      option.lang = code; // each language named in itself, read in its own voice
-      option.textContent = name;
-      return option;
-    }),
-  );
+  // The app's and the sign-in screen's language choices: the same list, kept in step.
+  for (const select of [$("language-select"), $("auth-language")]) {
+    select.replaceChildren(
+      ...state.languages.map(({ code, name }) => {
+        const option = document.createElement("option");
+        option.value = code;
+        option.lang = code; // each language named in itself, read in its own voice
+        option.textContent = name;
+        return option;
+      }),
+    );
+  }
   await setLanguage(pickLanguage(state.languages, navigator.languages, storedLanguage()));
-  select.value = currentLanguage();
+  $("language-select").value = currentLanguage();
+  $("auth-language").value = currentLanguage();
 }
 
 /** Everything drawn from the catalogue again, in the new language. */
 async function switchLanguage(code) {
   await setLanguage(code, { remember: true });
+  $("language-select").value = code;
+  $("auth-language").value = code;
+  state.userMenu?.render();
   renderHelp();
   showHeader();
   view.render(state.conversation);
@@ -290,8 +297,21 @@ async function start() {
   await loadLanguages();
   renderHelp();
   applyTranslations(document);
-  await loadModels();
   $("language-select").addEventListener("change", (e) => switchLanguage(e.target.value));
+  $("auth-language").addEventListener("change", (e) => switchLanguage(e.target.value));
+  try {
+    await ensureSignedIn();
+  } catch (err) {
+    showError(err, () => location.reload());
+  }
+  watchSession({
+    signedIn() {
+      clearError();
+      composer.focus();
+    },
+  });
+  state.userMenu = setUpUserMenu(layout);
+  await loadModels();
   $("model-select").addEventListener("change", async (event) => {
     const model = event.target.value;
     state.conversation.model = model;
