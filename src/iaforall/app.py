@@ -28,6 +28,7 @@ from iaforall.engines.pool import EngineFactory, EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
+from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.people.secrets import new_token
 from iaforall.scheduling.dispatch import Dispatcher
@@ -67,6 +68,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
     )
     database = Database(settings.database_url)
     people = settings.people
+    accounts = Accounts(database, people.session_hours)
     return Services(
         settings,
         store,
@@ -76,8 +78,9 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         metrics,
         database,
         Conversations(database),
-        Accounts(database, people.session_hours),
+        accounts,
         LoginLimiter(people.login_attempts, people.login_window),
+        Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
     )
 
 

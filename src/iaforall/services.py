@@ -9,6 +9,7 @@ from iaforall.engines.pool import EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
+from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
@@ -29,6 +30,7 @@ class Services:
     conversations: Conversations
     accounts: Accounts
     login_limiter: LoginLimiter
+    gate: Gate
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)

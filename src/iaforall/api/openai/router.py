@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
+from iaforall.api.policing import checked_output, first_chunk_with
+from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import (
     Item,
     cancel_on_disconnect,
@@ -20,16 +21,18 @@ from iaforall.api.streaming import (
     start_stream,
 )
 from iaforall.core.errors import ModelNotFound
-from iaforall.core.types import GenerationRequest, UserId
-from iaforall.engines.protocol import Chunk
+from iaforall.core.types import GenerationRequest, Principal, UserId
 from iaforall.models.store import ModelInfo
-from iaforall.scheduling.dispatch import Dispatcher, QueueUpdate
+from iaforall.policy.gate import Policy, decisions_field
+from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -57,19 +60,29 @@ async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(request: Request, svc: ServicesDep, user: UserDep) -> Response:
+async def chat_completions(
+    request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
+) -> Response:
     body = await json_body(request, ChatCompletionBody)
-    chat = body.to_core(user)
-    dispatcher = svc.dispatcher
-    prompt = await dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
+    chat = body.to_core(me.user)
+    language = preferred_language(request.headers.get("accept-language", ""))
+    decisions = await policy.check_input(chat, kind="chat", language=language)
+    prompt = await svc.dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
+    extension = {"prompt": prompt} if prompt is not None else {}
     if not chat.stream:
-        result, admission = await _generate(request, dispatcher, chat)
-        if prompt is not None:
-            result["iaforall"] = {"prompt": prompt}
+        result, admission = await _generate(request, svc, me, chat)
+        answer = result["choices"][0]["message"].get("content") or ""
+        decisions += await policy.check_output(answer, chat, kind="chat", language=language)
+        _extend(result, {**extension, **decisions_field(decisions)})
         return JSONResponse(result, headers=queue_headers(admission))
-    items = dispatcher.stream_queued(chat)
-    if prompt is not None:
-        items = _with_prompt(items, prompt)
+    items = checked_output(
+        svc.gate.stream(me, chat, svc.dispatcher.stream_queued),
+        policy,
+        chat,
+        kind="chat",
+        language=language,
+    )
+    items = first_chunk_with(items, {**extension, **decisions_field(decisions)})
     return await _sse_response(items, include_usage=body.include_usage)
 
 
@@ -84,26 +97,47 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
 
 
 @router.post("/completions", response_model=None)
-async def completions(request: Request, svc: ServicesDep, user: UserDep) -> Response:
+async def completions(
+    request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
+) -> Response:
     body = await json_body(request, CompletionBody)
-    completion = body.to_core(user)
-    dispatcher = svc.dispatcher
+    completion = body.to_core(me.user)
+    language = preferred_language(request.headers.get("accept-language", ""))
+    decisions = await policy.check_input(completion, kind="completion", language=language)
     if not completion.stream:
-        result, admission = await _generate(request, dispatcher, completion)
+        result, admission = await _generate(request, svc, me, completion)
+        answer = result["choices"][0].get("text") or ""
+        decisions += await policy.check_output(
+            answer, completion, kind="completion", language=language
+        )
+        _extend(result, decisions_field(decisions))
         return JSONResponse(result, headers=queue_headers(admission))
-    return await _sse_response(
-        dispatcher.stream_queued(completion), include_usage=body.include_usage
+    items = checked_output(
+        svc.gate.stream(me, completion, svc.dispatcher.stream_queued),
+        policy,
+        completion,
+        kind="completion",
+        language=language,
     )
+    items = first_chunk_with(items, decisions_field(decisions))
+    return await _sse_response(items, include_usage=body.include_usage)
 
 
 async def _generate(
-    request: Request, dispatcher: Dispatcher, generation: GenerationRequest
+    request: Request, svc: Services, me: Principal, generation: GenerationRequest
 ) -> tuple[dict[str, Any], QueueUpdate]:
     admission: list[QueueUpdate] = []
-    result = await cancel_on_disconnect(
-        request, dispatcher.generate(generation, on_admission=admission.append)
-    )
+
+    async def work(admitted: GenerationRequest) -> dict[str, Any]:
+        return await svc.dispatcher.generate(admitted, on_admission=admission.append)
+
+    result = await cancel_on_disconnect(request, svc.gate.generate(me, generation, work))
     return result, admission[0]
+
+
+def _extend(result: dict[str, Any], fields: dict[str, Any]) -> None:
+    if fields:
+        result["iaforall"] = {**result.get("iaforall", {}), **fields}
 
 
 async def _sse_response(items: AsyncGenerator[Item, None], *, include_usage: bool) -> Response:
@@ -115,20 +149,3 @@ async def _sse_response(items: AsyncGenerator[Item, None], *, include_usage: boo
         media_type="text/event-stream",
         headers={**_SSE_HEADERS, **queue_headers(admission)},
     )
-
-
-async def _with_prompt(
-    items: AsyncGenerator[Item, None], prompt: str
-) -> AsyncGenerator[Item, None]:
-    """The first chunk carries the prompt; only it is re-encoded, and only when asked."""
-    extension = {"iaforall": {"prompt": prompt}}
-    async with contextlib.aclosing(items):
-        async for item in items:
-            if isinstance(item, Chunk) and extension:
-                item = Chunk(_with_fields(item.data, extension), item.usage, item.usage_only)
-                extension = {}
-            yield item
-
-
-def _with_fields(data: bytes, fields: dict[str, Any]) -> bytes:
-    return json.dumps({**json.loads(data), **fields}, ensure_ascii=False).encode()

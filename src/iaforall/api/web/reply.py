@@ -12,14 +12,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
+from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
+from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import DONE, queue_headers, start_stream
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError
-from iaforall.core.types import ChatRequest, ModelId, Usage, UserId
+from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
 from iaforall.engines.protocol import Chunk
+from iaforall.policy.gate import Policy, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 from iaforall.store.conversations import (
@@ -36,6 +39,8 @@ router = APIRouter(prefix="/web/api", tags=["web app"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 
 def chat_request(
@@ -66,19 +71,24 @@ def _text_of(chunk: bytes) -> str:
 
 @router.post("/conversations/{conversation_id}/reply", response_model=None)
 async def reply(
-    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+    conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
+    user = me.user
     body = await json_body(request, ReplyBody)
     store = svc.conversations
     conversation = await off_loop(store.get, user, conversation_id)
     turn = plan_turn(conversation.messages, body.action, body.content)
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, turn, model, user, stream=True)
+    chat = chat_request(conversation, turn, model, me.user, stream=True)
+    language = preferred_language(request.headers.get("accept-language", ""))
+    decisions = await policy.check_input(chat, kind="web", language=language)
     # Nothing is stored before the answer starts: a busy server or a missing model leaves
     # the conversation as it was, and the app keeps the typed text. A request that must wait
     # for its turn starts the stream at once, with `queue` events, and stores its turn when
     # the answer starts.
-    admission, first, rest = await start_stream(svc.dispatcher.stream_queued(chat))
+    admission, first, rest = await start_stream(
+        svc.gate.stream(me, chat, svc.dispatcher.stream_queued)
+    )
     answer = Answer(new_id(), model)
     start: dict[str, Any] | None = None
 
@@ -90,6 +100,7 @@ async def reply(
             if user_message is None
             else MessageOut.of(user_message).model_dump(mode="json"),
             "assistant_message_id": answer.id,
+            **decisions_field(decisions),
         }
         return _event("start", start)
 
@@ -120,6 +131,11 @@ async def reply(
                         answer.pieces.append(_text_of(item.data))
                         yield b"data: " + item.data + b"\n\n"
                 item = await anext(rest, None)
+            said = await policy.check_output(
+                "".join(answer.pieces), chat, kind="web", language=language
+            )
+            if said:
+                yield _event("decisions", decisions_field(said))
             answer.status = "complete"
         except IAForAllError as exc:
             answer.status, answer.error = "error", exc.message

@@ -1,0 +1,127 @@
+"""Admission by person: a request passes its asker's quotas before it takes a place in line,
+and what it used is recorded when it ends. Wraps the dispatcher's streams; the scheduler
+below never knows about people, only about users and weights."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from iaforall.core.types import GenerationRequest, ModelId, Principal, Usage
+from iaforall.engines.protocol import Chunk
+from iaforall.people.accounts import Accounts
+from iaforall.people.quotas import Quota, check, effective, role_quota, role_weight
+from iaforall.scheduling.dispatch import prompt_estimate
+from iaforall.settings import PeopleSettings
+
+R = TypeVar("R", bound=GenerationRequest)
+T = TypeVar("T")
+
+
+class Gate:
+    def __init__(
+        self,
+        accounts: Accounts,
+        settings: PeopleSettings,
+        canonical: Callable[[str], ModelId],
+    ) -> None:
+        self._accounts = accounts
+        self._settings = settings
+        self._canonical = canonical  # "smollm2" -> "smollm2:135m", ModelNotFound if none
+        self._running: Counter[str] = Counter()  # requests running or waiting, per user
+
+    def running(self, principal: Principal) -> int:
+        return self._running[principal.user]
+
+    async def _quota(self, principal: Principal) -> Quota:
+        role = role_quota(self._settings, principal.role)
+        if not self._settings.auth:
+            return role  # the local user has no account row to hold overrides
+        user = await asyncio.to_thread(self._accounts.get_user, principal.user)
+        return effective(role, user.quota)
+
+    async def admit(self, principal: Principal, request: R) -> R:
+        """The request as it will run (weight, a length capped by the context quota), or
+        QuotaExceeded naming the quota it would pass."""
+        model = self._canonical(request.model)  # an unknown model is a 404 before anything
+        quota = await self._quota(principal)
+        request = replace(request, model=model, weight=role_weight(self._settings, principal.role))
+        prompt = prompt_estimate(request)
+        max_tokens = request.sampling.max_tokens
+        if quota.max_context and max_tokens is None:
+            # Unbounded answers are bounded by the quota rather than refused.
+            capped = max(1, quota.max_context - prompt)
+            request = replace(request, sampling=replace(request.sampling, max_tokens=capped))
+            max_tokens = capped
+        used = 0
+        if quota.tokens_per_day:
+            used = await asyncio.to_thread(self._accounts.tokens_today, principal.user)
+        check(
+            quota,
+            used_today=used,
+            running=self._running[principal.user],
+            asked_context=prompt + (max_tokens or 0),
+            now=datetime.now(UTC),
+        )
+        return request
+
+    @contextlib.contextmanager
+    def _counted(self, principal: Principal) -> Iterator[None]:
+        self._running[principal.user] += 1
+        try:
+            yield
+        finally:
+            self._running[principal.user] -= 1
+            if not self._running[principal.user]:
+                del self._running[principal.user]
+
+    def _record(self, principal: Principal, model: str, usage: Usage) -> None:
+        self._accounts.record_usage(principal.user, model, usage)
+
+    async def stream(
+        self,
+        principal: Principal,
+        request: GenerationRequest,
+        start: Callable[[GenerationRequest], AsyncGenerator[T, None]],
+    ) -> AsyncGenerator[T, None]:
+        """`start(request)`'s items, once the quotas allow it. A stream cut short records
+        the chunks it delivered as its completion tokens (the engine sends no usage then)."""
+        admitted = await self.admit(principal, request)
+        with self._counted(principal):
+            usage: Usage | None = None
+            delivered = 0
+            items = start(admitted)
+            try:
+                async for item in items:
+                    if isinstance(item, Chunk):
+                        if item.usage is not None:
+                            usage = item.usage
+                        elif not item.usage_only:
+                            delivered += 1
+                    yield item
+            finally:
+                # Synchronous (a few ms): a stopped stream ends in a cancellation.
+                if usage is None and delivered:
+                    usage = Usage(prompt_estimate(admitted), delivered)
+                if usage is not None:
+                    self._record(principal, admitted.model, usage)
+                await items.aclose()
+
+    async def generate(
+        self,
+        principal: Principal,
+        request: GenerationRequest,
+        work: Callable[[GenerationRequest], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        admitted = await self.admit(principal, request)
+        with self._counted(principal):
+            result = await work(admitted)
+        counts = result.get("usage") or {}
+        usage = Usage(int(counts.get("prompt_tokens", 0)), int(counts.get("completion_tokens", 0)))
+        await asyncio.to_thread(self._record, principal, admitted.model, usage)
+        return result
