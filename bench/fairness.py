@@ -1,0 +1,340 @@
+"""Fair scheduling between users on the real engine: weighted fair queuing vs. FIFO.
+
+    .venv/bin/python bench/fairness.py [--model smollm2:135m] [--seconds 40] [--json]
+
+A benchmark, not a test: it prints its figures and exits 0 whatever they are. It drives the
+real `Scheduler` and `Dispatcher` in this process, in front of the real llama.cpp worker (the
+same engine the server uses), so users need no accounts or API identities. Both policies share
+the one loaded engine and take turns; nothing else generates meanwhile.
+
+1. **Time to first token of a light user under a flood.** User A keeps 16 long requests in
+   flight (as soon as one ends, A sends another); user B sends one short request every few
+   seconds. B's median time to first token (TTFT) is compared with B alone on the idle engine.
+   Target (the issue): fair median <= 2 x unloaded + one slot's decode time (the time one of A's
+   long answers holds a slot). FIFO makes B wait behind A's whole queue.
+2. **Jain's fairness index** over the users' token throughput at saturation, equal weights:
+   four users flood with 8, 4, 2 and 1 requests in flight. Index = (sum x)^2 / (n * sum x^2),
+   1 = perfectly even. Target >= 0.95. FIFO serves them in proportion to how hard they push.
+3. **Expected wait**: the wait announced to B on arrival against the wait B really had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iaforall.core.types import CompletionRequest, ModelId, Sampling, UserId
+from iaforall.engines.llamacpp.factory import llamacpp_factory
+from iaforall.engines.pool import EnginePool
+from iaforall.engines.protocol import Chunk
+from iaforall.models.store import ModelStore
+from iaforall.observability.metrics import Metrics
+from iaforall.scheduling.dispatch import Dispatcher, QueueUpdate
+from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.policy import Policy
+from iaforall.settings import EngineSettings
+
+COUNTING = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"  # a raw completion that keeps counting: long, steady
+QUESTION = "The capital of France is"
+TARGET_FAIRNESS = 0.95
+POLICIES: tuple[Policy, ...] = ("fair", "fifo")
+
+
+@dataclass
+class Timed:
+    """One request as its user saw it."""
+
+    user: str
+    submitted: float
+    position: int = 0  # on arrival
+    announced_wait: float = 0.0  # expected on arrival, seconds
+    granted: float | None = None
+    complete: bool = False
+    first: float | None = None
+    last: float | None = None
+    tokens: list[float] = field(default_factory=list)  # arrival time of each chunk with text
+
+    @property
+    def ttft(self) -> float:
+        assert self.first is not None
+        return self.first - self.submitted
+
+    @property
+    def waited(self) -> float:
+        assert self.granted is not None
+        return self.granted - self.submitted
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, pool: EnginePool, model: ModelId) -> None:
+        self.args = args
+        self.pool = pool
+        self.model = model
+
+    def dispatcher(self, policy: Policy) -> Dispatcher:
+        scheduler = Scheduler(
+            slots_for=self.pool.slots_for,
+            max_queue=256,
+            queue_timeout=3600,
+            max_active_models=1,
+            policy=policy,
+        )
+        return Dispatcher(scheduler, self.pool, Metrics(), request_timeout=3600)
+
+    def request(self, user: str, *, long: bool) -> CompletionRequest:
+        return CompletionRequest(
+            model=self.model,
+            prompt=COUNTING if long else QUESTION,
+            user=UserId(user),
+            sampling=Sampling(
+                max_tokens=self.args.long_tokens if long else self.args.short_tokens,
+                temperature=0,
+            ),
+            stream=True,
+        )
+
+    async def run(
+        self, dispatcher: Dispatcher, user: str, *, long: bool, sink: list[Timed] | None = None
+    ) -> Timed:
+        timed = Timed(user, time.perf_counter())
+        if sink is not None:
+            sink.append(timed)  # kept even if it is cancelled halfway
+        admitted = False
+        async with contextlib.aclosing(
+            dispatcher.stream_queued(self.request(user, long=long))
+        ) as items:
+            async for item in items:
+                now = time.perf_counter()
+                if isinstance(item, QueueUpdate):
+                    if not admitted:
+                        timed.position, timed.announced_wait = item.position, item.wait_s
+                        admitted = True
+                    if item.position == 0:
+                        timed.granted = now
+                elif isinstance(item, Chunk) and not item.usage_only:
+                    if timed.first is None:
+                        timed.first = now
+                    timed.last = now
+                    timed.tokens.append(now)
+        timed.complete = True
+        return timed
+
+
+class Flood:
+    """A user keeping `in_flight` long requests going: each sent as soon as one ends."""
+
+    def __init__(self, bench: Bench, dispatcher: Dispatcher, user: str, in_flight: int) -> None:
+        self.requests: list[Timed] = []
+
+        async def lane() -> None:
+            while True:
+                await bench.run(dispatcher, user, long=True, sink=self.requests)
+
+        self._lanes = [asyncio.create_task(lane()) for _ in range(in_flight)]
+
+    async def stop(self) -> list[Timed]:
+        for task in self._lanes:
+            task.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
+        return self.requests
+
+
+def jain(values: Sequence[float]) -> float:
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return total * total / (len(values) * squares) if squares else 0.0
+
+
+def median_ms(values: Sequence[float]) -> float:
+    return round(statistics.median(values) * 1000, 1)
+
+
+async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
+    args = bench.args
+    alone = bench.dispatcher("fair")
+    for _ in range(2):  # warm-up: the prompt cache and the worker's first requests
+        await bench.run(alone, "B", long=False)
+        await bench.run(alone, "A", long=True)
+    unloaded = [
+        (await bench.run(alone, "B", long=False)).ttft for _ in range(args.unloaded_samples)
+    ]
+    result: dict[str, Any] = {"unloaded_ttft_ms": median_ms(unloaded)}
+    for policy in POLICIES:
+        dispatcher = bench.dispatcher(policy)
+        flood = Flood(bench, dispatcher, "A", args.flood)
+        await asyncio.sleep(args.ramp)  # A's flood fills the slots and the queue first
+        light: list[asyncio.Task[Timed]] = []
+        for _ in range(args.light_requests):
+            light.append(asyncio.create_task(bench.run(dispatcher, "B", long=False)))
+            await asyncio.sleep(args.every)
+        b = await asyncio.gather(*light)  # A floods until B's last answer came
+        a = [x for x in await flood.stop() if x.complete]
+        slot_decode = statistics.median(x.last - x.first for x in a if x.first and x.last)
+        ttfts = [x.ttft for x in b]
+        announced = [(x.announced_wait, x.waited) for x in b if x.position > 0]
+        result[policy] = {
+            "b_requests": len(b),
+            "b_ttft_p50_ms": median_ms(ttfts),
+            "b_ttft_max_ms": round(max(ttfts) * 1000, 1),
+            "b_position_on_arrival_p50": statistics.median(x.position for x in b),
+            "a_requests": len(a),
+            "slot_decode_ms": median_ms([slot_decode]),
+            "announced_wait_p50_s": round(statistics.median(w for w, _ in announced), 2)
+            if announced
+            else None,
+            "actual_wait_p50_s": round(statistics.median(w for _, w in announced), 2)
+            if announced
+            else None,
+        }
+        budget = 2 * statistics.median(unloaded) + slot_decode
+        result[policy]["target_ms"] = round(budget * 1000, 1)
+        result[policy]["meets_target"] = statistics.median(ttfts) <= budget
+        print(f"  light user under flood, {policy}: {result[policy]}", flush=True)
+    return result
+
+
+async def fairness_at_saturation(bench: Bench) -> dict[str, Any]:
+    args = bench.args
+    pressures = {"U1": 8, "U2": 4, "U3": 2, "U4": 1}  # requests each keeps in flight
+    result: dict[str, Any] = {"in_flight": pressures}
+    for policy in POLICIES:
+        dispatcher = bench.dispatcher(policy)
+        start = time.perf_counter()
+        window = (start + args.ramp, start + args.ramp + args.seconds)
+        floods = [Flood(bench, dispatcher, u, n) for u, n in pressures.items()]
+        await asyncio.sleep(window[1] - time.perf_counter())
+        tokens: Counter[str] = Counter()
+        for flood in floods:
+            for timed in await flood.stop():
+                tokens[timed.user] += sum(1 for at in timed.tokens if window[0] <= at < window[1])
+        per_s = {u: round(tokens[u] / args.seconds, 1) for u in pressures}
+        result[policy] = {"tokens_per_s": per_s, "jain": round(jain(list(per_s.values())), 3)}
+        print(f"  four users flooding, {policy}: {result[policy]}", flush=True)
+    return result
+
+
+def report(facts: dict[str, Any], light: dict[str, Any], even: dict[str, Any]) -> None:
+    print()
+    print(
+        f"machine: {facts['cores']} cores, {facts['platform']}, Python {facts['python']}; "
+        f"model {facts['model']}, {facts['slots']} slots, {facts['threads']} threads"
+    )
+    print(
+        f"A keeps {facts['flood']} long requests ({facts['long_tokens']} tokens each) in flight; "
+        f"B sends {facts['light_requests']} of {facts['short_tokens']} tokens, one every "
+        f"{facts['every']:.0f} s; the four users flood for {facts['seconds']:.0f} s"
+    )
+    print()
+    print(f"B's TTFT unloaded (p50): {light['unloaded_ttft_ms']:.1f} ms")
+    head = (
+        f"{'policy':<6} | {'B TTFT p50':>11} | {'B TTFT max':>11} | {'one slot decode':>15} | "
+        f"{'target':>10} | {'verdict':<7} | {'wait announced / actual (p50)':>29}"
+    )
+    print(head)
+    print("-" * len(head))
+    for policy in POLICIES:
+        r = light[policy]
+        waits = (
+            f"{r['announced_wait_p50_s']:.1f} s / {r['actual_wait_p50_s']:.1f} s"
+            if r["announced_wait_p50_s"] is not None
+            else "-"
+        )
+        print(
+            f"{policy:<6} | {r['b_ttft_p50_ms']:>8.0f} ms | {r['b_ttft_max_ms']:>8.0f} ms | "
+            f"{r['slot_decode_ms']:>12.0f} ms | {r['target_ms']:>7.0f} ms | "
+            f"{'PASS' if r['meets_target'] else 'FAIL':<7} | {waits:>29}"
+        )
+    print()
+    print(f"four users flooding with {even['in_flight']} requests in flight, equal weights:")
+    for policy in POLICIES:
+        r = even[policy]
+        ok = r["jain"] >= TARGET_FAIRNESS
+        verdict = "PASS" if ok else "FAIL"
+        if policy == "fifo":
+            verdict = "(baseline)"
+        print(
+            f"  {policy:<5} tokens/s per user {r['tokens_per_s']}; Jain's index {r['jain']:.3f}"
+            f" {verdict}"
+        )
+
+
+async def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    info = ModelStore(home, install_missing=False).pull_packaged(args.model)
+    settings = EngineSettings(
+        threads=args.threads, parallel=args.parallel, context_length=2048, keep_alive=-1
+    )
+    pool = EnginePool(
+        ModelStore(home, install_missing=False),
+        llamacpp_factory(settings, home / "logs", read_timeout=3600),
+        slots=settings.parallel,
+        context_length=settings.context_length,
+        keep_alive=settings.keep_alive,
+    )
+    try:
+        await pool.load(info.name)
+        bench = Bench(args, pool, ModelId(info.name))
+        facts = {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "model": info.name,
+            "slots": settings.parallel,
+            "threads": settings.resolved_threads(),
+            "flood": args.flood,
+            "long_tokens": args.long_tokens,
+            "short_tokens": args.short_tokens,
+            "seconds": args.seconds,
+            "every": args.every,
+            "light_requests": args.light_requests,
+        }
+        light = await light_user_under_flood(bench)
+        even = await fairness_at_saturation(bench)
+    finally:
+        await pool.close()
+    report(facts, light, even)
+    return {"machine": facts, "light_user": light, "fairness": even}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    p.add_argument("--model", default="smollm2:135m")
+    p.add_argument("--home", type=Path, help="IAFORALL_HOME to use (default: a temp dir)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all available)")
+    p.add_argument("--parallel", type=int, default=2, help="slots (the server's default)")
+    p.add_argument("--flood", type=int, default=16, help="requests A keeps in flight")
+    p.add_argument("--long-tokens", type=int, default=256, help="tokens per long request")
+    p.add_argument("--short-tokens", type=int, default=8, help="tokens per short request")
+    p.add_argument("--seconds", type=float, default=40.0, help="measured window at saturation")
+    p.add_argument("--light-requests", type=int, default=10, help="B's requests under flood")
+    p.add_argument("--every", type=float, default=3.0, help="seconds between B's requests")
+    p.add_argument("--ramp", type=float, default=3.0, help="seconds of flood before measuring")
+    p.add_argument("--unloaded-samples", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    with contextlib.ExitStack() as stack:
+        home = args.home or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        results = asyncio.run(measure(args, home))
+        if args.json:
+            print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
