@@ -204,3 +204,16 @@ async def test_a_waiter_timing_out_after_updates_is_busy() -> None:
                 async for status in ticket.wait():
                     assert status.position == 1
         assert s.queue_length == 0
+
+
+async def test_expected_waits_follow_the_answers_being_streamed() -> None:
+    """Ann's answer has made 50 of its 100 tokens in about 0.1 s: Bob waits about 0.1 s more."""
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5)
+    async with s.slot(M, ANN, cost=100) as ann:
+        await asyncio.sleep(0.1)
+        ann.produced = 50
+        async with s.ticket(M, BOB) as bob:
+            async for status in bob.wait():
+                assert status.position == 1
+                assert status.wait_s == pytest.approx(0.1, abs=0.05)
+                break

@@ -102,18 +102,17 @@ class Dispatcher:
                 async for status in ticket.wait():
                     yield QueueUpdate(status.position, status.wait_s)
                 self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
-                produced = 0
                 try:
                     async with (
                         self.pool.use(model) as engine,
                         contextlib.aclosing(engine.stream(request)) as chunks,  # stops the engine
                     ):
                         async for chunk in self._before_deadline(chunks):
-                            if produced == 0:
+                            if ticket.produced == 0:
                                 self.metrics.first_token.labels(model).observe(
                                     time.monotonic() - started
                                 )
-                            produced += 1
+                            ticket.produced += 1  # the line's estimates follow the progress
                             if chunk.usage is not None:
                                 self._account(model, chunk.usage)
                                 ticket.used(
@@ -122,7 +121,7 @@ class Dispatcher:
                             yield chunk
                 finally:
                     if ticket.used_tokens is None:  # stopped early: about one token a chunk
-                        ticket.used(prompt_estimate(request), produced)
+                        ticket.used(prompt_estimate(request), ticket.produced)
             self.metrics.latency.labels(model).observe(time.monotonic() - started)
 
     async def _before_deadline(

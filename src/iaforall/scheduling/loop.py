@@ -34,6 +34,7 @@ from iaforall.scheduling.policy import (
 
 DEFAULT_SECONDS_PER_TOKEN = 0.05  # per slot, until a model's own speed is measured
 _SPEED_MEMORY = 0.8  # how much of the past each new measurement keeps
+_LIVE_TOKENS = 8  # an answer being streamed tells the speed once it has this many tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class Ticket:
         self.status = QueueStatus(0, 0.0)
         self.granted_at: float | None = None  # monotonic time the slot was granted
         self.used_tokens: tuple[int, int] | None = None  # (prompt, completion), once known
+        self.produced = 0  # chunks streamed so far (about one token each), by its holder
         self._timeout = timeout
         self._deadline = asyncio.get_running_loop().time() + timeout
         self._changed = asyncio.Event()
@@ -130,9 +132,18 @@ class Scheduler:
     def queued(self, model: ModelId) -> int:
         return sum(1 for w in self._waiting if w.model == model)
 
-    def seconds_per_token(self, model: ModelId) -> float:
-        """Recent time per generated token in one slot of `model` (prompts included)."""
+    def seconds_per_token(self, model: ModelId, now: float | None = None) -> float:
+        """Recent time per generated token in one slot of `model` (prompts included): from the
+        answers being streamed now if they have gone far enough, else from the last ones."""
+        now = time.monotonic() if now is None else now
+        live = [
+            (now - t.granted_at, t.produced)
+            for t in self._holding
+            if t.entry.model == model and t.granted_at is not None and t.produced >= _LIVE_TOKENS
+        ]
         seconds, tokens = self._speed.get(model, (0.0, 0.0))
+        seconds += sum(s for s, _ in live)
+        tokens += sum(n for _, n in live)
         return seconds / tokens if tokens >= 1 else DEFAULT_SECONDS_PER_TOKEN
 
     @asynccontextmanager
@@ -254,13 +265,9 @@ class Scheduler:
         now = time.monotonic()
         waits: dict[Waiting, float] = {}
         for model in {w.model for w in order}:
-            spt = self.seconds_per_token(model)
+            spt = self.seconds_per_token(model, now)
             mine = [w for w in order if w.model == model]
-            left = [
-                t.entry.cost - (now - (t.granted_at or now)) / spt
-                for t in self._holding
-                if t.entry.model == model
-            ]
+            left = [t.entry.cost - t.produced for t in self._holding if t.entry.model == model]
             slots = self._slots_for(model)
             for w, wait in zip(
                 mine,
