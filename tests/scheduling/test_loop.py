@@ -217,3 +217,21 @@ async def test_expected_waits_follow_the_answers_being_streamed() -> None:
                 assert status.position == 1
                 assert status.wait_s == pytest.approx(0.1, abs=0.05)
                 break
+
+
+async def test_snapshot_lists_running_then_waiting_in_serving_order() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5)
+    release = asyncio.Event()
+
+    async def work(user: UserId) -> None:
+        async with s.slot(M, user):
+            await release.wait()
+
+    tasks = [asyncio.create_task(work(u)) for u in (ANN, ANN, ANN, BOB)]
+    await asyncio.sleep(0.01)
+    places = s.snapshot()
+    assert [(p.user, p.position) for p in places] == [(ANN, 0), (BOB, 1), (ANN, 2), (ANN, 3)]
+    assert places[1].wait_s > 0 and places[0].wait_s == 0
+    release.set()
+    await asyncio.gather(*tasks)
+    assert s.snapshot() == []

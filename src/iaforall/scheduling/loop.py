@@ -45,6 +45,17 @@ class QueueStatus:
     wait_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One request in the live queue, as an admin view shows it."""
+
+    user: UserId
+    model: ModelId
+    position: int  # 0: running
+    wait_s: float  # expected wait (0 when running)
+    tokens: int  # tokens streamed so far (0 while waiting)
+
+
 class Ticket:
     """One request's place in line, then its slot. Made and ended by `Scheduler.ticket`."""
 
@@ -131,6 +142,18 @@ class Scheduler:
 
     def queued(self, model: ModelId) -> int:
         return sum(1 for w in self._waiting if w.model == model)
+
+    def snapshot(self) -> list[Place]:
+        """The running requests, then the waiting ones in the order they will be served."""
+        running = [
+            Place(t.entry.user, t.entry.model, 0, 0.0, t.produced)
+            for t in sorted(self._holding, key=lambda t: t.entry.seq)
+        ]
+        waiting = sorted(self._waiting.values(), key=lambda t: t.status.position)
+        return running + [
+            Place(t.entry.user, t.entry.model, t.status.position, t.status.wait_s, 0)
+            for t in waiting
+        ]
 
     def seconds_per_token(self, model: ModelId, now: float | None = None) -> float:
         """Recent time per generated token in one slot of `model` (prompts included): from the
