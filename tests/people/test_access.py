@@ -76,7 +76,12 @@ async def test_a_member_sees_only_their_own(shared: Shared) -> None:
     assert (await bob.get("/web/api/keys")).json()["data"] == []
     for path in ("/admin/api/users", "/admin/api/usage", "/admin/api/keys", "/admin/api/queue"):
         assert_openai_error(await bob.get(path), 403, "forbidden")
-    assert (await ada.get("/admin/api/users")).status_code == 200
+    listing = (await ada.get("/admin/api/users")).json()
+    assert listing["role_quotas"]["member"] == {
+        "tokens_per_day": 0,
+        "concurrent_requests": 2,
+        "max_context": 0,
+    }
     # Ada's conversation is untouched.
     assert (await ada.get(f"/web/api/conversations/{cid}")).json()["title"] == "Ada's"
 
@@ -192,7 +197,8 @@ async def test_without_accounts_only_loopback_names_are_served(fake) -> None:  #
 
 
 @pytest.mark.parametrize(
-    "path", ["/health", "/web/api/languages", "/web/api/session", "/v1/policy", "/rules", "/"]
+    "path",
+    ["/health", "/web/api/languages", "/web/api/session", "/v1/policy", "/rules", "/", "/admin"],
 )
 async def test_public_paths_stay_public(shared: Shared, path: str) -> None:
     assert (await shared.client.get(path)).status_code == 200

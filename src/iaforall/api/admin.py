@@ -14,7 +14,7 @@ from iaforall.api.deps import json_body, require_admin, services
 from iaforall.api.people import key_json
 from iaforall.api.system import resident_models
 from iaforall.core.errors import InvalidRequest
-from iaforall.core.types import PersonRole
+from iaforall.core.types import ROLES, PersonRole
 from iaforall.people.accounts import UserView
 from iaforall.people.quotas import QuotaOverride, effective, role_quota
 from iaforall.services import Services
@@ -71,7 +71,8 @@ def user_json(svc: Services, user: UserView) -> dict[str, Any]:
 @router.get("/users")
 async def list_users(svc: ServicesDep) -> dict[str, Any]:
     users = await run_in_threadpool(svc.accounts.list_users)
-    return {"data": [user_json(svc, u) for u in users]}
+    roles = {role: asdict(role_quota(svc.settings.people, role)) for role in ROLES}
+    return {"data": [user_json(svc, u) for u in users], "role_quotas": roles}
 
 
 @router.post("/users", status_code=201)

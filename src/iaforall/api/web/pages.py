@@ -35,6 +35,12 @@ async def index(request: Request) -> Response:
     return PlainTextResponse("IAForAll is running")
 
 
+@router.get("/admin")
+async def admin_page() -> FileResponse:
+    """The admin views; the data behind them is for admins only (/admin/api)."""
+    return FileResponse(STATIC_DIR / "admin.html", headers=SECURITY_HEADERS)
+
+
 @router.get("/web/api/languages", include_in_schema=True, tags=["web app"])
 async def list_languages() -> dict[str, Any]:
     """The catalogues present: public, the login page is translated too."""

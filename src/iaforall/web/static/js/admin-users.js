@@ -124,7 +124,9 @@ export class UsersView {
 
   async refresh() {
     try {
-      this.users = (await api("GET", "/admin/api/users")).data;
+      const listing = await api("GET", "/admin/api/users");
+      this.users = listing.data;
+      this.roleQuotas = listing.role_quotas || {};
       this.renderRows();
     } catch (err) {
       this.showError(err);
@@ -156,6 +158,8 @@ export class UsersView {
 
   /** The role's own limit for a quota: what a user of that role without an override has. */
   roleDefault(role, field, fallbackUser) {
+    const declared = this.roleQuotas?.[role];
+    if (declared) return declared[field];
     const plain = this.users.find((u) => u.role === role && u.quota[field] === null);
     if (plain) return plain.effective_quota[field];
     if (fallbackUser.role === role && fallbackUser.quota[field] === null) {

@@ -1,4 +1,4 @@
-// The admin page (/static/admin.html): users and their keys and quotas, usage over time, the
+// The admin page (/admin): users and their keys and quotas, usage over time, the
 // live queue and the audit log. One view at a time, chosen by the address (#users, #usage…),
 // so each view can be linked to and the browser's Back works.
 
