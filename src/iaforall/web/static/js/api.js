@@ -99,7 +99,8 @@ export async function* readEvents(body) {
 }
 
 /**
- * Ask for a reply and follow its stream. Handlers: onQueue({position, wait_s}) while it
+ * Ask for a reply and follow its stream. Handlers: onDecisions(list) for the published
+ * rules' decisions on the answer, onQueue({position, wait_s}) while it
  * waits for its turn (before onStart), onStart(start), onDelta(text), onDone(message). An
  * {"error"} in the stream throws an ApiError of kind "stream" (before the answer started if
  * onStart never ran: an error at the end of a wait in line).
@@ -107,7 +108,7 @@ export async function* readEvents(body) {
 export async function streamReply(
   conversationId,
   body,
-  { signal, onQueue, onStart, onDelta, onDone },
+  { signal, onQueue, onStart, onDelta, onDone, onDecisions },
 ) {
   const path = `/web/api/conversations/${encodeURIComponent(conversationId)}/reply`;
   const response = await send("POST", path, body, signal);
@@ -119,6 +120,7 @@ export async function streamReply(
       if (event === "queue") onQueue?.(payload);
       else if (event === "start") onStart(payload);
       else if (event === "done") onDone(payload.message);
+      else if (event === "decisions") onDecisions?.(payload.decisions || []);
       else if (payload.error) {
         streamError = new ApiError("stream", {
           code: payload.error.code,

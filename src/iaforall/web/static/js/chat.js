@@ -68,6 +68,7 @@ export class Chat {
 
     let conversation = before;
     let start = null;
+    const decisions = []; // the published rules' decisions, shown with the answer
     let stored = null;
     let failure = null;
     let stopped = false;
@@ -91,6 +92,7 @@ export class Chat {
         },
         onStart: (payload) => {
           start = payload;
+          decisions.push(...(payload.decisions || []));
           this.unwatch();
           composer.forgetDraft(conversation.id);
           if (request.action === "edit") composer.endEdit();
@@ -99,6 +101,7 @@ export class Chat {
         onDone: (message) => {
           stored = message;
         },
+        onDecisions: (list) => decisions.push(...list),
       });
     } catch (err) {
       if (err.name === "AbortError") stopped = true;
@@ -146,6 +149,7 @@ export class Chat {
         usage: null,
       },
     );
+    if (decisions.length) messages.at(-1).decisions = decisions;
     host.setMessages(messages);
     if (failure) host.showError(failure, () => this.regenerate());
     const final = messages.at(-1);

@@ -82,6 +82,7 @@ export class MessageView {
     node.append(body);
     const note = statusNote(message);
     if (note) node.append(note);
+    if (message.decisions?.length) node.append(rulesNote(message.decisions));
     if (message.usage?.completion_tokens) {
       node.append(el("p", "msg-usage", tCount("tokens", message.usage.completion_tokens)));
     }
@@ -133,6 +134,28 @@ function statusNote(message) {
     return note;
   }
   return null;
+}
+
+/** What the server's published rules decided about this exchange: never hidden. */
+function rulesNote(decisions) {
+  const note = el("div", "msg-note msg-rules");
+  note.setAttribute("role", "note");
+  const title = el("p", "msg-rules-title", t("rules_applied"));
+  const list = el("ul", "msg-rules-list", "");
+  for (const d of decisions) {
+    const where = d.applies_to === "output" ? t("rules_on_answer") : t("rules_on_message");
+    const item = el("li", "", "");
+    item.append(
+      el("strong", "", t("rules_decision", { rule: d.rule, action: t(`rules_action_${d.action}`) })),
+      " ",
+      `${where} ${d.description}`,
+    );
+    list.append(item);
+  }
+  const link = el("a", "", t("rules_see_all"));
+  link.href = "/rules";
+  note.append(title, list, link);
+  return note;
 }
 
 class StreamingAnswer {
