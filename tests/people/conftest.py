@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from iaforall.app import create_app
-from iaforall.settings import PeopleSettings
+from iaforall.settings import PeopleSettings, Settings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
 
 PASSWORD = "correct horse battery"
@@ -33,18 +34,18 @@ class Shared(FakeWorld):
         return client, str(response.json()["csrf_token"])
 
 
-def settings_with_accounts(home: Path, **people: Any) -> Any:
+def settings_with_accounts(home: Path, **people: Any) -> Settings:
     settings = fake_settings(home, max_queue=4, queue_timeout=5)
     return settings.model_copy(update={"people": PeopleSettings(auth=True, **people)})
 
 
-@pytest.fixture
-async def shared(tmp_path: Path) -> AsyncIterator[Shared]:
-    """Accounts on; an admin `ada` and a member `bob` (created through the admin API
-    in local mode would be impossible: auth is on, so they are made in the database)."""
-    stock_store(tmp_path)
-    world = Shared(client=httpx.AsyncClient(), home=tmp_path)
-    app = create_app(settings_with_accounts(tmp_path), factory=world.factory)
+@asynccontextmanager
+async def shared_server(home: Path, settings: Settings) -> AsyncIterator[Shared]:
+    """The app with `settings` over real HTTP; an admin `ada` and a member `bob`, made in
+    its database (with accounts on, nobody could make them through the API first)."""
+    stock_store(home)
+    world = Shared(client=httpx.AsyncClient(), home=home)
+    app = create_app(settings, factory=world.factory)
     async with served(app) as url:
         world.url = url
         accounts = app.state.services.accounts
@@ -53,3 +54,10 @@ async def shared(tmp_path: Path) -> AsyncIterator[Shared]:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             world.client = client
             yield world
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[Shared]:
+    """Accounts on, default quotas, no rules."""
+    async with shared_server(tmp_path, settings_with_accounts(tmp_path)) as world:
+        yield world

@@ -8,13 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from iaforall.app import create_app
 from iaforall.settings import PolicySettings
-from tests.conftest import served, stock_store
-from tests.people.conftest import PASSWORD, Shared, settings_with_accounts
+from tests.people.conftest import Shared, settings_with_accounts, shared_server
 
 RULES = """
 [[rule]]
@@ -36,10 +33,8 @@ match.regex = '\\b0[1-9](?:[ .]?\\d{2}){4}\\b'
 @pytest.fixture
 async def strict(tmp_path: Path) -> AsyncIterator[Shared]:
     """Accounts with member quotas, weight 3 for admins, and two published rules."""
-    stock_store(tmp_path)
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
-    world = Shared(client=httpx.AsyncClient(), home=tmp_path)
     settings = settings_with_accounts(
         tmp_path,
         member_tokens_per_day=40,
@@ -47,15 +42,8 @@ async def strict(tmp_path: Path) -> AsyncIterator[Shared]:
         member_max_context=300,
         admin_weight=3,
     ).model_copy(update={"policy": PolicySettings(rules_file=rules)})
-    app = create_app(settings, factory=world.factory)
-    async with served(app) as url:
-        world.url = url
-        accounts = app.state.services.accounts
-        accounts.create_user("ada", PASSWORD, "admin")
-        accounts.create_user("bob", PASSWORD, "member")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            world.client = client
-            yield world
+    async with shared_server(tmp_path, settings) as world:
+        yield world
 
 
 async def key_for(world: Shared, name: str) -> dict[str, str]:
