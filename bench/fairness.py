@@ -1,6 +1,6 @@
 """Fair scheduling between users on the real engine: weighted fair queuing vs. FIFO.
 
-    .venv/bin/python bench/fairness.py [--model smollm2:135m] [--seconds 40] [--json]
+    .venv/bin/python bench/fairness.py [--model smollm2:135m] [--seconds 60] [--json]
 
 A benchmark, not a test: it prints its figures and exits 0 whatever they are. It drives the
 real `Scheduler` and `Dispatcher` in this process, in front of the real llama.cpp worker (the
@@ -152,6 +152,33 @@ class Flood:
         return self.requests
 
 
+def _busy_ticks() -> tuple[int, int] | None:
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:  # not Linux: no guard
+        return None
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+async def wait_quiet(patience: float, quiet: float = 0.15) -> float | None:
+    """Wait (up to `patience` s) until the machine is nearly idle: on a shared machine, other
+    people's work would slow the engine and blur every figure. The busy share last seen."""
+    deadline = time.monotonic() + patience
+    warned = False
+    while True:
+        a = _busy_ticks()
+        await asyncio.sleep(1)
+        b = _busy_ticks()
+        if a is None or b is None or b[1] <= a[1]:
+            return None
+        share = (b[0] - a[0]) / (b[1] - a[1])
+        if share <= quiet or time.monotonic() > deadline:
+            return share
+        if not warned:
+            print(f"  waiting for other processes ({share:.0%} CPU) to go quiet...", flush=True)
+            warned = True
+
+
 def jain(values: Sequence[float]) -> float:
     total = sum(values)
     squares = sum(v * v for v in values)
@@ -164,6 +191,7 @@ def median_ms(values: Sequence[float]) -> float:
 
 async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
     args = bench.args
+    await wait_quiet(args.quiet_timeout)
     alone = bench.dispatcher("fair")
     for _ in range(2):  # warm-up: the prompt cache and the worker's first requests
         await bench.run(alone, "B", long=False)
@@ -173,6 +201,7 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
     ]
     result: dict[str, Any] = {"unloaded_ttft_ms": median_ms(unloaded)}
     for policy in POLICIES:
+        busy = await wait_quiet(args.quiet_timeout)
         dispatcher = bench.dispatcher(policy)
         flood = Flood(bench, dispatcher, "A", args.flood)
         await asyncio.sleep(args.ramp)  # A's flood fills the slots and the queue first
@@ -201,6 +230,7 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
         }
         budget = 2 * statistics.median(unloaded) + slot_decode
         result[policy]["target_ms"] = round(budget * 1000, 1)
+        result[policy]["machine_busy_before"] = busy
         result[policy]["meets_target"] = statistics.median(ttfts) <= budget
         print(f"  light user under flood, {policy}: {result[policy]}", flush=True)
     return result
@@ -211,9 +241,10 @@ async def fairness_at_saturation(bench: Bench) -> dict[str, Any]:
     pressures = {"U1": 8, "U2": 4, "U3": 2, "U4": 1}  # requests each keeps in flight
     result: dict[str, Any] = {"in_flight": pressures}
     for policy in POLICIES:
+        busy = await wait_quiet(args.quiet_timeout)
         dispatcher = bench.dispatcher(policy)
         start = time.perf_counter()
-        window = (start + args.ramp, start + args.ramp + args.seconds)
+        window = (start + args.warm, start + args.warm + args.seconds)
         floods = [Flood(bench, dispatcher, u, n) for u, n in pressures.items()]
         await asyncio.sleep(window[1] - time.perf_counter())
         tokens: Counter[str] = Counter()
@@ -221,7 +252,11 @@ async def fairness_at_saturation(bench: Bench) -> dict[str, Any]:
             for timed in await flood.stop():
                 tokens[timed.user] += sum(1 for at in timed.tokens if window[0] <= at < window[1])
         per_s = {u: round(tokens[u] / args.seconds, 1) for u in pressures}
-        result[policy] = {"tokens_per_s": per_s, "jain": round(jain(list(per_s.values())), 3)}
+        result[policy] = {
+            "tokens_per_s": per_s,
+            "jain": round(jain(list(per_s.values())), 3),
+            "machine_busy_before": busy,
+        }
         print(f"  four users flooding, {policy}: {result[policy]}", flush=True)
     return result
 
@@ -317,11 +352,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--flood", type=int, default=16, help="requests A keeps in flight")
     p.add_argument("--long-tokens", type=int, default=256, help="tokens per long request")
     p.add_argument("--short-tokens", type=int, default=8, help="tokens per short request")
-    p.add_argument("--seconds", type=float, default=40.0, help="measured window at saturation")
+    p.add_argument("--seconds", type=float, default=60.0, help="measured window at saturation")
+    p.add_argument(
+        "--warm",
+        type=float,
+        default=20.0,
+        help="seconds of saturation before the window (the line settles into its steady order)",
+    )
     p.add_argument("--light-requests", type=int, default=10, help="B's requests under flood")
     p.add_argument("--every", type=float, default=3.0, help="seconds between B's requests")
     p.add_argument("--ramp", type=float, default=3.0, help="seconds of flood before measuring")
     p.add_argument("--unloaded-samples", type=int, default=10)
+    p.add_argument(
+        "--quiet-timeout", type=float, default=300.0, help="seconds to wait for an idle machine"
+    )
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     return p.parse_args(argv)
 
