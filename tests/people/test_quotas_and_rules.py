@@ -89,6 +89,9 @@ async def test_quotas_name_themselves_and_usage_is_recorded(strict: Shared) -> N
     assert by_user["bob"]["requests"] == 2 and by_user["bob"]["completion_tokens"] == 46
     assert by_user["bob"]["model"] == "tiny:latest"
     assert by_user["ada"]["requests"] == 1
+    bob_client, _ = await strict.login("bob")
+    own = (await bob_client.get("/web/api/usage")).json()["data"]
+    assert [(r["user_id"] == by_user["bob"]["user_id"], r["requests"]) for r in own] == [(True, 2)]
     # An admin raises Bob's own quota: he may go on.
     users = {u["name"]: u for u in (await admin.get("/admin/api/users")).json()["data"]}
     csrf = (await admin.get("/web/api/session")).json()["csrf_token"]

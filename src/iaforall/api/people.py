@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -159,3 +160,13 @@ async def new_key(request: Request, svc: ServicesDep, me: PrincipalDep) -> dict[
 async def revoke_key(key_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     key = await run_in_threadpool(svc.accounts.revoke_key, key_id, owner=me.user)
     return key_json(key)
+
+
+@router.get("/usage")
+async def my_usage(
+    svc: ServicesDep, me: PrincipalDep, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> dict[str, Any]:
+    """The asker's own requests and tokens per model and UTC day (admins see everyone's at
+    /admin/api/usage)."""
+    rows = await run_in_threadpool(svc.accounts.usage, user_id=me.user, days=days)
+    return {"days": days, "data": [asdict(r) for r in rows]}
