@@ -124,6 +124,11 @@ async def test_concurrent_requests_quota(strict: Shared) -> None:
         second = await strict.client.post("/v1/chat/completions", json=chat("2"), headers=bob)
         assert second.status_code == 429
         assert "'concurrent requests'" in second.json()["error"]["message"]
+        admin, _ = await strict.login("ada")
+        places = (await admin.get("/admin/api/queue")).json()["places"]
+        assert [(p["name"], p["model"], p["position"]) for p in places] == [
+            ("bob", "tiny:latest", 0)
+        ]
 
 
 async def test_rules_decide_in_the_open(strict: Shared) -> None:

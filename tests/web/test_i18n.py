@@ -25,8 +25,18 @@ JS_KEY_PATTERNS = [
 ]
 
 
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not repeated, f"keys given twice (the last silently wins): {repeated}"
+    return dict(pairs)
+
+
 def catalogues() -> dict[str, dict[str, str]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((STATIC / "i18n").glob("*.json"))}
+    return {
+        p.stem: json.loads(p.read_text(), object_pairs_hook=_no_repeats)
+        for p in sorted((STATIC / "i18n").glob("*.json"))
+    }
 
 
 def keys_in_html() -> set[str]:

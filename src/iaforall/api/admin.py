@@ -151,5 +151,11 @@ async def usage(
 
 @router.get("/queue")
 async def queue(svc: ServicesDep) -> dict[str, Any]:
-    """What runs and waits now, per model."""
-    return {"queue_length": svc.scheduler.queue_length, "models": await resident_models(svc)}
+    """What runs and waits now: per model, and each request in serving order (who, where)."""
+    names = {u.id: u.name for u in await run_in_threadpool(svc.accounts.list_users)}
+    places = [{**asdict(p), "name": names.get(p.user, p.user)} for p in svc.scheduler.snapshot()]
+    return {
+        "queue_length": svc.scheduler.queue_length,
+        "models": await resident_models(svc),
+        "places": places,
+    }

@@ -19,6 +19,7 @@ export class QueueView {
     this.section = section;
     this.showError = showError;
     this.models = [];
+    this.places = [];
     this.queueLength = 0;
     this.updated = null;
     this.timer = 0;
@@ -44,6 +45,7 @@ export class QueueView {
       try {
         const answer = await api("GET", "/admin/api/queue");
         this.models = answer.models;
+        this.places = answer.places || [];
         this.queueLength = answer.queue_length;
         this.updated = new Date();
         this.showError(null);
@@ -70,6 +72,7 @@ export class QueueView {
       this.live.setAttribute("aria-live", this.announce ? "polite" : "off");
     });
     this.body = el("tbody");
+    this.placesBody = el("tbody");
     this.total = el("p", { className: "queue-total", id: "queue-total" });
     this.stamp = el("p", { className: "note", id: "queue-updated" });
     this.live = el(
@@ -87,6 +90,17 @@ export class QueueView {
             { key: "admin_queue_waiting", number: true },
           ].map((c) => el("th", { scope: "col", className: c.number ? "number" : null, text: t(c.key) })))),
         this.body,
+      )),
+      el("div", { className: "table-wrap" }, el(
+        "table",
+        { className: "data-table", id: "queue-places" },
+        el("caption", { text: t("admin_queue_places_caption") }),
+        el("thead", {}, el("tr", {},
+          ...[
+            { key: "admin_queue_person" }, { key: "admin_queue_model" },
+            { key: "admin_queue_place" }, { key: "admin_queue_wait", number: true },
+          ].map((c) => el("th", { scope: "col", className: c.number ? "number" : null, text: t(c.key) })))),
+        this.placesBody,
       )),
     );
     this.section.replaceChildren(
@@ -108,6 +122,7 @@ export class QueueView {
     this.stamp.textContent = this.updated
       ? t("admin_queue_updated", { time: this.updated.toLocaleTimeString(currentLanguage()) })
       : "";
+    this.fillPlaces();
     if (!this.models.length) {
       this.body.replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("admin_queue_none") })));
       return;
@@ -120,6 +135,25 @@ export class QueueView {
       el("td", { className: "number", text: formatNumber(m.slots ?? 0) }),
       el("td", { className: "number", text: formatNumber(m.running ?? 0) }),
       el("td", { className: "number", text: formatNumber(m.queued ?? 0) }),
+    )));
+  }
+
+  /** Each request, running first, then waiting in the order it will be served. */
+  fillPlaces() {
+    if (!this.places.length) {
+      this.placesBody.replaceChildren(
+        el("tr", {}, el("td", { colspan: "4", text: t("admin_queue_places_none") })));
+      return;
+    }
+    this.placesBody.replaceChildren(...this.places.map((p) => el(
+      "tr",
+      {},
+      el("th", { scope: "row", text: p.name }),
+      el("td", { text: p.model }),
+      el("td", { text: p.position === 0
+        ? t("admin_queue_place_running")
+        : t("admin_queue_place_waiting", { position: formatNumber(p.position) }) }),
+      el("td", { className: "number", text: formatNumber(Math.round(p.wait_s)) }),
     )));
   }
 }

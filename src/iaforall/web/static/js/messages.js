@@ -136,6 +136,12 @@ function statusNote(message) {
   return null;
 }
 
+const DECISION_ACTIONS = {
+  warn: { key: "decision_action_warn" },
+  log: { key: "decision_action_log" },
+  block: { key: "decision_action_block" },
+};
+
 /** What the server's published rules decided about this exchange: never hidden. */
 function rulesNote(decisions) {
   const note = el("div", "msg-note msg-rules");
@@ -146,7 +152,7 @@ function rulesNote(decisions) {
     const where = d.applies_to === "output" ? t("rules_on_answer") : t("rules_on_message");
     const item = el("li", "", "");
     item.append(
-      el("strong", "", t("rules_decision", { rule: d.rule, action: t(`rules_action_${d.action}`) })),
+      el("strong", "", t("rules_decision", { rule: d.rule, action: t((DECISION_ACTIONS[d.action] || DECISION_ACTIONS.log).key) })),
       " ",
       `${where} ${d.description}`,
     );
