@@ -152,3 +152,27 @@ def test_the_first_admin_gets_the_local_conversations(accounts: Accounts) -> Non
     ada = accounts.create_user("ada", "long enough", "admin")
     assert accounts.adopt_local_data(ada.id) == 1
     assert [c.title for c in conversations.list(ada.id)] == ["before accounts"]
+
+
+def test_keys_are_compared_in_constant_time(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hmac
+
+    from iaforall.people import secrets as secrets_module
+
+    compared: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(secrets_module.hmac, "compare_digest", spy)
+    accounts.create_user("ada", "long enough")
+    _, key = accounts.create_key("ada", "k")
+    assert accounts.key_principal(key) is not None
+    key_id = key.split("_")[1]
+    assert accounts.key_principal(f"iaf_{key_id}_{'A' * 43}") is None
+    assert accounts.key_principal(f"iaf_{'0' * 12}_{'A' * 43}") is None  # unknown id: same work
+    assert len(compared) == 3 and all(len(a) == len(b) == 64 for a, b in compared)
