@@ -140,6 +140,10 @@ class PeopleSettings(BaseSettings):
     admin_tokens_per_day: int = Field(0, ge=0, description="As above, for admins; 0: no limit.")
     admin_concurrent_requests: int = Field(0, ge=0, description="As above, for admins.")
     admin_max_context: int = Field(0, ge=0, description="As above, for admins.")
+    api_key: str = Field(
+        "",
+        description="The API key `iaforall run` sends to a server with accounts (iaf_…).",
+    )
     member_weight: float = Field(
         1.0, gt=0, description="A member's share of the engines when they are saturated."
     )

@@ -64,3 +64,20 @@ def test_a_wrong_rules_file_stops_the_server_with_its_reason(
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "rule 'x'" in err and "action" in err and "Traceback" not in err
+
+
+async def test_run_talks_to_a_server_with_accounts_with_its_key(shared) -> None:  # type: ignore[no-untyped-def]
+    from iaforall.cli.run import HttpBackend
+    from iaforall.core.errors import IAForAllError
+
+    bob, csrf = await shared.login("bob")
+    key = (await bob.post("/web/api/keys", json={}, headers={"X-CSRF-Token": csrf})).json()["key"]
+    message = [{"role": "user", "content": "hello"}]
+    anonymous = HttpBackend(shared.url, "tiny", {})
+    with pytest.raises(IAForAllError) as caught:
+        [piece async for piece in anonymous.answer(message)]  # type: ignore[arg-type]
+    assert "IAFORALL_API_KEY" in caught.value.message
+    await anonymous.close()
+    keyed = HttpBackend(shared.url, "tiny", {}, {"Authorization": f"Bearer {key}"})
+    assert "".join([p async for p in keyed.answer(message)]) == "hello"  # type: ignore[arg-type]
+    await keyed.close()

@@ -26,3 +26,9 @@ def running_server(settings: Settings) -> dict[str, Any] | None:
     except (httpx.HTTPError, ValueError):
         return None
     return health if response.status_code == 200 and health.get("status") == "ok" else None
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The key for a server with accounts, when one is set (IAFORALL_API_KEY)."""
+    key = settings.people.api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from iaforall.cli.client import running_server, server_url
+from iaforall.cli.client import auth_headers, running_server, server_url
 from iaforall.core.errors import IAForAllError
 from iaforall.core.types import ChatRequest, ModelId, Sampling
 from iaforall.models.packaged import PACKAGED
@@ -30,8 +30,16 @@ class ChatBackend(Protocol):
 
 
 class HttpBackend:
-    def __init__(self, base_url: str, model: str, options: dict[str, Any]) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(None, connect=5))
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        options: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(None, connect=5), headers=headers
+        )
         self._model = model
         self._options = options
 
@@ -40,7 +48,10 @@ class HttpBackend:
         async with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
             if response.status_code != 200:
                 error = json.loads(await response.aread()).get("error", {})
-                raise IAForAllError(error.get("message", f"HTTP {response.status_code}"))
+                message = error.get("message", f"HTTP {response.status_code}")
+                if response.status_code == 401:
+                    message += " For `iaforall run`, set IAFORALL_API_KEY to one."
+                raise IAForAllError(message)
             async for line in response.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
@@ -125,7 +136,7 @@ async def _run(settings: Settings, model: str, prompt: str, args: argparse.Names
     }
     backend: ChatBackend
     if running_server(settings) is not None:
-        backend = HttpBackend(server_url(settings), model, options)
+        backend = HttpBackend(server_url(settings), model, options, auth_headers(settings))
     else:
         _ensure_pulled(settings, model)
         backend = InProcessBackend(settings, model, Sampling(**options))
