@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,7 +24,8 @@ from iaforall.api.streaming import (
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import GenerationRequest, Principal, UserId
 from iaforall.models.store import ModelInfo
-from iaforall.policy.gate import Policy, decisions_field
+from iaforall.policy.engine import Decision
+from iaforall.policy.gate import Policy, RequestKind, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 
@@ -68,22 +70,14 @@ async def chat_completions(
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="chat", language=language)
     prompt = await svc.dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
-    extension = {"prompt": prompt} if prompt is not None else {}
-    if not chat.stream:
-        result, admission = await _generate(request, svc, me, chat)
-        answer = result["choices"][0]["message"].get("content") or ""
-        decisions += await policy.check_output(answer, chat, kind="chat", language=language)
-        _extend(result, {**extension, **decisions_field(decisions)})
-        return JSONResponse(result, headers=queue_headers(admission))
-    items = checked_output(
-        svc.gate.stream(me, chat, svc.dispatcher.stream_queued),
-        policy,
+    return await _answer(
+        Asked(request, svc, me, policy, "chat", language),
         chat,
-        kind="chat",
-        language=language,
+        decisions,
+        {"prompt": prompt} if prompt is not None else {},
+        lambda result: result["choices"][0]["message"].get("content") or "",
+        include_usage=body.include_usage,
     )
-    items = first_chunk_with(items, {**extension, **decisions_field(decisions)})
-    return await _sse_response(items, include_usage=body.include_usage)
 
 
 @router.post("/chat/prompt")
@@ -104,23 +98,56 @@ async def completions(
     completion = body.to_core(me.user)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(completion, kind="completion", language=language)
-    if not completion.stream:
-        result, admission = await _generate(request, svc, me, completion)
-        answer = result["choices"][0].get("text") or ""
-        decisions += await policy.check_output(
-            answer, completion, kind="completion", language=language
+    return await _answer(
+        Asked(request, svc, me, policy, "completion", language),
+        completion,
+        decisions,
+        {},
+        lambda result: result["choices"][0].get("text") or "",
+        include_usage=body.include_usage,
+    )
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Who asked, through which request, under which rules and in which language."""
+
+    request: Request
+    svc: Services
+    me: Principal
+    policy: Policy
+    kind: RequestKind
+    language: str | None
+
+
+async def _answer(
+    asked: Asked,
+    generation: GenerationRequest,
+    decisions: list[Decision],
+    fields: dict[str, Any],
+    text_of: Callable[[dict[str, Any]], str],
+    *,
+    include_usage: bool,
+) -> Response:
+    """The answer, whole or streamed, with the rules' decisions on input and output in its
+    `iaforall` field (and `fields`, e.g. the prompt)."""
+    policy, kind, language = asked.policy, asked.kind, asked.language
+    if not generation.stream:
+        result, admission = await _generate(asked.request, asked.svc, asked.me, generation)
+        decisions = decisions + await policy.check_output(
+            text_of(result), generation, kind=kind, language=language
         )
-        _extend(result, decisions_field(decisions))
+        _extend(result, {**fields, **decisions_field(decisions)})
         return JSONResponse(result, headers=queue_headers(admission))
     items = checked_output(
-        svc.gate.stream(me, completion, svc.dispatcher.stream_queued),
+        asked.svc.gate.stream(asked.me, generation, asked.svc.dispatcher.stream_queued),
         policy,
-        completion,
-        kind="completion",
+        generation,
+        kind=kind,
         language=language,
     )
-    items = first_chunk_with(items, decisions_field(decisions))
-    return await _sse_response(items, include_usage=body.include_usage)
+    items = first_chunk_with(items, {**fields, **decisions_field(decisions)})
+    return await _sse_response(items, include_usage=include_usage)
 
 
 async def _generate(
