@@ -164,6 +164,24 @@ class PolicySettings(BaseSettings):
     )
 
 
+class ImageSettings(BaseSettings):
+    """Images in chat: limits on every image read, whatever the model."""
+
+    model_config = _config()
+
+    image_max_bytes: int = Field(
+        20_000_000, gt=0, description="Largest image accepted (data URL or fetched), in bytes."
+    )
+    image_max_pixels: int = Field(
+        25_000_000,
+        gt=0,
+        description="Largest image accepted, in pixels (checked from its header before decoding).",
+    )
+    image_fetch_timeout: float = Field(
+        10.0, gt=0, description="Seconds allowed to fetch an image from an http(s) URL."
+    )
+
+
 class DatabaseSettings(BaseSettings):
     model_config = _config()
 
@@ -183,6 +201,7 @@ class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
     store: StoreSettings = Field(default_factory=StoreSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)

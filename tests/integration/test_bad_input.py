@@ -83,9 +83,9 @@ CASES = [
             ]
         ),
         400,
-        "unsupported_content",
-        "messages.0.content",
-        id="image part on text model",
+        "invalid_image",
+        "messages.0.content.0.image_url.url",
+        id="empty image data URL",
     ),
     pytest.param(
         chat(stop=["a", "b", "c", "d", "e"]), 400, "invalid_value", "stop", id="too many stops"

@@ -22,12 +22,13 @@ from iaforall.api.streaming import (
     start_stream,
 )
 from iaforall.core.errors import ModelNotFound
-from iaforall.core.types import GenerationRequest, Principal, UserId
+from iaforall.core.types import ChatRequest, GenerationRequest, Principal, UserId
 from iaforall.models.store import ModelInfo
 from iaforall.policy.engine import Decision
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
+from iaforall.vision import ImageReader, read_images
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -66,7 +67,7 @@ async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     body = await json_body(request, ChatCompletionBody)
-    chat = body.to_core(me.user)
+    chat = await _with_images(request, svc, body.to_core(me.user))
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="chat", language=language)
     prompt = await svc.dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
@@ -86,6 +87,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
     body = await json_body(request, ChatCompletionBody)
     chat = body.to_core(user)
     model, _ = svc.dispatcher.check(chat)
+    chat = await _with_images(request, svc, chat)
     prompt = await svc.dispatcher.render_prompt(chat)
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
 
@@ -106,6 +108,11 @@ async def completions(
         lambda result: result["choices"][0].get("text") or "",
         include_usage=body.include_usage,
     )
+
+
+async def _with_images(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:
+    """Image parts read into labelled text (OCR) before anything else sees the request."""
+    return await read_images(chat, ImageReader.of(request.app.state, svc.settings.images))
 
 
 @dataclass(frozen=True)

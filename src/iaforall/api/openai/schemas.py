@@ -56,6 +56,19 @@ class TextPart(BaseModel):
     text: str
 
 
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: Annotated[str, Field(min_length=1)]
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(BaseModel):
+    """An image (a data URL or an http(s) URL), read by `iaforall.vision` before generation."""
+
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
 class OtherPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
@@ -65,7 +78,11 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart | OtherPart] | None = None
+    content: (
+        str
+        | list[Annotated[TextPart | ImagePart | OtherPart, Field(union_mode="left_to_right")]]
+        | None
+    ) = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -75,17 +92,21 @@ class Message(BaseModel):
         if self.role == "developer":  # OpenAI's newer name for the system role
             message["role"] = "system"
         if isinstance(self.content, list):
-            texts = []
             for part in self.content:
-                if not isinstance(part, TextPart):
+                if not isinstance(part, TextPart | ImagePart):
                     raise InvalidRequest(
-                        f"Content parts of type '{part.type}' are not supported yet; "
-                        "send text parts.",
+                        f"Content parts of type '{part.type}' are not supported; "
+                        "send text or image_url parts.",
                         param=f"messages.{index}.content",
                         code="unsupported_content",
                     )
-                texts.append(part.text)
-            message["content"] = "".join(texts)
+            if any(isinstance(part, ImagePart) for part in self.content):
+                # kept as parts: iaforall.vision turns them into what the model can take
+                message["content"] = [p.model_dump(exclude_none=True) for p in self.content]
+            else:
+                message["content"] = "".join(
+                    p.text for p in self.content if isinstance(p, TextPart)
+                )
         return message
 
 

@@ -1,0 +1,116 @@
+"""`image_url` parts -> what the model is given, in one place, before the dispatcher.
+
+A text-only model gets, for each image, a text part labelled with how it was made (OCR) and
+saying that the model cannot see the image, so the prompt shown by "what the model sees" never
+pretends otherwise. A vision-language model (one with an mmproj projector) gets the checked
+image itself, as a data URL, for llama.cpp's multimodal path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from PIL import Image
+
+from iaforall.core.types import ChatRequest
+from iaforall.settings import ImageSettings
+from iaforall.vision.decode import data_url_bytes, decode
+from iaforall.vision.errors import ImageRefused
+from iaforall.vision.fetch import fetch
+from iaforall.vision.ocr import NAME as OCR_NAME
+from iaforall.vision.ocr import Ocr
+
+
+@dataclass
+class ImageReader:
+    settings: ImageSettings
+    ocr: Ocr = field(default_factory=Ocr)
+
+    @classmethod
+    def of(cls, state: Any, settings: ImageSettings) -> ImageReader:
+        """The app's reader (so the OCR engine loads once per app), made on first use."""
+        reader: ImageReader | None = getattr(state, "image_reader", None)
+        if reader is None:
+            reader = cls(settings)
+            state.image_reader = reader
+        return reader
+
+    async def image_bytes(self, url: str, param: str) -> bytes:
+        limits = self.settings
+        if url[:5].lower() == "data:":
+            return data_url_bytes(url, max_bytes=limits.image_max_bytes, param=param)
+        return await fetch(
+            url,
+            max_bytes=limits.image_max_bytes,
+            seconds=limits.image_fetch_timeout,
+            param=param,
+        )
+
+    async def load(self, url: str, param: str) -> tuple[bytes, Image.Image]:
+        data = await self.image_bytes(url, param)
+        image = await asyncio.to_thread(
+            decode, data, max_pixels=self.settings.image_max_pixels, param=param
+        )
+        return data, image
+
+    async def as_text(self, number: int, url: str, param: str) -> str:
+        _, image = await self.load(url, param)
+        lines = await self.ocr.read(image)
+        if not lines:
+            return (
+                f"[Image {number}: OCR ({OCR_NAME}) found no text in it; "
+                "the model cannot see the image itself]"
+            )
+        return (
+            f"[Image {number}: text read by OCR ({OCR_NAME}); "
+            "the model cannot see the image itself]\n" + "\n".join(lines)
+        )
+
+    async def as_data_url(self, url: str, param: str) -> str:
+        data, _ = await self.load(url, param)  # decoded once: refused here, not in the engine
+        if url[:5].lower() == "data:":
+            return url
+        with Image.open(io.BytesIO(data)) as image:
+            mime = Image.MIME.get(image.format or "", "image/png")
+        return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+async def read_images(
+    chat: ChatRequest, reader: ImageReader, *, model_sees_images: bool = False
+) -> ChatRequest:
+    """The request with its image parts turned into labelled OCR text (or, for a model that
+    sees images, checked data URLs); a request without images is returned as is."""
+    if not any(isinstance(m.get("content"), list) for m in chat.messages):
+        return chat
+    number = 0
+    messages = []
+    for index, message in enumerate(chat.messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            messages.append(message)
+            continue
+        parts: list[dict[str, Any]] = []
+        for part_index, part in enumerate(content):
+            if part.get("type") != "image_url":
+                parts.append(part)
+                continue
+            number += 1
+            param = f"messages.{index}.content.{part_index}.image_url.url"
+            url = str(part["image_url"]["url"])
+            if model_sees_images:
+                image_url = {**part["image_url"], "url": await reader.as_data_url(url, param)}
+                parts.append({"type": "image_url", "image_url": image_url})
+            else:
+                parts.append({"type": "text", "text": await reader.as_text(number, url, param)})
+        if model_sees_images:
+            messages.append({**message, "content": parts})
+        else:
+            messages.append({**message, "content": "\n\n".join(p["text"] for p in parts)})
+    return replace(chat, messages=tuple(messages))
+
+
+__all__ = ["ImageReader", "ImageRefused", "read_images"]
