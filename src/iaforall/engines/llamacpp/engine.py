@@ -43,9 +43,11 @@ class LlamaCppEngine:
         load_timeout: float,
         read_timeout: float,
         template_default_system: bool,
+        mmproj: Path | None = None,
     ) -> None:
         self.model = model
         self.path = path
+        self.mmproj = mmproj  # a vision projector: image parts then go to llama.cpp as they are
         self.capabilities = capabilities
         self._threads = threads
         self._log_file = log_file
@@ -57,6 +59,15 @@ class LlamaCppEngine:
         self._client: aiohttp.ClientSession | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+
+    def worker_args(self) -> list[str]:
+        """The worker's command-line arguments (see worker.py)."""
+        args = ["--model", str(self.path), "--alias", self.model, "--threads", str(self._threads)]
+        args += ["--parallel", str(self.capabilities.slots)]
+        args += ["--ctx-per-slot", str(self.capabilities.context_length)]
+        if self.mmproj is not None:
+            args += ["--mmproj", str(self.mmproj)]
+        return args
 
     @property
     def state(self) -> EngineState:
@@ -76,16 +87,7 @@ class LlamaCppEngine:
                 sys.executable,
                 "-m",
                 "iaforall.engines.llamacpp.worker",
-                "--model",
-                str(self.path),
-                "--alias",
-                self.model,
-                "--threads",
-                str(self._threads),
-                "--parallel",
-                str(self.capabilities.slots),
-                "--ctx-per-slot",
-                str(self.capabilities.context_length),
+                *self.worker_args(),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_out,

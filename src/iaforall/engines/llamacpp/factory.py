@@ -12,6 +12,12 @@ from iaforall.engines.protocol import Capabilities, Engine
 from iaforall.settings import EngineSettings
 
 
+def projector_for(model: Path) -> Path | None:
+    """A vision-language model's projector, stored beside it as `mmproj-<model file>`."""
+    projector = model.with_name(f"mmproj-{model.name}")
+    return projector if projector.is_file() else None
+
+
 def llamacpp_factory(
     settings: EngineSettings, log_dir: Path, *, read_timeout: float
 ) -> EngineFactory:
@@ -27,6 +33,7 @@ def llamacpp_factory(
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,
             template_default_system=settings.template_default_system,
+            mmproj=projector_for(entry.path),
         )
 
     return build

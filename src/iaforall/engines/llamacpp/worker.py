@@ -21,6 +21,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--parallel", type=int, required=True)
     p.add_argument("--ctx-per-slot", type=int, required=True)
+    p.add_argument("--mmproj", help="path of the model's vision projector (mmproj GGUF), if any")
     return p.parse_args(argv)
 
 
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     params.endpoint_slots = True
     params.endpoint_props = True
     params.verbosity = 0
+    if args.mmproj:  # llama.cpp's multimodal path: image parts reach the model itself
+        params.mmproj.path = args.mmproj
+        params.mmproj_use_gpu = False
     if api_key:
         params.api_keys = [api_key]
     server = xllamacpp.Server(params)
