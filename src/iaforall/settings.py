@@ -180,6 +180,9 @@ class ImageSettings(BaseSettings):
     image_fetch_timeout: float = Field(
         10.0, gt=0, description="Seconds allowed to fetch an image from an http(s) URL."
     )
+    image_max_count: int = Field(
+        8, ge=1, description="Images allowed in one request (each takes ~1 s of OCR on 2 cores)."
+    )
 
 
 class DatabaseSettings(BaseSettings):

@@ -86,6 +86,19 @@ async def read_images(
     sees images, checked data URLs); a request without images is returned as is."""
     if not any(isinstance(m.get("content"), list) for m in chat.messages):
         return chat
+    count = sum(
+        part.get("type") == "image_url"
+        for m in chat.messages
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+    )
+    if count > reader.settings.image_max_count:
+        raise ImageRefused(
+            f"The request has {count} images; at most {reader.settings.image_max_count} are "
+            "allowed in one request.",
+            param="messages",
+            code="too_many_images",
+        )
     number = 0
     messages = []
     for index, message in enumerate(chat.messages):
