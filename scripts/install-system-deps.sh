@@ -8,7 +8,8 @@ set -euo pipefail
 # postgresql: the store's tests run on a real PostgreSQL server as well as SQLite; the tests
 # start their own throwaway server (initdb into a temporary directory, a free loopback port), so
 # the cluster and service Debian's package sets up are not used, and need not be running.
-PACKAGES=(chromium postgresql)
+# espeak-ng: speaks the test audio that the speech-to-text tests transcribe (and French voices).
+PACKAGES=(chromium postgresql espeak-ng)
 if [ ${#PACKAGES[@]} -eq 0 ]; then
   exit 0
 fi

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from iaforall import __version__
 from iaforall.api import system
 from iaforall.api.admin import router as admin_router
+from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.openai.router import router as openai_router
@@ -141,6 +142,7 @@ def create_app(
     install_error_handlers(app)
     signed_in = [Depends(authenticate)]
     app.include_router(openai_router, dependencies=signed_in)
+    app.include_router(audio_router, dependencies=signed_in)
     app.include_router(system.router)
     app.include_router(web_router, dependencies=signed_in)
     app.include_router(web_reply_router, dependencies=signed_in)

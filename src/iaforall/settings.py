@@ -200,6 +200,21 @@ class DatabaseSettings(BaseSettings):
         return self.database_url or f"sqlite:///{home / 'iaforall.db'}"
 
 
+class VoiceSettings(BaseSettings):
+    model_config = _config()
+
+    max_audio_seconds: float = Field(
+        1800, gt=0, description="Longest audio accepted for transcription, in seconds."
+    )
+    max_audio_mb: int = Field(25, gt=0, description="Largest audio upload accepted, in MB.")
+    audio_queue: int = Field(
+        2, ge=0, description="Transcriptions allowed to wait while one runs; beyond: 429."
+    )
+    whisper_threads: int = Field(
+        0, ge=0, description="CPU threads for speech to text; 0: the engine's threads or cores."
+    )
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -211,6 +226,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     people: PeopleSettings = Field(default_factory=PeopleSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
     @property
     def database_url(self) -> str:

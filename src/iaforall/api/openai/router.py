@@ -23,6 +23,7 @@ from iaforall.api.streaming import (
 )
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ChatRequest, GenerationRequest, Principal, UserId
+from iaforall.engines import whisper
 from iaforall.models.store import ModelInfo
 from iaforall.policy.engine import Decision
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
@@ -51,12 +52,20 @@ def _model_object(info: ModelInfo) -> dict[str, Any]:
 
 @router.get("/models")
 async def list_models(svc: ServicesDep) -> dict[str, Any]:
-    return {"object": "list", "data": [_model_object(m) for m in svc.store.list()]}
+    data = [_model_object(m) for m in svc.store.list()]
+    data += [_speech_model(name) for name in whisper.installed()]
+    return {"object": "list", "data": data}
+
+
+def _speech_model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "iaforall"}
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
     info = svc.store.get(model_id)
+    if info is None and model_id in whisper.installed():
+        return _speech_model(model_id)
     if info is None:
         raise ModelNotFound(model_id)
     return _model_object(info)

@@ -244,7 +244,7 @@ async function loadModels() {
     const [models, health] = await Promise.all([api("GET", "/v1/models"), api("GET", "/health")]);
     state.defaultModel = health.default_model;
     select.replaceChildren(
-      ...models.data.map((m) => {
+      ...models.data.filter((m) => !m.id.startsWith("whisper:")).map((m) => {
         const option = document.createElement("option");
         option.value = m.id;
         option.textContent = m.id;
