@@ -14,6 +14,7 @@ from typing import Protocol
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
+from iaforall.vision.projector import projector_for
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class EnginePool:
             slots=self._slots,
             context_length=min(self._context_length, trained),
             tools=entry.supports_tools,
+            vision=projector_for(entry.path) is not None,
         )
 
     def slots_for(self, model: ModelId) -> int:

@@ -36,6 +36,7 @@ class Capabilities:
     slots: int
     context_length: int
     tools: bool
+    vision: bool = False  # a projector: image parts go to the model itself, not to OCR
 
 
 class Engine(Protocol):

@@ -79,6 +79,15 @@ class ImageReader:
         return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+def has_images(chat: ChatRequest) -> bool:
+    return any(
+        part.get("type") == "image_url"
+        for m in chat.messages
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+    )
+
+
 async def read_images(
     chat: ChatRequest, reader: ImageReader, *, model_sees_images: bool = False
 ) -> ChatRequest:
@@ -126,4 +135,4 @@ async def read_images(
     return replace(chat, messages=tuple(messages))
 
 
-__all__ = ["ImageReader", "ImageRefused", "read_images"]
+__all__ = ["ImageReader", "ImageRefused", "has_images", "read_images"]

@@ -29,7 +29,7 @@ from iaforall.policy.engine import Decision
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
-from iaforall.vision import ImageReader, read_images
+from iaforall.vision import ImageReader, has_images, read_images
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -120,8 +120,13 @@ async def completions(
 
 
 async def _with_images(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:
-    """Image parts read into labelled text (OCR) before anything else sees the request."""
-    return await read_images(chat, ImageReader.of(request.app.state, svc.settings.images))
+    """Image parts read into labelled text (OCR) before anything else sees the request, or
+    kept as checked images for a model that sees them (one with a vision projector)."""
+    if not has_images(chat):
+        return chat
+    _, capabilities = svc.dispatcher.check(chat)
+    reader = ImageReader.of(request.app.state, svc.settings.images)
+    return await read_images(chat, reader, model_sees_images=capabilities.vision)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,9 @@ from iaforall.engines.llamacpp.engine import LlamaCppEngine
 from iaforall.engines.pool import EngineFactory, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine
 from iaforall.settings import EngineSettings
+from iaforall.vision.projector import projector_for
 
-
-def projector_for(model: Path) -> Path | None:
-    """A vision-language model's projector, stored beside it as `mmproj-<model file>`."""
-    projector = model.with_name(f"mmproj-{model.name}")
-    return projector if projector.is_file() else None
+__all__ = ["llamacpp_factory", "projector_for"]
 
 
 def llamacpp_factory(
