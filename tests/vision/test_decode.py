@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -54,3 +57,31 @@ async def test_too_many_images() -> None:
     with pytest.raises(ImageRefused) as refused:
         await read_images(chat, ImageReader(ImageSettings(image_max_count=2)))
     assert refused.value.code == "too_many_images"
+
+
+_MEASURE = """
+import resource
+from iaforall.vision.decode import decode
+from iaforall.vision.errors import ImageRefused
+from tests.vision.images import bomb_png, huge_header_png
+files = [huge_header_png(), bomb_png()]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for data in files:
+    try:
+        decode(data, max_pixels=25_000_000, param="p")
+    except ImageRefused:
+        pass
+    else:
+        raise SystemExit("not refused")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_huge_images_are_refused_with_bounded_memory() -> None:
+    """50 MP and 36 MP images decoded would take 50-150 MB; refused, they take almost none."""
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 10_000  # kB of peak memory added by the two refusals
