@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import openai
 import pytest
@@ -43,6 +44,38 @@ async def test_english_speech_is_heard_back(voice: VoiceWorld, fmt: str) -> None
     )
     expected = {"please", "open", "the", "window", "and", "turn", "on", "light"}
     assert len(expected & words(heard.text)) >= 7, heard.text
+
+
+LONGER = (
+    "The library opens at nine in the morning and closes at six in the evening. "
+    "Please return your books before the end of the month."
+)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = spoken_words(reference), spoken_words(hypothesis)
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[len(hyp)] / len(ref)
+
+
+def spoken_words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+@needs_piper
+async def test_english_round_trip_word_error_rate(voice: VoiceWorld) -> None:
+    client = sdk(voice)
+    said = await client.audio.speech.create(
+        model="tts-1", voice="alloy", input=LONGER, response_format="mp3"
+    )
+    heard = await client.audio.transcriptions.create(
+        model="whisper:tiny.en", file=("speech.mp3", io.BytesIO(said.content))
+    )
+    assert word_error_rate(LONGER, heard.text) <= 0.15, heard.text
 
 
 async def test_french_speech_is_heard_back(voice: VoiceWorld) -> None:
