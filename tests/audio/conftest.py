@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from iaforall.api.audio import Turn
 from iaforall.app import create_app
@@ -19,6 +20,7 @@ from tests.conftest import FakeWorld, fake_settings, served, stock_store
 @dataclass
 class VoiceWorld(FakeWorld):
     settings: Settings | None = None
+    app: FastAPI | None = None
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +35,7 @@ async def voice(tmp_path: Path, shared_whisper: Whisper) -> AsyncIterator[VoiceW
     world = VoiceWorld(client=httpx.AsyncClient(), settings=settings)
     app = create_app(settings, factory=world.factory)
     app.state.whisper = shared_whisper
+    world.app = app
     app.state.whisper_turn = Turn(settings.voice.audio_queue)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
         world.client = client

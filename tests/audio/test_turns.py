@@ -1,14 +1,19 @@
-"""One transcription at a time; a few wait; beyond that, a 429 at once."""
+"""Transcriptions take their turn in the scheduler with all other work; then one at a time;
+a few wait; beyond that, a 429 at once."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
 from iaforall.api.audio import Turn
 from iaforall.core.errors import ServerBusy
+from iaforall.core.types import ModelId, UserId
+from tests.audio.conftest import VoiceWorld
+from tests.audio.speech import needs_espeak, speak
 
 
 async def test_one_runs_one_waits_the_next_is_refused() -> None:
@@ -34,3 +39,27 @@ async def test_one_runs_one_waits_the_next_is_refused() -> None:
     release.set()
     assert await first == 1 and await second == 2
     assert await turn.run(work, 4) == 4
+
+
+@needs_espeak
+async def test_a_transcription_waits_for_the_running_generation(
+    voice: VoiceWorld, tmp_path: Path
+) -> None:
+    """With one model active at a time (the default), a generation in progress holds the engines;
+    the transcription waits in the same line, visible in the queue, then runs."""
+    assert voice.app is not None
+    scheduler = voice.app.state.services.scheduler
+    wav = speak("open the window", tmp_path / "a.wav").read_bytes()
+    async with scheduler.slot(ModelId("tiny:latest"), UserId("someone")):
+        task = asyncio.create_task(
+            voice.client.post(
+                "/v1/audio/transcriptions",
+                data={"model": "whisper:tiny.en"},
+                files={"file": ("a.wav", wav, "audio/wav")},
+            )
+        )
+        await asyncio.sleep(1.0)
+        assert not task.done()
+        assert "whisper:tiny.en" in [p.model for p in scheduler.snapshot()]
+    r = await task
+    assert r.status_code == 200 and "window" in r.json()["text"].lower()

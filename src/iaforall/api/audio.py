@@ -16,18 +16,22 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.core.errors import InvalidRequest, ModelNotFound, PayloadTooLarge, ServerBusy
+from iaforall.core.types import ModelId, Principal
 from iaforall.engines import tts
 from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
 from iaforall.engines.tts.encode import encode, media_type
 from iaforall.engines.whisper import Transcript, Whisper, resolve
 from iaforall.engines.whisper.decode import decode
+from iaforall.people.quotas import role_weight
 from iaforall.services import Services
 
 router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible: audio"])
 
 ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
@@ -116,7 +120,7 @@ def _number(fields: dict[str, str], name: str, default: float) -> float:
         raise InvalidRequest(f"'{name}' must be a number.", param=name) from None
 
 
-async def _handle(request: Request, svc: Services, task: str) -> Response:
+async def _handle(request: Request, svc: Services, me: Principal, task: str) -> Response:
     voice = svc.settings.voice
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
     try:
@@ -146,7 +150,11 @@ async def _handle(request: Request, svc: Services, task: str) -> Response:
                 temperature=temperature,
             )
 
-        result: Transcript = await turn.run(work)
+        # Its turn among all the work (chat included, IAFORALL_MAX_ACTIVE_MODELS), then one
+        # transcription at a time.
+        weight = role_weight(svc.settings.people, me.role)
+        async with svc.scheduler.slot(ModelId(model.name), me.user, weight=weight):
+            result: Transcript = await turn.run(work)
     finally:
         path.unlink(missing_ok=True)
     return _render(result, fmt, task)
@@ -201,13 +209,13 @@ def _stamp(seconds: float, vtt: bool) -> str:
 
 
 @router.post("/transcriptions", response_model=None)
-async def transcriptions(request: Request, svc: ServicesDep) -> Response:
-    return await _handle(request, svc, "transcribe")
+async def transcriptions(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
+    return await _handle(request, svc, me, "transcribe")
 
 
 @router.post("/translations", response_model=None)
-async def translations(request: Request, svc: ServicesDep) -> Response:
-    return await _handle(request, svc, "translate")
+async def translations(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
+    return await _handle(request, svc, me, "translate")
 
 
 class SpeechBody(BaseModel):
