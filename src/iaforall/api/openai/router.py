@@ -50,6 +50,13 @@ def _model_object(info: ModelInfo) -> dict[str, Any]:
     }
 
 
+def body_limit(svc: Services) -> int:
+    """The largest request body read: every image allowed, base64-encoded, plus 16 MB of text.
+    Beyond it a 413 comes before the body is held in memory."""
+    images = svc.settings.images
+    return images.image_max_count * images.image_max_bytes * 4 // 3 + 16_000_000
+
+
 @router.get("/models")
 async def list_models(svc: ServicesDep) -> dict[str, Any]:
     data = [_model_object(m) for m in svc.store.list()]
@@ -75,7 +82,7 @@ async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
 async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request, ChatCompletionBody)
+    body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
     chat = await _with_images(request, svc, body.to_core(me.user))
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="chat", language=language)
@@ -93,7 +100,7 @@ async def chat_completions(
 @router.post("/chat/prompt")
 async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict[str, Any]:
     """What the model would be given for this chat: the exact text its template renders."""
-    body = await json_body(request, ChatCompletionBody)
+    body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
     chat = body.to_core(user)
     model, _ = svc.dispatcher.check(chat)
     chat = await _with_images(request, svc, chat)
@@ -105,7 +112,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
 async def completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request, CompletionBody)
+    body = await json_body(request, CompletionBody, limit=body_limit(svc))
     completion = body.to_core(me.user)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(completion, kind="completion", language=language)
