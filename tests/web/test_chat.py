@@ -86,10 +86,10 @@ def test_the_model_sees_exactly_the_conversation(page: Page, server: RealServer)
 
 def test_stop_mid_stream_keeps_the_partial_answer(page: Page, server: RealServer) -> None:
     conversation = create_conversation(
-        server, settings={"max_tokens": 400, "temperature": 0, "seed": 1}
+        server, settings={"max_tokens": 1000, "temperature": 0, "seed": 1}
     )
     open_app(page, server, conversation["id"])
-    page.fill("#composer-input", "Count from 1 to 300, one number per line.")
+    page.fill("#composer-input", "Count from 1 to 1000, one number per line.")
     page.press("#composer-input", "Enter")
     body = page.locator(".msg-assistant .msg-body").last
     expect(body).not_to_be_empty(timeout=30_000)  # the answer has started
@@ -110,7 +110,7 @@ def test_stop_mid_stream_keeps_the_partial_answer(page: Page, server: RealServer
     server.wait_for(stored_stopped, 10, "the stopped answer to be stored")
     stored = get_conversation(server, conversation["id"]).json()["messages"][1]
     usage = stored["usage"] or {}
-    assert stored["content"] and usage.get("completion_tokens", 0) < 400
+    assert stored["content"] and usage.get("completion_tokens", 0) < 1000
     assert partial.strip()  # what was shown before the stop stays on screen
     # The stream really ended: the server is not still generating for us.
     server.wait_for(lambda: (server.model("smollm2:135m") or {}).get("running") == 0, 10, "idle")

@@ -69,6 +69,11 @@ async function send(method, path, body, signal) {
   return response;
 }
 
+/** An answer's bytes (audio…), with the same errors and CSRF handling as the JSON calls. */
+export async function apiBlob(method, path, body, signal) {
+  return (await send(method, path, body, signal)).blob();
+}
+
 export async function api(method, path, body) {
   const response = await send(method, path, body);
   return response.status === 204 ? null : response.json();

@@ -14,6 +14,7 @@ import {
 } from "./i18n.js";
 import { MessageView, setUpCopyButtons } from "./messages.js";
 import { SettingsPanel } from "./settings.js";
+import { ReadAloud } from "./speech.js";
 import { renderHelp, setUpShortcuts } from "./shortcuts.js";
 import { setUpLayout } from "./layout.js";
 
@@ -25,9 +26,25 @@ const blank = () => ({
 
 const state = { conversation: blank(), defaultModel: null, languages: [], userMenu: null };
 
+// One answer is read aloud at a time; its button says how to stop it.
+const reading = {
+  button: null,
+  voice: new ReadAloud({
+    onError: (err) => showError(err),
+    onChange: (playing) => {
+      reading.button?.replaceChildren(playing ? t("action_stop_reading") : t("action_read_aloud"));
+    },
+  }),
+};
+
 const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
   onRegenerate: () => chat.regenerate(),
+  onReadAloud: (message, button) => {
+    if (reading.button !== button) reading.voice.stop(); // another answer: stop this one
+    reading.button = button;
+    reading.voice.read(message.content);
+  },
 });
 const composer = new Composer({
   conversationId: () => state.conversation.id,

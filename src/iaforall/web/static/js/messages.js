@@ -31,7 +31,7 @@ function actionButton(key, handler) {
   return button;
 }
 
-/** host: { onEdit(message), onRegenerate() } */
+/** host: { onEdit(message), onRegenerate(), onReadAloud(message, button) } */
 export class MessageView {
   constructor(container, host) {
     this.container = container;
@@ -53,6 +53,11 @@ export class MessageView {
         const bar = el("div", "msg-actions");
         if (actions && index === lastUser) {
           bar.append(actionButton("action_edit", () => this.host.onEdit(message)));
+        }
+        if (actions && message.role === "assistant" && message.content.trim()) {
+          const read = actionButton("action_read_aloud", () => this.host.onReadAloud(message, read));
+          read.classList.add("msg-read");
+          bar.append(read);
         }
         if (actions && index === last && message.role === "assistant") {
           bar.append(actionButton("action_regenerate", () => this.host.onRegenerate()));
