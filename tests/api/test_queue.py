@@ -22,6 +22,7 @@ from iaforall.app import create_app
 from iaforall.services import Services
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
 from tests.fake_engine import FakeEngine
+from tests.sse import events
 
 CHAT = "/v1/chat/completions"
 POSITION, WAIT = "x-iaforall-queue-position", "x-iaforall-queue-wait-ms"
@@ -188,21 +189,6 @@ async def test_a_client_leaving_the_line_frees_its_place(one_slot: Line) -> None
 
 
 # -- the web app's reply stream -----------------------------------------------------------------
-
-
-def events(text: str) -> list[tuple[str, Any]]:
-    parsed = []
-    for block in text.split("\n\n"):
-        if not block:
-            continue
-        name, data = "message", ""
-        for row in block.split("\n"):
-            if row.startswith("event: "):
-                name = row[7:]
-            elif row.startswith("data: "):
-                data = row[6:]
-        parsed.append((name, data if data == "[DONE]" else json.loads(data)))
-    return parsed
 
 
 async def conversation(q: Line) -> str:
