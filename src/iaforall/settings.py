@@ -215,6 +215,41 @@ class VoiceSettings(BaseSettings):
     )
 
 
+class KnowledgeSettings(BaseSettings):
+    """Documents in knowledge bases: the limits every upload is read within, and chunking."""
+
+    model_config = _config()
+
+    document_max_mb: int = Field(50, gt=0, description="Largest document accepted, in MB.")
+    document_max_pages: int = Field(
+        2000, gt=0, description="Most pages (PDF), slides or sheets read from one document."
+    )
+    document_max_ocr_pages: int = Field(
+        200,
+        ge=0,
+        description="Most scanned pages read with OCR in one document (each takes ~1-2 s).",
+    )
+    document_max_chars: int = Field(
+        5_000_000, gt=0, description="Most characters of text taken from one document."
+    )
+    document_max_unzipped_mb: int = Field(
+        300,
+        gt=0,
+        description="Most MB an Office document (a zip) may inflate to; beyond: a zip bomb.",
+    )
+    document_max_zip_ratio: int = Field(
+        200,
+        gt=1,
+        description="Highest compression ratio of a large member of an Office document's zip.",
+    )
+    chunk_chars: int = Field(
+        1500, ge=100, description="Target size of a passage, in characters (~4 per token)."
+    )
+    chunk_overlap: int = Field(
+        200, ge=0, description="Characters a passage repeats from the end of the one before."
+    )
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -227,6 +262,7 @@ class Settings(BaseModel):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     people: PeopleSettings = Field(default_factory=PeopleSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
     @property
     def database_url(self) -> str:
