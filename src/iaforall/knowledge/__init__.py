@@ -1,0 +1,1 @@
+"""Knowledge: documents read into cited text chunks, embedded and searched."""

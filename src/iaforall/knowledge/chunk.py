@@ -1,0 +1,127 @@
+"""A parsed document -> passages of about a target size, for embedding and citing.
+
+Passages never cross a section (a page, slide, sheet or headed part), so each one has a single
+location to cite. Inside a section they are cut at the strongest boundary in reach (a blank
+line, then a line end, a sentence end, a clause, a word), and each repeats the end of the one
+before from a clean boundary, so a sentence cut in two is whole in one of them. A passage's
+text is exactly `document.text[start:end]`: a citation can quote it and point to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iaforall.knowledge.document import ParsedDocument, Section
+
+_BOUNDARIES = (  # strongest first
+    ("\n\n",),
+    ("\n",),
+    (". ", "? ", "! ", "… ", ".\t", "\u3002", "\uff01", "\uff1f"),  # and CJK sentence ends
+    ("; ", ": ", ", "),
+    (" ", "\t"),
+)
+_OVERLAP_STARTS = ("\n", ". ", "? ", "! ", "; ")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int  # in the document, from 0
+    text: str
+    source: str  # the file's name
+    location: str  # "page 3", "slide 2 (Budget)", "sheet Costs", "Intro > Scope", or ""
+    page: int | None  # 1-based PDF page or slide
+    headings: tuple[str, ...]  # outermost first
+    section: int  # index in ParsedDocument.sections
+    start: int  # offsets in ParsedDocument.text
+    end: int
+    ocr: bool = False  # read from a scan: small OCR mistakes are possible
+
+    @property
+    def citation(self) -> str:
+        return f"{self.source}, {self.location}" if self.location else self.source
+
+    @property
+    def embedding_text(self) -> str:
+        """The text to embed: the passage under its headings, which often carry its topic."""
+        context = " > ".join(self.headings)
+        return f"{context}\n{self.text}" if context and context not in self.text else self.text
+
+    def quote(self, max_chars: int = 240) -> str:
+        """The passage's opening words, cut at a word, for showing beside a citation."""
+        flat = " ".join(self.text.split())
+        if len(flat) <= max_chars:
+            return flat
+        return flat[:max_chars].rsplit(" ", 1)[0] + " …"
+
+
+def chunk_document(
+    document: ParsedDocument, *, size: int = 1500, overlap: int = 200
+) -> list[Chunk]:
+    if size < 50:
+        raise ValueError("a passage must be at least 50 characters")
+    overlap = min(max(overlap, 0), size // 2)  # each passage must move on by half its size
+    chunks: list[Chunk] = []
+    for number, section in enumerate(document.sections):
+        for start, end in spans(section.text, size, overlap):
+            chunks.append(_chunk(document, number, section, start, end, len(chunks)))
+    return chunks
+
+
+def spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) of each passage in `text`, trimmed of surrounding white space."""
+    found: list[tuple[int, int]] = []
+    start = _skip_space(text, 0)
+    while start < len(text):
+        end = len(text) if len(text) - start <= size else _cut(text, start, start + size, size)
+        trimmed = len(text[:end].rstrip())
+        if trimmed > start:
+            found.append((start, trimmed))
+        if end >= len(text):
+            break
+        start = _skip_space(text, max(_overlap_start(text, end, overlap), start + 1))
+    return found
+
+
+def _cut(text: str, start: int, limit: int, size: int) -> int:
+    """Where to end a passage starting at `start`: the strongest boundary in its second half."""
+    earliest = start + size // 2
+    for separators in _BOUNDARIES:
+        best = max(text.rfind(sep, earliest, limit) for sep in separators)
+        if best != -1:
+            return best + 1
+    return limit  # one unbroken run of characters: cut it where it must be
+
+
+def _overlap_start(text: str, end: int, overlap: int) -> int:
+    """The earliest clean boundary within `overlap` characters before `end`."""
+    if overlap == 0:
+        return end
+    window = end - overlap
+    starts = [i + len(sep) for sep in _OVERLAP_STARTS if (i := text.find(sep, window, end)) != -1]
+    if starts:
+        return min(starts)
+    space = text.find(" ", window, end)
+    return space + 1 if space != -1 else end
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def _chunk(
+    document: ParsedDocument, number: int, section: Section, start: int, end: int, index: int
+) -> Chunk:
+    return Chunk(
+        index=index,
+        text=section.text[start:end],
+        source=document.filename,
+        location=section.label,
+        page=section.page,
+        headings=section.headings,
+        section=number,
+        start=section.start + start,
+        end=section.start + end,
+        ocr=section.ocr,
+    )

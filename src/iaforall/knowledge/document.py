@@ -1,0 +1,56 @@
+"""A parsed document: its sections in reading order, each with where it is in the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iaforall.knowledge.formats import Format
+
+SEPARATOR = "\n\n"  # between sections in the document's text
+
+
+@dataclass(frozen=True)
+class Section:
+    """One page, slide, sheet or headed part of a document.
+
+    `start` is where its text begins in `ParsedDocument.text`; `headings` is the path of
+    headings above it (outermost first); `page` is the 1-based PDF page or slide number.
+    """
+
+    label: str
+    text: str
+    start: int = 0
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+    ocr: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    filename: str
+    format: Format
+    sections: tuple[Section, ...]
+    text: str
+    pages: int = 0  # PDF pages, slides or sheets; 0 for formats without pages
+    ocr_pages: int = 0
+
+
+def assemble(filename: str, format: Format, drafts: list[Section], **counts: int) -> ParsedDocument:
+    """Sections with their text trimmed, empty ones dropped, and offsets into the whole text."""
+    sections: list[Section] = []
+    offset = 0
+    for draft in drafts:
+        text = draft.text.strip()
+        if not text:
+            continue
+        if sections:
+            offset += len(SEPARATOR)
+        sections.append(Section(draft.label, text, offset, draft.page, draft.headings, draft.ocr))
+        offset += len(text)
+    return ParsedDocument(
+        filename, format, tuple(sections), SEPARATOR.join(s.text for s in sections), **counts
+    )

@@ -1,0 +1,44 @@
+"""Why a document was refused, written for the person who uploaded it.
+
+Each refusal carries a stable `code` and the HTTP status an API adapter should answer with:
+413 for what is too large, 415 for what is not a document type we read, 422 for a document of a
+known type that cannot be read (password, corruption, no text, unknown text encoding).
+"""
+
+from __future__ import annotations
+
+from iaforall.core.errors import IAForAllError, PayloadTooLarge
+
+
+class DocumentRefused(IAForAllError):
+    """Base of every refusal of an uploaded document."""
+
+    status = 400
+    code = "invalid_document"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = "file"):
+        super().__init__(message, param=param)
+        if code:
+            self.code = code
+
+
+class DocumentTooLarge(DocumentRefused, PayloadTooLarge):
+    """Over a size limit: bytes, pages, extracted text, or a zip that inflates too much."""
+
+    status = 413
+    code = "document_too_large"
+
+
+class UnsupportedDocument(DocumentRefused):
+    """Not a type we read, or its extension says something else than its content."""
+
+    status = 415
+    code = "unsupported_document_type"
+
+
+class UnreadableDocument(DocumentRefused):
+    """A known type whose content cannot be read: encrypted, corrupt, no text, bad encoding."""
+
+    status = 422
+    code = "unreadable_document"

@@ -1,0 +1,90 @@
+"""Text of a PDF page that has no text layer (a scan), read from its images with OCR.
+
+A scanned page is almost always one full-page image; we read every image on the page large
+enough to hold text, in the order the page draws them. The same rapidocr engine as images in
+chat (iaforall.vision.ocr), used synchronously here since documents are parsed off the event
+loop. Image sizes are checked from the PDF's own dictionary before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pypdf import PageObject
+from pypdf.generic import DictionaryObject
+
+from iaforall.knowledge.errors import DocumentTooLarge
+
+ReadImage = Callable[[Image.Image], list[str]]
+"""An OCR engine: an RGB image -> its lines of text, top to bottom."""
+
+MIN_SIDE = 32  # icons and rules hold no text worth reading
+MAX_PIXELS = 40_000_000  # an A4 page scanned at 600 dpi is ~35 MP
+MAX_SIDE = 4000  # larger scans are shrunk first: OCR time grows with pixels, accuracy does not
+
+
+class RapidOcrLines:
+    """rapidocr loaded once, on first use; one recognition at a time (it uses every core)."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, image: Image.Image) -> list[str]:
+        with self._lock:
+            if self._engine is None:
+                from rapidocr import RapidOCR  # slow import; only when a scan comes
+
+                self._engine = RapidOCR(params={"Global.log_level": "warning"})
+            result = self._engine(np.asarray(image))
+        return [str(t) for t in (result.txts or ())]
+
+
+def has_images(page: PageObject) -> bool:
+    return bool(_image_names(page))
+
+
+def read_scanned_page(page: PageObject, read_image: ReadImage) -> str:
+    lines: list[str] = []
+    for name, width, height in _image_names(page):
+        if width * height > MAX_PIXELS:
+            raise DocumentTooLarge(
+                f"A scanned page holds a {width}x{height} image; at most "
+                f"{MAX_PIXELS / 1e6:g} megapixels are read.",
+                code="image_too_large",
+            )
+        image = page.images[name].image
+        if image is None:
+            continue
+        lines.extend(read_image(_prepared(image)))
+    return "\n".join(line.strip() for line in lines if line.strip())
+
+
+def _image_names(page: PageObject) -> list[tuple[str, int, int]]:
+    """The page's own images with text-sized dimensions, as declared (nothing decoded)."""
+    resources = page.get("/Resources")
+    if not isinstance(resources, DictionaryObject):
+        return []
+    xobjects = resources.get("/XObject")
+    if xobjects is None:
+        return []
+    found = []
+    for name, reference in xobjects.get_object().items():
+        xobject = reference.get_object()
+        if not isinstance(xobject, DictionaryObject) or xobject.get("/Subtype") != "/Image":
+            continue
+        width, height = int(xobject.get("/Width", 0)), int(xobject.get("/Height", 0))
+        if min(width, height) >= MIN_SIDE:
+            found.append((str(name), width, height))
+    return found
+
+
+def _prepared(image: Image.Image) -> Image.Image:
+    image = image.convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    return image

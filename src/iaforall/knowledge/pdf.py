@@ -1,0 +1,132 @@
+"""PDF -> one section per page, from its text layer, or with OCR where a page is a scan.
+
+Every page's text layer is read first (fast), so the page and OCR limits refuse a document
+before the slow part starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pypdf import PageObject, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
+
+from iaforall.knowledge.document import ParsedDocument, Section, assemble
+from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.formats import Format
+from iaforall.knowledge.limits import DocumentLimits
+from iaforall.knowledge.ocr_pages import ReadImage, has_images, read_scanned_page
+
+_SPACES = re.compile(r" {3,}")  # layout pads columns with spaces: two still part cells
+_BLANKS = re.compile(r"\n{3,}")
+MIN_TEXT = 8  # fewer visible characters than this: a scan (maybe with a page number on it)
+
+
+def parse_pdf(
+    path: Path, filename: str, limits: DocumentLimits, read_image: ReadImage | None
+) -> ParsedDocument:
+    try:
+        return _parse(path, filename, limits, read_image)
+    except DocumentRefused:
+        raise
+    except (FileNotDecryptedError, DependencyError):
+        raise _password_protected() from None
+    except (
+        PdfReadError,
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        AssertionError,
+        RecursionError,
+        EOFError,
+        OSError,
+    ) as exc:
+        # pypdf reports damage as any of these, deep inside its object parser
+        raise UnreadableDocument(
+            f"The PDF is damaged or truncated and cannot be read ({type(exc).__name__}: {exc}).",
+            code="corrupt_document",
+        ) from None
+
+
+def _parse(
+    path: Path, filename: str, limits: DocumentLimits, read_image: ReadImage | None
+) -> ParsedDocument:
+    reader = PdfReader(path)
+    if reader.is_encrypted and not reader.decrypt(""):  # "" opens owner-password-only PDFs
+        raise _password_protected()
+    count = len(reader.pages)
+    if count > limits.max_pages:
+        raise DocumentTooLarge(
+            f"The PDF has {count} pages; at most {limits.max_pages} are read.",
+            code="too_many_pages",
+        )
+    texts: list[str] = []
+    chars = 0
+    for page in reader.pages:
+        text = page_text(page)
+        chars += len(text)
+        if chars > limits.max_chars:
+            raise too_much_text(limits)
+        texts.append(text)
+    scans = [
+        number
+        for number, text in enumerate(texts)
+        if read_image is not None
+        and len("".join(text.split())) < MIN_TEXT
+        and has_images(reader.pages[number])
+    ]
+    if scans and read_image is not None:
+        if len(scans) > limits.max_ocr_pages:
+            raise DocumentTooLarge(
+                f"The PDF has {len(scans)} scanned pages; at most {limits.max_ocr_pages} are "
+                f"read with OCR.",
+                code="too_many_scanned_pages",
+            )
+        for number in scans:
+            texts[number] = read_scanned_page(reader.pages[number], read_image)
+            chars += len(texts[number])
+            if chars > limits.max_chars:
+                raise too_much_text(limits)
+    scanned = set(scans)
+    sections = [
+        Section(f"page {number + 1}", text, page=number + 1, ocr=number in scanned)
+        for number, text in enumerate(texts)
+    ]
+    return assemble(filename, Format.PDF, sections, pages=count, ocr_pages=len(scans))
+
+
+def page_text(page: PageObject) -> str:
+    """The page's text in layout order, so a table's row stays on one line."""
+    try:
+        text = page.extract_text(extraction_mode="layout")
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        ZeroDivisionError,
+    ):
+        text = page.extract_text()  # layout mode is the younger, less forgiving one
+    lines = (_SPACES.sub("  ", line.strip()) for line in text.split("\n"))
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def too_much_text(limits: DocumentLimits) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"The document holds more than {limits.max_chars:,} characters of text, the most read "
+        f"from one document. Split it into smaller files.",
+        code="too_much_text",
+    )
+
+
+def _password_protected() -> UnreadableDocument:
+    return UnreadableDocument(
+        "This PDF is password-protected; remove the password and upload it again.",
+        code="encrypted_document",
+    )
