@@ -19,6 +19,7 @@ from iaforall.api.errors import install_error_handlers
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.people import router as people_router
 from iaforall.api.policy import install_policy
+from iaforall.api.web.images import router as web_images_router
 from iaforall.api.web.pages import mount_static
 from iaforall.api.web.pages import router as web_pages
 from iaforall.api.web.reply import router as web_reply_router
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(system.router)
     app.include_router(web_router, dependencies=signed_in)
     app.include_router(web_reply_router, dependencies=signed_in)
+    app.include_router(web_images_router, dependencies=signed_in)
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)

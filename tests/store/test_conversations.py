@@ -15,7 +15,9 @@ from iaforall.core.types import Usage
 from iaforall.store.conversations import (
     Conversations,
     MessageView,
+    NewImage,
     NewMessage,
+    Said,
     Turn,
     plan_turn,
 )
@@ -61,7 +63,9 @@ CHAT = _messages(("user", "a"), ("assistant", "A"), ("user", "b"), ("assistant",
     ],
 )
 def test_plan_turn(messages, action, content, expected):  # type: ignore[no-untyped-def]
-    assert plan_turn(messages, action, content) == expected
+    turn = plan_turn(messages, action, content)
+    history = tuple(Said(*said) for said in expected.history)
+    assert turn == Turn(expected.keep, expected.user, history)
 
 
 @pytest.mark.parametrize(
@@ -212,3 +216,41 @@ def test_timestamps_and_settings_survive_the_round_trip(store: Conversations) ->
     assert found.messages[0].created_at == written  # microseconds and UTC kept
     assert found.created_at.tzinfo is not None
     assert len(found.title) == 200 and len(found.messages[0].content) == 100_000
+
+
+PNG = b"\x89PNG\r\n\x1a\n not checked here: the API checks images before the store"
+
+
+def test_images_are_stored_with_their_message_for_their_owner_only(store: Conversations) -> None:
+    conversation = store.create("alice")
+    photo = NewImage("image/png", "note.png", PNG)
+    turn = plan_turn(conversation.messages, "send", "", [photo])  # an image alone is a message
+    assert turn.history == (Said("user", "", (photo.id,)),)
+    sent = store.begin_turn("alice", conversation.id, turn, None, [photo])
+    assert sent is not None and [i.name for i in sent.images] == ["note.png"]
+    found = store.get("alice", conversation.id)
+    assert found.title == "note.png"
+    (ref,) = found.messages[0].images
+    assert (ref.media_type, ref.size) == ("image/png", len(PNG))
+    assert store.image("alice", conversation.id, ref.id).data == PNG
+    assert store.images("alice", [ref.id])[ref.id].data == PNG
+    assert store.images("bob", [ref.id]) == {}
+    with pytest.raises(NotFound):
+        store.image("bob", conversation.id, ref.id)
+
+    # An edit keeps the images of the message it replaces unless it brings its own.
+    edit = plan_turn(found.messages, "edit", "What does it say?")
+    assert edit.images == (ref,) and edit.history[-1].images == (ref.id,)
+    replaced = plan_turn(found.messages, "edit", "And this one?", [])
+    assert replaced.images == () and replaced.history[-1].images == ()
+    # Rewriting the turn drops the old message and its images with it.
+    store.begin_turn("alice", conversation.id, replaced, None)
+    assert store.images("alice", [ref.id]) == {}
+    assert store.get("alice", conversation.id).messages[0].images == ()
+
+
+def test_imported_messages_keep_their_images(store: Conversations) -> None:
+    image = NewImage("image/jpeg", "scan.jpg", b"\xff\xd8\xff" + bytes(range(256)))
+    created = store.create("alice", messages=[NewMessage("user", "Read this", images=(image,))])
+    (ref,) = created.messages[0].images
+    assert store.image("alice", created.id, ref.id).data == image.data

@@ -53,3 +53,10 @@ async def json_body(request: Request, model: type[B], *, limit: int | None = Non
         return model.model_validate_json(raw or b"null")
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def body_limit(svc: Services) -> int:
+    """The largest request body read: every image allowed, base64-encoded, plus 16 MB of text.
+    Beyond it a 413 comes before the body is held in memory."""
+    images = svc.settings.images
+    return images.image_max_count * images.image_max_bytes * 4 // 3 + 16_000_000

@@ -6,17 +6,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import delete, func, literal_column, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 from sqlalchemy.sql import ColumnElement
 
 from iaforall.core.errors import InvalidRequest, NotFound
 from iaforall.core.types import Usage
 from iaforall.store.database import FOLD_FUNCTION, Database
 from iaforall.store.folding import combining_marks_class, find_folded, fold, strip_marks
-from iaforall.store.tables import Conversation, Message, utcnow
+from iaforall.store.tables import Conversation, Message, MessageImage, utcnow
 
 Action = Literal["send", "regenerate", "edit"]
 TITLE_LENGTH = 60
@@ -24,6 +24,30 @@ TITLE_LENGTH = 60
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An attached image without its bytes (those are read only when needed)."""
+
+    id: str
+    media_type: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """An image to attach to a new message: checked bytes and what they are."""
+
+    media_type: str
+    name: str
+    data: bytes
+    id: str = field(default_factory=lambda: new_id())
+
+    @property
+    def ref(self) -> ImageRef:
+        return ImageRef(self.id, self.media_type, self.name, len(self.data))
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,7 @@ class MessageView:
     error: str | None
     usage: Usage | None
     created_at: datetime
+    images: tuple[ImageRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,26 +87,45 @@ class NewMessage:
     status: str = "complete"
     error: str | None = None
     created_at: datetime | None = None
+    images: tuple[NewImage, ...] = ()
+
+
+class Said(NamedTuple):
+    """One message of the history the model is given; `images` are ImageRef ids."""
+
+    role: str
+    content: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Turn:
     """What answering again means for a conversation: keep its first `keep` messages, then
-    add `user` (if any) as the new last user message. Nothing changes until `begin_turn`."""
+    add `user` (if any) as the new last user message, with `images` (new ones, or those of
+    the message an edit replaces). Nothing changes until `begin_turn`."""
 
     keep: int
     user: str | None
-    history: tuple[tuple[str, str], ...] = field(default=())
+    history: tuple[Said, ...] = field(default=())
+    images: tuple[ImageRef | NewImage, ...] = ()
 
 
-def plan_turn(messages: Sequence[MessageView], action: Action, content: str | None) -> Turn:
-    """Pure: which messages the answer builds on, for a send, a regenerate or an edit."""
+def plan_turn(
+    messages: Sequence[MessageView],
+    action: Action,
+    content: str | None,
+    images: Sequence[NewImage] | None = None,
+) -> Turn:
+    """Pure: which messages the answer builds on, for a send, a regenerate or an edit. An
+    edit without `images` keeps the images of the message it replaces."""
     users = [i for i, m in enumerate(messages) if m.role == "user"]
     last_user = users[-1] if users else -1
+    text = (content or "").strip()
+    attached: tuple[ImageRef | NewImage, ...] = tuple(images or ())
     if action == "send":
-        if not content or not content.strip():
+        if not text and not attached:
             raise InvalidRequest("The message is empty. Type something to send.", param="content")
-        keep, user = len(messages), content
+        keep, user = len(messages), content or ""
     elif last_user < 0:
         raise InvalidRequest(
             f"There is no message of yours to {action} in this conversation yet.", param="action"
@@ -89,13 +133,21 @@ def plan_turn(messages: Sequence[MessageView], action: Action, content: str | No
     elif action == "regenerate":
         keep, user = last_user + 1, None
     else:
-        if not content or not content.strip():
+        if images is None:
+            attached = messages[last_user].images
+        if not text and not attached:
             raise InvalidRequest("The edited message is empty.", param="content")
-        keep, user = last_user, content
-    history = [(m.role, m.content) for m in messages[:keep] if m.content]
-    if user is not None:
-        history.append(("user", user))
-    return Turn(keep, user, tuple(history))
+        keep, user = last_user, content or ""
+    history = [
+        Said(m.role, m.content, tuple(i.id for i in m.images))
+        for m in messages[:keep]
+        if m.content or m.images
+    ]
+    if user is None:
+        attached = ()
+    else:
+        history.append(Said("user", user, tuple(i.id for i in attached)))
+    return Turn(keep, user, tuple(history), attached)
 
 
 def _title_from(text: str) -> str:
@@ -107,7 +159,24 @@ def _message_view(m: Message) -> MessageView:
     usage = None
     if m.prompt_tokens is not None and m.completion_tokens is not None:
         usage = Usage(m.prompt_tokens, m.completion_tokens)
-    return MessageView(m.id, m.role, m.content, m.model, m.status, m.error, usage, m.created_at)
+    images = tuple(ImageRef(i.id, i.media_type, i.name, i.size) for i in m.images)
+    return MessageView(
+        m.id, m.role, m.content, m.model, m.status, m.error, usage, m.created_at, images
+    )
+
+
+def _image_rows(images: Sequence[NewImage]) -> list[MessageImage]:
+    return [
+        MessageImage(
+            id=image.id,
+            position=i,
+            media_type=image.media_type,
+            name=image.name,
+            size=len(image.data),
+            data=image.data,
+        )
+        for i, image in enumerate(images)
+    ]
 
 
 def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
@@ -170,7 +239,7 @@ class Conversations:
         found = session.scalar(
             select(Conversation)
             .where(Conversation.id == conversation_id, Conversation.owner == owner)
-            .options(selectinload(Conversation.messages))
+            .options(selectinload(Conversation.messages).selectinload(Message.images))
         )
         if found is None:
             raise NotFound(
@@ -253,6 +322,7 @@ class Conversations:
                 status=m.status,
                 error=m.error,
                 created_at=m.created_at or now,
+                images=_image_rows(m.images),
             )
             for i, m in enumerate(messages)
         ]
@@ -281,11 +351,48 @@ class Conversations:
         with self._db.session() as session:
             session.delete(self._owned(session, owner, conversation_id))
 
+    def images(self, owner: str, ids: Sequence[str]) -> dict[str, NewImage]:
+        """The bytes of the owner's images `ids` (others' are not found)."""
+        if not ids:
+            return {}
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(MessageImage)
+                .join(Message)
+                .join(Conversation)
+                .where(MessageImage.id.in_(ids), Conversation.owner == owner)
+                .options(undefer(MessageImage.data))
+            )
+            return {r.id: NewImage(r.media_type, r.name, r.data, r.id) for r in rows}
+
+    def image(self, owner: str, conversation_id: str, image_id: str) -> NewImage:
+        with self._db.session() as session:
+            row = session.scalar(
+                select(MessageImage)
+                .join(Message)
+                .join(Conversation)
+                .where(
+                    MessageImage.id == image_id,
+                    Conversation.id == conversation_id,
+                    Conversation.owner == owner,
+                )
+                .options(undefer(MessageImage.data))
+            )
+            if row is None:
+                raise NotFound(f"There is no image '{image_id}' in this conversation.")
+            return NewImage(row.media_type, row.name, row.data, row.id)
+
     def begin_turn(
-        self, owner: str, conversation_id: str, turn: Turn, model: str | None
+        self,
+        owner: str,
+        conversation_id: str,
+        turn: Turn,
+        model: str | None,
+        images: Sequence[NewImage] = (),
     ) -> MessageView | None:
         """Apply a planned turn once its answer has started: drop what it replaces, store the
-        new user message (returned), remember the model chosen."""
+        new user message (returned) with `images` (the turn's, with their bytes), remember the
+        model chosen."""
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
             session.execute(
@@ -303,10 +410,11 @@ class Conversations:
                     content=turn.user,
                     status="complete",
                     created_at=utcnow(),
+                    images=_image_rows(images),
                 )
                 session.add(added)
                 if not conversation.title:
-                    conversation.title = _title_from(turn.user)
+                    conversation.title = _title_from(turn.user or " ".join(i.name for i in images))
             if model:
                 conversation.model = model
             conversation.updated_at = utcnow()

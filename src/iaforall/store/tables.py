@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
 
@@ -75,3 +75,28 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    images: Mapped[list[MessageImage]] = relationship(
+        back_populates="message",
+        order_by="MessageImage.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class MessageImage(Base):
+    """An image attached to a user message, kept as the checked bytes the user sent."""
+
+    __tablename__ = "message_images"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    # Loaded only when asked for: listing a conversation must not read every image.
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+    message: Mapped[Message] = relationship(back_populates="images")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,11 +26,15 @@ from iaforall.vision.fetch import fetch
 from iaforall.vision.ocr import NAME as OCR_NAME
 from iaforall.vision.ocr import Ocr
 
+OCR_CACHE = 64  # images whose text is remembered: a conversation sends its images every turn
+
 
 @dataclass
 class ImageReader:
     settings: ImageSettings
     ocr: Ocr = field(default_factory=Ocr)
+    # sha256 of the image's bytes -> the lines OCR read, most recently used last.
+    _read: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
 
     @classmethod
     def of(cls, state: Any, settings: ImageSettings) -> ImageReader:
@@ -57,9 +63,26 @@ class ImageReader:
         )
         return data, image
 
-    async def as_text(self, number: int, url: str, param: str) -> str:
-        _, image = await self.load(url, param)
+    async def media_type(self, url: str, param: str) -> tuple[bytes, str]:
+        """The checked bytes of an image (decoded within the limits) and their media type."""
+        data, _ = await self.load(url, param)
+        with Image.open(io.BytesIO(data)) as image:
+            return data, Image.MIME.get(image.format or "", "image/png")
+
+    async def lines(self, data: bytes, image: Image.Image) -> list[str]:
+        key = hashlib.sha256(data).hexdigest()
+        if key in self._read:
+            self._read.move_to_end(key)
+            return self._read[key]
         lines = await self.ocr.read(image)
+        self._read[key] = lines
+        while len(self._read) > OCR_CACHE:
+            self._read.popitem(last=False)
+        return lines
+
+    async def as_text(self, number: int, url: str, param: str) -> str:
+        data, image = await self.load(url, param)
+        lines = await self.lines(data, image)
         if not lines:
             return (
                 f"[Image {number}: OCR ({OCR_NAME}) found no text in it; "
@@ -71,12 +94,14 @@ class ImageReader:
         )
 
     async def as_data_url(self, url: str, param: str) -> str:
-        data, _ = await self.load(url, param)  # decoded once: refused here, not in the engine
+        data, mime = await self.media_type(url, param)  # refused here, not in the engine
         if url[:5].lower() == "data:":
             return url
-        with Image.open(io.BytesIO(data)) as image:
-            mime = Image.MIME.get(image.format or "", "image/png")
-        return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        return data_url(data, mime)
+
+
+def data_url(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def has_images(chat: ChatRequest) -> bool:
@@ -89,21 +114,23 @@ def has_images(chat: ChatRequest) -> bool:
 
 
 async def read_images(
-    chat: ChatRequest, reader: ImageReader, *, model_sees_images: bool = False
+    chat: ChatRequest, reader: ImageReader, *, model_sees_images: bool = False, count: bool = True
 ) -> ChatRequest:
     """The request with its image parts turned into labelled OCR text (or, for a model that
-    sees images, checked data URLs); a request without images is returned as is."""
+    sees images, checked data URLs); a request without images is returned as is. `count`:
+    refuse more images than one request may carry (a stored conversation, whose images were
+    checked one message at a time, does not count them)."""
     if not any(isinstance(m.get("content"), list) for m in chat.messages):
         return chat
-    count = sum(
+    images = sum(
         part.get("type") == "image_url"
         for m in chat.messages
         if isinstance(m.get("content"), list)
         for part in m["content"]
     )
-    if count > reader.settings.image_max_count:
+    if count and images > reader.settings.image_max_count:
         raise ImageRefused(
-            f"The request has {count} images; at most {reader.settings.image_max_count} are "
+            f"The request has {images} images; at most {reader.settings.image_max_count} are "
             "allowed in one request.",
             param="messages",
             code="too_many_images",
@@ -135,4 +162,4 @@ async def read_images(
     return replace(chat, messages=tuple(messages))
 
 
-__all__ = ["ImageReader", "ImageRefused", "has_images", "read_images"]
+__all__ = ["ImageReader", "ImageRefused", "data_url", "has_images", "read_images"]

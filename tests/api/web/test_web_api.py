@@ -236,10 +236,10 @@ async def test_bad_input_gets_clear_errors_and_loses_nothing(fake: FakeWorld) ->
         assert response.status_code == status, (url, body, response.text)
         error = response.json()["error"]
         assert error["code"] == code and error["message"], (url, body, error)
-    huge = b'{"format": "iaforall.conversation", "version": 1, "title": "' + b"x" * 21_000_000
+    huge = b'{"format": "iaforall.conversation", "version": 1, "title": "' + b"x" * 65_000_000
     too_large = await fake.client.post(f"{API}/import", content=huge)
     assert too_large.status_code == 413
-    assert "20 MB" in too_large.json()["error"]["message"]
+    assert "64 MB" in too_large.json()["error"]["message"]
     kept = (await fake.client.get(f"{API}/{cid}")).json()
     assert (
         kept["title"] == "keep me"

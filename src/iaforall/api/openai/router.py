@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.deps import body_limit, json_body, services, user_of
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.policing import checked_output, first_chunk_with
 from iaforall.api.policy import policy_of, preferred_language
@@ -48,13 +48,6 @@ def _model_object(info: ModelInfo) -> dict[str, Any]:
         "created": int(info.added_at.timestamp()),
         "owned_by": "iaforall",
     }
-
-
-def body_limit(svc: Services) -> int:
-    """The largest request body read: every image allowed, base64-encoded, plus 16 MB of text.
-    Beyond it a 413 comes before the body is held in memory."""
-    images = svc.settings.images
-    return images.image_max_count * images.image_max_bytes * 4 // 3 + 16_000_000
 
 
 @router.get("/models")

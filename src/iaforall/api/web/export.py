@@ -16,6 +16,7 @@ ENGLISH = {
     "assistant": "Assistant",
     "stopped": "stopped before the end",
     "error": "interrupted by an error",
+    "image": "Image",
 }
 
 
@@ -34,6 +35,10 @@ def to_markdown(conversation: ConversationView, labels: dict[str, str]) -> str:
         if message.role != "user" and message.model:
             who += f" ({message.model})"
         lines += [f"## {who}", "", message.content, ""]
+        # The images themselves are in the JSON export; Markdown names them.
+        lines += [f"*[{label('image')}: {image.name}]*" for image in message.images]
+        if message.images:
+            lines.append("")
         if message.status in ("stopped", "error"):
             lines += [f"*({label(message.status)})*", ""]
     return "\n".join(lines).rstrip() + "\n"

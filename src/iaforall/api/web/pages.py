@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 # Even if sanitising model output ever failed, the page runs no script but its own files.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
         "media-src 'self' blob:; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.deps import body_limit, json_body, services, user_of
 from iaforall.api.errors import sse_error
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import DONE, queue_headers, start_stream
+from iaforall.api.web.images import checked, history_images, model_input, reader_of, with_parts
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError
@@ -28,6 +29,8 @@ from iaforall.services import Services
 from iaforall.store.conversations import (
     ConversationView,
     MessageView,
+    NewImage,
+    Said,
     Turn,
     new_id,
     plan_turn,
@@ -44,13 +47,20 @@ PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 
 def chat_request(
-    conversation: ConversationView, turn: Turn, model: str, user: UserId, *, stream: bool
+    conversation: ConversationView,
+    history: tuple[Said, ...],
+    model: str,
+    user: UserId,
+    *,
+    stream: bool,
+    images: dict[str, NewImage] | None = None,
 ) -> ChatRequest:
-    """The conversation as the model sees it: its system prompt only if the user wrote one."""
+    """The conversation as the model sees it: its system prompt only if the user wrote one;
+    messages with images as content parts (read for the model by `model_input`)."""
     messages: list[dict[str, Any]] = []
     if conversation.system_prompt:
         messages.append({"role": "system", "content": conversation.system_prompt})
-    messages += [{"role": role, "content": content} for role, content in turn.history]
+    messages += with_parts(history, images or {})
     return ChatRequest(
         model=ModelId(model),
         messages=tuple(messages),
@@ -74,12 +84,17 @@ async def reply(
     conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     user = me.user
-    body = await json_body(request, ReplyBody)
+    body = await json_body(request, ReplyBody, limit=body_limit(svc))
     store = svc.conversations
+    new_images = None
+    if body.images is not None:
+        new_images = await checked(reader_of(request, svc), body.images, "images")
     conversation = await off_loop(store.get, user, conversation_id)
-    turn = plan_turn(conversation.messages, body.action, body.content)
+    turn = plan_turn(conversation.messages, body.action, body.content, new_images)
+    images, attach = await history_images(svc, user, turn)
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, turn, model, me.user, stream=True)
+    chat = chat_request(conversation, turn.history, model, user, stream=True, images=images)
+    chat = await model_input(request, svc, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="web", language=language)
     # Nothing is stored before the answer starts: a busy server or a missing model leaves
@@ -94,7 +109,9 @@ async def reply(
 
     async def begin() -> bytes:
         nonlocal start
-        user_message = await off_loop(store.begin_turn, user, conversation_id, turn, body.model)
+        user_message = await off_loop(
+            store.begin_turn, user, conversation_id, turn, body.model, attach
+        )
         start = {
             "user_message": None
             if user_message is None
@@ -199,10 +216,16 @@ async def prompt(
     """What the model would be given next: the exact text its chat template renders."""
     body = await json_body(request, PromptBody)
     conversation = await off_loop(svc.conversations.get, user, conversation_id)
-    history = tuple((m.role, m.content) for m in conversation.messages if m.content)
+    history = tuple(
+        Said(m.role, m.content, tuple(i.id for i in m.images))
+        for m in conversation.messages
+        if m.content or m.images
+    )
     if body.draft:
-        history += (("user", body.draft),)
+        history += (Said("user", body.draft),)
+    images, _ = await history_images(svc, user, Turn(0, None, history))
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, Turn(0, None, history), model, user, stream=False)
+    chat = chat_request(conversation, history, model, user, stream=False, images=images)
     resolved, _ = svc.dispatcher.check(chat)
+    chat = await model_input(request, svc, chat)
     return {"model": resolved, "prompt": await svc.dispatcher.render_prompt(chat)}

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
+from iaforall.api.web.images import checked
 from iaforall.api.web.schemas import (
     ConversationCreate,
     ConversationFull,
@@ -23,6 +24,7 @@ from iaforall.api.web.schemas import (
 from iaforall.core.types import UserId
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
+from iaforall.vision import ImageReader
 
 router = APIRouter(prefix="/web/api", tags=["web app"])
 
@@ -30,7 +32,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 T = TypeVar("T")
 
-IMPORT_LIMIT = 20_000_000  # bytes of JSON in one imported conversation
+IMPORT_LIMIT = 64_000_000  # bytes of JSON in one imported conversation, images included
 
 
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -57,7 +59,12 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 @router.post("/conversations/import", status_code=201)
 async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
     body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
-    return await _create(svc, user, body, [m.to_store() for m in body.messages])
+    reader = ImageReader.of(request.app.state, svc.settings.images)
+    messages = [
+        m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
+        for i, m in enumerate(body.messages)
+    ]
+    return await _create(svc, user, body, messages)
 
 
 async def _create(
@@ -113,7 +120,9 @@ async def export_conversation(
         content = to_markdown(found, labels).encode()
         media_type, extension = "text/markdown; charset=utf-8", "md"
     else:
-        document = ExportedConversation.of(found).model_dump(mode="json")
+        ids = [i.id for m in found.messages for i in m.images]
+        images = await off_loop(svc.conversations.images, user, ids)
+        document = ExportedConversation.of(found, images).model_dump(mode="json")
         content = json.dumps(document, ensure_ascii=False, indent=2).encode()
         media_type, extension = "application/json", "json"
     disposition = f'attachment; filename="{filename_for(found, extension)}"'

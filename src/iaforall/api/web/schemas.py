@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from iaforall.core.types import Sampling
-from iaforall.store.conversations import ConversationView, MessageView, NewMessage
+from iaforall.store.conversations import ConversationView, MessageView, NewImage, NewMessage
+from iaforall.vision import data_url
 
 MAX_TEXT = 200_000  # characters in one message or system prompt: far beyond any context here
 MAX_MESSAGES = 10_000  # in one imported conversation
@@ -65,10 +67,22 @@ class ConversationPatch(_Strict):
         return changes
 
 
+MAX_IMAGES = 32  # in one message, whatever the settings (IAFORALL_IMAGE_MAX_COUNT is lower)
+
+
+class ImageIn(_Strict):
+    """An image attached to a message: a base64 data URL, and the file's name (its alt text)."""
+
+    url: str = Field(min_length=5)
+    name: Text = Field("", max_length=200)
+
+
 class ReplyBody(_Strict):
     action: Literal["send", "regenerate", "edit"] = "send"
     content: Text | None = Field(None, max_length=MAX_TEXT)
     model: str | None = Field(None, max_length=200)
+    # None: none for a send; for an edit, keep those of the message it replaces.
+    images: list[ImageIn] | None = Field(None, max_length=MAX_IMAGES)
 
 
 class PromptBody(_Strict):
@@ -81,6 +95,13 @@ class UsageOut(BaseModel):
     completion_tokens: int
 
 
+class ImageOut(BaseModel):
+    id: str
+    media_type: str
+    name: str
+    size: int
+
+
 class MessageOut(BaseModel):
     id: str
     role: str
@@ -90,6 +111,7 @@ class MessageOut(BaseModel):
     error: str | None
     usage: UsageOut | None
     created_at: datetime
+    images: list[ImageOut] = Field(default_factory=list)
 
     @classmethod
     def of(cls, m: MessageView) -> MessageOut:
@@ -109,6 +131,7 @@ class MessageOut(BaseModel):
             error=m.error,
             usage=usage,
             created_at=m.created_at,
+            images=[ImageOut(**vars(i)) for i in m.images],
         )
 
 
@@ -164,10 +187,18 @@ class ExportedMessage(BaseModel):
     status: Literal["complete", "stopped", "error"] = "complete"
     error: Text | None = Field(None, max_length=MAX_TEXT)
     created_at: datetime | None = None
+    images: list[ImageIn] = Field(default_factory=list, max_length=MAX_IMAGES)
 
-    def to_store(self) -> NewMessage:
+    def to_store(self, images: Sequence[NewImage] = ()) -> NewMessage:
+        """`images`: this message's images, once checked."""
         return NewMessage(
-            self.role, self.content, self.model, self.status, self.error, self.created_at
+            self.role,
+            self.content,
+            self.model,
+            self.status,
+            self.error,
+            self.created_at,
+            tuple(images),
         )
 
 
@@ -185,7 +216,8 @@ class ExportedConversation(BaseModel):
     messages: list[ExportedMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
 
     @classmethod
-    def of(cls, c: ConversationView) -> ExportedConversation:
+    def of(cls, c: ConversationView, images: Mapping[str, NewImage]) -> ExportedConversation:
+        """`images`: the bytes of the conversation's images, by id."""
         return cls(
             format=EXPORT_FORMAT,
             version=1,
@@ -203,6 +235,11 @@ class ExportedConversation(BaseModel):
                     status=m.status,
                     error=m.error,
                     created_at=m.created_at,
+                    images=[
+                        ImageIn(url=data_url(images[i.id].data, i.media_type), name=i.name)
+                        for i in m.images
+                        if i.id in images
+                    ],
                 )
                 for m in c.messages
             ],

@@ -1,0 +1,101 @@
+"""Images attached to the web app's messages: checked on arrival, served back to their owner,
+and given to the model the way /v1/chat/completions gives them (OCR text for a text-only
+model, the image itself for one with a vision projector)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from iaforall.api.deps import services, user_of
+from iaforall.api.web.schemas import ImageIn
+from iaforall.core.types import ChatRequest, UserId
+from iaforall.services import Services
+from iaforall.store.conversations import NewImage, Said, Turn, new_id
+from iaforall.vision import ImageReader, data_url, read_images
+from iaforall.vision.errors import ImageRefused
+
+router = APIRouter(prefix="/web/api", tags=["web app"])
+
+ServicesDep = Annotated[Services, Depends(services)]
+UserDep = Annotated[UserId, Depends(user_of)]
+
+
+def reader_of(request: Request, svc: Services) -> ImageReader:
+    return ImageReader.of(request.app.state, svc.settings.images)
+
+
+async def checked(reader: ImageReader, images: Sequence[ImageIn], param: str) -> list[NewImage]:
+    """The images of one message, decoded within the limits (a bomb or a fake is refused
+    here, before anything is stored)."""
+    most = reader.settings.image_max_count
+    if len(images) > most:
+        raise ImageRefused(
+            f"The message has {len(images)} images; at most {most} are allowed in one message.",
+            param=param,
+            code="too_many_images",
+        )
+    result = []
+    for i, image in enumerate(images):
+        data, media_type = await reader.media_type(image.url, f"{param}.{i}.url")
+        result.append(NewImage(media_type, image.name or f"image-{i + 1}", data))
+    return result
+
+
+async def history_images(
+    svc: Services, user: UserId, turn: Turn
+) -> tuple[dict[str, NewImage], list[NewImage]]:
+    """The bytes of every image the turn's history shows the model, and the images to store
+    with its new message (an edit's kept images get new ids: the old rows go with the old
+    message)."""
+    known = {i.id: i for i in turn.images if isinstance(i, NewImage)}
+    wanted = [i for said in turn.history for i in said.images if i not in known]
+    found = {**await run_in_threadpool(svc.conversations.images, user, wanted), **known}
+    attach = [
+        i if isinstance(i, NewImage) else replace(found[i.id], id=new_id())
+        for i in turn.images
+        if i.id in found
+    ]
+    return found, attach
+
+
+def with_parts(messages: Sequence[Said], images: Mapping[str, NewImage]) -> list[dict[str, object]]:
+    """The history as chat messages: those with images get OpenAI content parts."""
+    result: list[dict[str, object]] = []
+    for said in messages:
+        if not said.images:
+            result.append({"role": said.role, "content": said.content})
+            continue
+        parts: list[dict[str, object]] = []
+        if said.content:
+            parts.append({"type": "text", "text": said.content})
+        for image_id in said.images:
+            if image_id in images:
+                image = images[image_id]
+                url = data_url(image.data, image.media_type)
+                parts.append({"type": "image_url", "image_url": {"url": url}})
+        result.append({"role": said.role, "content": parts})
+    return result
+
+
+async def model_input(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:
+    """The chat with its images read for the model. A conversation may hold more images than
+    one API request may: only the limits per image apply here (each was checked on upload)."""
+    _, capabilities = svc.dispatcher.check(chat)
+    reader = reader_of(request, svc)
+    return await read_images(chat, reader, model_sees_images=capabilities.vision, count=False)
+
+
+@router.get("/conversations/{conversation_id}/images/{image_id}")
+async def image(conversation_id: str, image_id: str, svc: ServicesDep, user: UserDep) -> Response:
+    found = await run_in_threadpool(svc.conversations.image, user, conversation_id, image_id)
+    return Response(
+        found.data,
+        media_type=found.media_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
