@@ -117,9 +117,10 @@ def zip_bomb_docx(path: Path, inflated_mb: int = 400) -> Path:
     """A real DOCX whose document.xml inflates to `inflated_mb` MB of spaces (~0.4 MB zipped)."""
     buffer = io.BytesIO()
     docx(Path(path.parent / "seed.docx"))
-    with zipfile.ZipFile(path.parent / "seed.docx") as seed, zipfile.ZipFile(
-        buffer, "w", zipfile.ZIP_DEFLATED
-    ) as bomb:
+    with (
+        zipfile.ZipFile(path.parent / "seed.docx") as seed,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
         for item in seed.infolist():
             if item.filename != "word/document.xml":
                 bomb.writestr(item, seed.read(item))

@@ -1,8 +1,9 @@
 """Bytes of a text file -> str, in whatever encoding it was written, or a clear refusal.
 
-A byte-order mark decides first (UTF-8, UTF-16, UTF-32); then strict UTF-8, which nearly every
-modern file is; then an encoding an HTML page declares; then charset-normalizer's detector, whose
-answer is kept only when the text it gives reads as text.
+A byte-order mark decides first (UTF-8, UTF-16, UTF-32), or NULs in every other byte (UTF-16
+without one); then strict UTF-8, which nearly every modern file is; then an encoding an HTML
+page declares; then charset-normalizer's detector, whose answer is kept only when the text it
+gives reads as text.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _decode(data: bytes, *, html: bool) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return _strict(data[len(bom) :], encoding)
+    if b"\x00" in data[:4096] and (utf16 := _utf16_by_zeros(data[:4096])):
+        return _strict(data, utf16)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -54,6 +57,16 @@ def _decode(data: bytes, *, html: bool) -> str:
     if best is None or best.chaos > MAX_CHAOS:
         raise _undecodable()
     return _strict(data, best.encoding)
+
+
+def _utf16_by_zeros(head: bytes) -> str | None:
+    """UTF-16 without a BOM: mostly-Latin text puts a NUL in every other byte."""
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > len(odd) * 0.4:
+        return "utf-16-le"
+    if even.count(0) > len(even) * 0.4:
+        return "utf-16-be"
+    return None
 
 
 def _strict(data: bytes, encoding: str) -> str:

@@ -4,12 +4,16 @@ First the sizes each member declares (total and compression ratio), then the siz
 inflate to, read in small blocks and abandoned as soon as a limit is passed: memory stays flat
 and a member that lies about its size is caught. The parsers read through Python's zipfile,
 which never inflates a member past the size it declares, so what passed here bounds them too.
+While inflating, each XML part goes through expat: a truncated or damaged part is refused here
+(some parsers would read half of it without a word), and so is any DTD, which Office never
+writes and entity bombs ("billion laughs") need.
 """
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from xml.parsers import expat
 
 from iaforall.knowledge.errors import DocumentTooLarge, UnreadableDocument
 from iaforall.knowledge.limits import MB, DocumentLimits
@@ -28,6 +32,11 @@ def check_zip(path: Path, limits: DocumentLimits) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise UnreadableDocument(
             f"The document is damaged or truncated and cannot be opened ({exc}).",
+            code="corrupt_document",
+        ) from None
+    except expat.ExpatError as exc:
+        raise UnreadableDocument(
+            f"The document is damaged: one of its XML parts is malformed or truncated ({exc}).",
             code="corrupt_document",
         ) from None
     except NotImplementedError as exc:  # a compression method zipfile does not know
@@ -58,14 +67,33 @@ def _check_inflated(
     total = 0
     for member in members:
         inflated = 0
+        xml = _xml_checker() if member.filename.endswith((".xml", ".rels")) else None
         with archive.open(member) as stream:
             while block := stream.read(BLOCK):
+                if xml is not None:
+                    xml.Parse(block, False)
                 inflated += len(block)
                 total += len(block)
                 if inflated > member.file_size:
                     raise _bomb(f"its part '{member.filename}' inflates past its declared size")
                 if total > limits.max_unzipped_bytes:
                     raise _bomb(f"it inflates to more than {limits.max_unzipped_bytes / MB:g} MB")
+        if xml is not None:
+            xml.Parse(b"", True)
+
+
+def _xml_checker() -> expat.XMLParserType:
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*_: object) -> None:
+        raise UnreadableDocument(
+            "The document declares a DTD, which Office documents never do; it was refused "
+            "as possibly malicious (an entity bomb).",
+            code="corrupt_document",
+        )
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    return parser
 
 
 def _bomb(why: str) -> DocumentTooLarge:
