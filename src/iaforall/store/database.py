@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from iaforall.store.extensions import load_sqlite_vec
 from iaforall.store.folding import fold
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,6 +33,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
         connection.create_function(FOLD_FUNCTION, 1, _fold_or_none, deterministic=True)
+        load_sqlite_vec(connection)  # vec0 tables: the knowledge index's vectors
 
 
 def _fold_or_none(text: str | None) -> str | None:
