@@ -1,0 +1,476 @@
+"""The retrieval index: chunk vectors and words, searched by meaning, by keywords, or both.
+
+Pure storage, called by the knowledge-base layer (which owns knowledge bases, documents and
+chunk texts; this module keeps only what search needs). Calls block: run them in a thread.
+
+    index = KnowledgeIndex(database)
+    index.add(kb_id, [(chunk_id, text, vector), ...])   # replaces chunks already there
+    index.search([kb_id], query_vector, "query text", k=5, mode="hybrid")  # -> [Hit]
+    index.remove(kb_id)                 # the whole knowledge base
+    index.remove(kb_id, [chunk_id])     # some of its chunks
+
+- `vector` mode: cosine similarity (exact, every chunk of the knowledge bases is compared).
+- `keyword` mode: BM25 over the words (case and accents ignored), any word may match.
+- `hybrid`: both lists fused by reciprocal rank fusion (score = sum of 1 / (60 + rank)).
+
+On SQLite (the default) vectors live in sqlite-vec `vec0` tables, one per vector size,
+partitioned by knowledge base, so a search reads only the bases it is asked about; words live in
+an FTS5 table. On PostgreSQL, where no pgvector reaches our machines, vectors are stored as bytes
+and compared in numpy (each base's matrix is kept in memory until the base changes); words are a
+`tsvector` ('simple' configuration over case- and accent-folded text) with a GIN index.
+
+All the chunks of one knowledge base have vectors of the same size (its embedding model's); a
+search over several bases compares the query vector with those of its own size only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, bindparam, text
+
+from iaforall.store.database import Database
+from iaforall.store.folding import fold
+
+Mode = Literal["vector", "keyword", "hybrid"]
+MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al., 2009)
+MAX_QUERY_WORDS = 32
+MAX_DIMENSIONS = 8192
+Vector = Sequence[float] | npt.NDArray[np.floating[Any]]
+
+_WORD = re.compile(r"\w+")
+
+
+class IndexError_(ValueError):
+    """A chunk or a query the index cannot take (wrong vector size, empty vector...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One chunk found. `score`: cosine similarity (vector), BM25 (keyword, higher is better)
+    or the fused score (hybrid); the ranks (1 = best) say where each list put it."""
+
+    chunk_id: str
+    kb_id: str
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    id: int
+    score: float
+
+
+def _unit(vector: Vector, dimensions: int | None = None) -> npt.NDArray[np.float32]:
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if v.size == 0 or v.size > MAX_DIMENSIONS:
+        raise IndexError_(f"A vector must have 1 to {MAX_DIMENSIONS} numbers, not {v.size}.")
+    if dimensions is not None and v.size != dimensions:
+        raise IndexError_(f"This knowledge base holds {dimensions}-number vectors, not {v.size}.")
+    norm = float(np.linalg.norm(v))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise IndexError_("A vector must be finite and not all zeros.")
+    unit: npt.NDArray[np.float32] = (v / norm).astype("<f4")
+    return unit
+
+
+def query_words(query: str) -> list[str]:
+    """The distinct words of a query, case- and accent-folded, at most MAX_QUERY_WORDS."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(fold(query)):
+        seen.setdefault(word, None)
+        if len(seen) == MAX_QUERY_WORDS:
+            break
+    return list(seen)
+
+
+def fuse(lists: Sequence[Sequence[Any]], k: int = RRF_K) -> list[tuple[Any, float]]:
+    """Reciprocal rank fusion of ranked lists of keys: (key, score), best first."""
+    scores: dict[Any, float] = {}
+    for ranked in lists:
+        for rank, key in enumerate(ranked, 1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+class KnowledgeIndex:
+    def __init__(self, database: Database, *, candidates: int = 50, cache_mb: int = 1024):
+        """`candidates`: how many of each list hybrid search fuses (at least k).
+        `cache_mb`: memory for PostgreSQL's in-memory vectors (least recently used go first)."""
+        self.database = database
+        self.candidates = candidates
+        self._sqlite = database.is_sqlite
+        self._matrices = _MatrixCache(cache_mb * 1_000_000)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, kb_id: str, chunks: Iterable[tuple[str, str, Vector]]) -> int:
+        """Store chunks (chunk id, text, vector) in a knowledge base, replacing any with the
+        same id there. All or nothing; returns how many were stored."""
+        rows = [(str(chunk_id), str(body), vector) for chunk_id, body, vector in chunks]
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        if len(set(ids)) != len(ids):
+            raise IndexError_("The same chunk id appears twice.")
+        with self.database.engine.begin() as connection:
+            dimensions = self._dimensions(connection, kb_id, len(np.ravel(rows[0][2])))
+            vectors = [_unit(r[2], dimensions) for r in rows]
+            self._delete(connection, kb_id, ids)
+            if self._sqlite:
+                self._add_sqlite(connection, kb_id, dimensions, rows, vectors)
+            else:
+                self._add_postgresql(connection, kb_id, rows, vectors)
+            self._touch(connection, kb_id)
+        return len(rows)
+
+    def remove(self, kb_id: str, chunk_ids: Iterable[str] | None = None) -> int:
+        """Remove some chunks of a knowledge base, or all of it (chunk_ids None); returns how
+        many chunks went."""
+        with self.database.engine.begin() as connection:
+            if chunk_ids is None:
+                gone = self._delete(connection, kb_id, None)
+                connection.execute(
+                    text("DELETE FROM knowledge_index_kbs WHERE kb_id = :kb"), {"kb": kb_id}
+                )
+            else:
+                gone = self._delete(connection, kb_id, [str(c) for c in chunk_ids])
+                self._touch(connection, kb_id)
+        self._matrices.drop(kb_id)
+        return gone
+
+    def _dimensions(self, connection: Connection, kb_id: str, size: int) -> int:
+        """The knowledge base's vector size; recorded on its first chunks."""
+        known = connection.execute(
+            text("SELECT dimensions FROM knowledge_index_kbs WHERE kb_id = :kb"), {"kb": kb_id}
+        ).scalar()
+        if known is not None:
+            return int(known)
+        if not 0 < size <= MAX_DIMENSIONS:
+            raise IndexError_(f"A vector must have 1 to {MAX_DIMENSIONS} numbers, not {size}.")
+        connection.execute(
+            text(
+                "INSERT INTO knowledge_index_kbs (kb_id, dimensions, version) VALUES (:kb, :d, 0)"
+            ),
+            {"kb": kb_id, "d": size},
+        )
+        if self._sqlite:
+            connection.exec_driver_sql(_vectors_table_sql(size))
+        return size
+
+    def _touch(self, connection: Connection, kb_id: str) -> None:
+        """A new version of the base: PostgreSQL's in-memory vectors of it are read again."""
+        connection.execute(
+            text("UPDATE knowledge_index_kbs SET version = version + 1 WHERE kb_id = :kb"),
+            {"kb": kb_id},
+        )
+        self._matrices.drop(kb_id)
+
+    def _add_sqlite(
+        self,
+        connection: Connection,
+        kb_id: str,
+        dimensions: int,
+        rows: list[tuple[str, str, Vector]],
+        vectors: list[npt.NDArray[np.float32]],
+    ) -> None:
+        cursor = connection.connection.cursor()
+        try:
+            new_ids = []
+            for chunk_id, _, _ in rows:
+                cursor.execute(
+                    "INSERT INTO knowledge_index (kb_id, chunk_id) VALUES (?, ?)", (kb_id, chunk_id)
+                )
+                new_ids.append(cursor.lastrowid)
+            cursor.executemany(
+                f"INSERT INTO {_vectors_table(dimensions)} (id, kb_id, embedding) VALUES (?, ?, ?)",
+                [(i, kb_id, v.tobytes()) for i, v in zip(new_ids, vectors, strict=True)],
+            )
+            cursor.executemany(
+                "INSERT INTO knowledge_fts (rowid, text, kb_id) VALUES (?, ?, ?)",
+                [(i, r[1], kb_id) for i, r in zip(new_ids, rows, strict=True)],
+            )
+        finally:
+            cursor.close()
+
+    def _add_postgresql(
+        self,
+        connection: Connection,
+        kb_id: str,
+        rows: list[tuple[str, str, Vector]],
+        vectors: list[npt.NDArray[np.float32]],
+    ) -> None:
+        connection.execute(
+            text(
+                "INSERT INTO knowledge_index (kb_id, chunk_id, vector, words) "
+                "VALUES (:kb, :chunk, :vector, to_tsvector('simple', :words))"
+            ),
+            [
+                {"kb": kb_id, "chunk": r[0], "vector": v.tobytes(), "words": fold(r[1])}
+                for r, v in zip(rows, vectors, strict=True)
+            ],
+        )
+
+    def _delete(self, connection: Connection, kb_id: str, chunk_ids: list[str] | None) -> int:
+        if chunk_ids is None:
+            found = connection.execute(
+                text("SELECT id FROM knowledge_index WHERE kb_id = :kb"), {"kb": kb_id}
+            ).scalars()
+        else:
+            found = connection.execute(
+                text(
+                    "SELECT id FROM knowledge_index WHERE kb_id = :kb AND chunk_id IN :chunks"
+                ).bindparams(bindparam("chunks", expanding=True)),
+                {"kb": kb_id, "chunks": chunk_ids},
+            ).scalars()
+        ids = [(int(i),) for i in found]
+        if not ids:
+            return 0
+        if self._sqlite:
+            dimensions = connection.execute(
+                text("SELECT dimensions FROM knowledge_index_kbs WHERE kb_id = :kb"),
+                {"kb": kb_id},
+            ).scalar()
+            cursor = connection.connection.cursor()
+            try:
+                if dimensions is not None:
+                    table = _vectors_table(int(dimensions))
+                    cursor.executemany(f"DELETE FROM {table} WHERE id = ?", ids)
+                cursor.executemany("DELETE FROM knowledge_fts WHERE rowid = ?", ids)
+                cursor.executemany("DELETE FROM knowledge_index WHERE id = ?", ids)
+            finally:
+                cursor.close()
+        else:
+            connection.execute(
+                text("DELETE FROM knowledge_index WHERE id = :id"), [{"id": i} for (i,) in ids]
+            )
+        return len(ids)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def count(self, kb_id: str) -> int:
+        with self.database.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM knowledge_index WHERE kb_id = :kb"), {"kb": kb_id}
+                ).scalar_one()
+            )
+
+    def dimensions(self, kb_id: str) -> int | None:
+        """The size of the knowledge base's vectors; None while it has none."""
+        with self.database.engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT dimensions FROM knowledge_index_kbs WHERE kb_id = :kb"), {"kb": kb_id}
+            ).scalar()
+        return None if found is None else int(found)
+
+    def search(
+        self,
+        kb_ids: Iterable[str],
+        query_vector: Vector | None,
+        query_text: str | None,
+        k: int = 5,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        """The k best chunks of these knowledge bases for the query, best first."""
+        if mode not in MODES:
+            raise IndexError_(f"The search mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        if k < 1:
+            raise IndexError_("k must be at least 1.")
+        kbs = sorted({str(kb) for kb in kb_ids})
+        if not kbs:
+            return []
+        wanted = k if mode != "hybrid" else max(k, self.candidates)
+        query = None if query_vector is None or mode == "keyword" else _unit(query_vector)
+        words = query_words(query_text or "") if mode != "vector" else []
+        with self.database.engine.connect() as connection:
+            by_vector: list[_Found] = []
+            by_words: list[_Found] = []
+            if query is not None:
+                by_vector = self._nearest(connection, kbs, query, wanted)
+            if words:
+                by_words = self._keywords(connection, kbs, words, wanted)
+            if mode == "hybrid":
+                vector_rank = {f.id: r for r, f in enumerate(by_vector, 1)}
+                word_rank = {f.id: r for r, f in enumerate(by_words, 1)}
+                fused = fuse([[f.id for f in by_vector], [f.id for f in by_words]])[:k]
+                found = [_Found(i, s) for i, s in fused]
+            else:
+                found = (by_vector if mode == "vector" else by_words)[:k]
+                vector_rank = {f.id: r for r, f in enumerate(found, 1)} if mode == "vector" else {}
+                word_rank = {f.id: r for r, f in enumerate(found, 1)} if mode == "keyword" else {}
+            names = self._names(connection, [f.id for f in found])
+        return [
+            Hit(*names[f.id], f.score, vector_rank.get(f.id), word_rank.get(f.id))
+            for f in found
+            if f.id in names
+        ]
+
+    def _names(self, connection: Connection, ids: list[int]) -> dict[int, tuple[str, str]]:
+        if not ids:
+            return {}
+        rows = connection.execute(
+            text("SELECT id, chunk_id, kb_id FROM knowledge_index WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": ids},
+        )
+        return {int(i): (str(chunk), str(kb)) for i, chunk, kb in rows}
+
+    def _bases(self, connection: Connection, kbs: list[str]) -> dict[str, tuple[int, int]]:
+        """Each base's vector size and version."""
+        rows = connection.execute(
+            text(
+                "SELECT kb_id, dimensions, version FROM knowledge_index_kbs WHERE kb_id IN :kbs"
+            ).bindparams(bindparam("kbs", expanding=True)),
+            {"kbs": kbs},
+        )
+        return {str(kb): (int(d), int(v)) for kb, d, v in rows}
+
+    def _nearest(
+        self, connection: Connection, kbs: list[str], query: npt.NDArray[np.float32], n: int
+    ) -> list[_Found]:
+        bases = self._bases(connection, kbs)
+        found: list[_Found] = []
+        for kb, (size, version) in bases.items():
+            if size != query.size:
+                continue
+            if self._sqlite:
+                found += self._nearest_sqlite(connection, kb, query, n)
+            else:
+                found += self._nearest_numpy(connection, kb, version, query, n)
+        found.sort(key=lambda f: -f.score)
+        return found[:n]
+
+    def _nearest_sqlite(
+        self, connection: Connection, kb: str, query: npt.NDArray[np.float32], n: int
+    ) -> list[_Found]:
+        rows = connection.exec_driver_sql(
+            f"SELECT id, distance FROM {_vectors_table(query.size)} "
+            "WHERE embedding MATCH ? AND k = ? AND kb_id = ?",
+            (query.tobytes(), n, kb),
+        )
+        return [_Found(int(i), 1.0 - float(d)) for i, d in rows]
+
+    def _nearest_numpy(
+        self,
+        connection: Connection,
+        kb: str,
+        version: int,
+        query: npt.NDArray[np.float32],
+        n: int,
+    ) -> list[_Found]:
+        ids, matrix = self._matrices.get(
+            kb, version, lambda: _read_matrix(connection, kb, query.size)
+        )
+        if not len(ids):
+            return []
+        scores = matrix @ query
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [_Found(int(ids[i]), float(scores[i])) for i in top]
+
+    def _keywords(
+        self, connection: Connection, kbs: list[str], words: list[str], n: int
+    ) -> list[_Found]:
+        if self._sqlite:
+            match = " AND ".join(
+                [
+                    "kb_id : (" + " OR ".join(_phrase(kb) for kb in kbs) + ")",
+                    "text : (" + " OR ".join(_phrase(w) for w in words) + ")",
+                ]
+            )
+            rows = connection.exec_driver_sql(
+                "SELECT f.rowid, bm25(knowledge_fts, 1.0, 0.0) AS rank "
+                "FROM knowledge_fts f JOIN knowledge_index i ON i.id = f.rowid "
+                "WHERE knowledge_fts MATCH ? AND i.kb_id IN ("
+                + ", ".join("?" * len(kbs))
+                + ") ORDER BY rank LIMIT ?",
+                (match, *kbs, n),
+            )
+            return [_Found(int(i), -float(r)) for i, r in rows]
+        rows = connection.execute(
+            text(
+                "SELECT id, ts_rank(words, q) AS rank FROM knowledge_index, "
+                "websearch_to_tsquery('simple', :query) AS q "
+                "WHERE kb_id IN :kbs AND words @@ q ORDER BY rank DESC, id LIMIT :n"
+            ).bindparams(bindparam("kbs", expanding=True)),
+            {"query": " or ".join(words), "kbs": kbs, "n": n},
+        )
+        return [_Found(int(i), float(r)) for i, r in rows]
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _vectors_table(dimensions: int) -> str:
+    if not 0 < dimensions <= MAX_DIMENSIONS:
+        raise IndexError_(f"A vector must have 1 to {MAX_DIMENSIONS} numbers, not {dimensions}.")
+    return f"knowledge_vectors_{int(dimensions)}"
+
+
+def _vectors_table_sql(dimensions: int) -> str:
+    return (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {_vectors_table(dimensions)} USING vec0("
+        "id INTEGER PRIMARY KEY, kb_id TEXT PARTITION KEY, "
+        f"embedding FLOAT[{int(dimensions)}] DISTANCE_METRIC=cosine)"
+    )
+
+
+def _read_matrix(
+    connection: Connection, kb: str, dimensions: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    rows = connection.execute(
+        text("SELECT id, vector FROM knowledge_index WHERE kb_id = :kb ORDER BY id"), {"kb": kb}
+    ).all()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").reshape(
+        len(rows), dimensions
+    )
+    return ids, matrix
+
+
+Matrix = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+
+class _MatrixCache:
+    """PostgreSQL only: each base's vectors as one matrix (with its rows' ids), the least
+    recently used evicted beyond the budget. A base's version (raised by every change, by any
+    process) tells when a matrix is out of date."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[int, Matrix]] = OrderedDict()
+
+    def get(self, kb: str, version: int, read: Callable[[], Matrix]) -> Matrix:
+        with self._lock:
+            cached = self._entries.get(kb)
+            if cached is not None and cached[0] == version:
+                self._entries.move_to_end(kb)
+                return cached[1]
+        entry = read()  # read after the version: never older than it
+        with self._lock:
+            self._entries[kb] = (version, entry)
+            self._entries.move_to_end(kb)
+            while len(self._entries) > 1 and self._size() > self.budget:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _size(self) -> int:
+        return sum(m.nbytes + i.nbytes for _, (i, m) in self._entries.values())
+
+    def drop(self, kb: str) -> None:
+        with self._lock:
+            self._entries.pop(kb, None)
