@@ -3,6 +3,7 @@ write each format (reportlab, python-docx, python-pptx, openpyxl, Pillow)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import zipfile
 from pathlib import Path
@@ -106,6 +107,7 @@ def xlsx(path: Path) -> Path:
     sheet.title = "Prices"
     for row in TABLE:
         sheet.append(row)
+    sheet.append(["Buoy", 2, 7.25, None, dt.date(2026, 3, 1)])  # real numbers and a date
     notes = workbook.create_sheet("Notes")
     notes.append(["Remarque"])
     notes.append([FRENCH])

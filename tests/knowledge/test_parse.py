@@ -94,8 +94,13 @@ def test_an_xlsx_gives_one_table_per_sheet(tmp_path: Path) -> None:
     document = parse_document(documents.xlsx(tmp_path / "budget.xlsx"), "budget.xlsx")
     prices, notes = document.sections
     assert prices.label == "sheet Prices"
-    assert prices.text.split("\n")[0] == "| Item | Quantity | Price |"
-    assert "| Rope | 3 | 19.9 |" in prices.text
+    assert prices.text.split("\n")[0] == "| Item | Quantity | Price |  |  |"
+    assert prices.text.split("\n")[1:] == [
+        "| --- | --- | --- | --- | --- |",
+        "| Lantern | 12 | 4.50 |  |  |",
+        "| Rope | 3 | 19.90 |  |  |",
+        "| Buoy | 2 | 7.25 |  | 2026-03-01 |",
+    ]
     assert notes.label == "sheet Notes"
     assert f"| {FRENCH} |" in notes.text
 

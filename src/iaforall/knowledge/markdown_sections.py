@@ -1,7 +1,7 @@
 """Markdown (our own, from markitdown, or uploaded) -> sections along its structure.
 
-Headings give each section its path (outermost first); a slide marker or a sheet heading from
-markitdown starts a slide or sheet. Lines inside fenced code never count as headings.
+Headings give each section its path (outermost first); a slide marker from markitdown starts a
+slide. Lines inside fenced code never count as headings.
 """
 
 from __future__ import annotations
@@ -72,26 +72,6 @@ def by_slides(markdown: str) -> list[Section]:
         if marker := _SLIDE.match(line):
             close()
             number, lines = int(marker[1]), []
-        else:
-            lines.append(line)
-    close()
-    return sections
-
-
-def by_sheets(markdown: str) -> list[Section]:
-    """markitdown's XLSX output: `## <sheet name>` then the sheet as a Markdown table."""
-    sections: list[Section] = []
-    name: str | None = None
-    lines: list[str] = []
-
-    def close() -> None:
-        if name is not None:
-            sections.append(Section(f"sheet {name}", "\n".join(lines), headings=(name,)))
-
-    for line in markdown.split("\n"):
-        if line.startswith("## "):
-            close()
-            name, lines = line[3:].strip(), []
         else:
             lines.append(line)
     close()
