@@ -99,3 +99,18 @@ def test_real_documents_give_cited_passages(tmp_path: Path) -> None:
         f"Harbour rules > Règles en français\n## Règles en français\n\n{FRENCH}"
     )
     assert chunks[0].embedding_text == f"# Harbour rules\n\n{ENGLISH}"  # its heading is in it
+
+
+def test_a_passage_inside_a_table_carries_the_table_header(tmp_path: Path) -> None:
+    path = tmp_path / "ships.csv"
+    rows = [f"Ship {i};Brest;{i * 3} tonnes" for i in range(60)]
+    path.write_text("name;port;cargo\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    document = parse_document(path, "ships.csv")
+    chunks = chunk_document(document, size=300, overlap=0)
+    check_offsets(document, chunks)
+    assert chunks[0].table_header == ""  # its header is in it
+    assert chunks[0].text.startswith("| name | port | cargo |")
+    for chunk in chunks[1:]:
+        assert chunk.table_header == "| name | port | cargo |"
+        assert chunk.text.startswith("| Ship ")
+        assert chunk.embedding_text == f"| name | port | cargo |\n{chunk.text}"

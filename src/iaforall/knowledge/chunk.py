@@ -4,11 +4,14 @@ Passages never cross a section (a page, slide, sheet or headed part), so each on
 location to cite. Inside a section they are cut at the strongest boundary in reach (a blank
 line, then a line end, a sentence end, a clause, a word), and each repeats the end of the one
 before from a clean boundary, so a sentence cut in two is whole in one of them. A passage's
-text is exactly `document.text[start:end]`: a citation can quote it and point to it.
+text is exactly `document.text[start:end]`: a citation can quote it and point to it. A passage
+that starts inside a Markdown table (a sheet, a CSV, a table in Word) carries that table's
+header row beside it, so its rows still say what their columns are.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from iaforall.knowledge.document import ParsedDocument, Section
@@ -21,6 +24,7 @@ _BOUNDARIES = (  # strongest first
     (" ", "\t"),
 )
 _OVERLAP_STARTS = ("\n", ". ", "? ", "! ", "; ")
+_TABLE_HEAD = re.compile(r"^(\|.*\|)[ \t]*\n\|(?:[ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Chunk:
     start: int  # offsets in ParsedDocument.text
     end: int
     ocr: bool = False  # read from a scan: small OCR mistakes are possible
+    table_header: str = ""  # the header row of the table this passage starts inside, if not in it
 
     @property
     def citation(self) -> str:
@@ -42,9 +47,11 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        """The text to embed: the passage under its headings, which often carry its topic."""
+        """The text to embed (and to show the model): the passage under its headings, which
+        often carry its topic, and under its table's header row."""
         context = " > ".join(self.headings)
-        return f"{context}\n{self.text}" if context and context not in self.text else self.text
+        above = [context] if context and context not in self.text else []
+        return "\n".join([*above, *filter(None, [self.table_header]), self.text])
 
     def quote(self, max_chars: int = 240) -> str:
         """The passage's opening words, cut at a word, for showing beside a citation."""
@@ -62,9 +69,24 @@ def chunk_document(
     overlap = min(max(overlap, 0), size // 2)  # each passage must move on by half its size
     chunks: list[Chunk] = []
     for number, section in enumerate(document.sections):
+        tables = _tables(section.text)
         for start, end in spans(section.text, size, overlap):
-            chunks.append(_chunk(document, number, section, start, end, len(chunks)))
+            header = next((h for body, stop, h in tables if body <= start < stop), "")
+            chunks.append(_chunk(document, number, section, start, end, len(chunks), header))
     return chunks
+
+
+def _tables(text: str) -> list[tuple[int, int, str]]:
+    """(body start, table end, header row) of each Markdown table in `text`."""
+    found = []
+    for head in _TABLE_HEAD.finditer(text):
+        body = head.end() + 1
+        stop = body
+        while stop < len(text) and text.startswith("|", stop):
+            newline = text.find("\n", stop)
+            stop = len(text) if newline == -1 else newline + 1
+        found.append((body, stop, head[1]))
+    return found
 
 
 def spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
@@ -111,7 +133,13 @@ def _skip_space(text: str, at: int) -> int:
 
 
 def _chunk(
-    document: ParsedDocument, number: int, section: Section, start: int, end: int, index: int
+    document: ParsedDocument,
+    number: int,
+    section: Section,
+    start: int,
+    end: int,
+    index: int,
+    table_header: str,
 ) -> Chunk:
     return Chunk(
         index=index,
@@ -124,4 +152,5 @@ def _chunk(
         start=section.start + start,
         end=section.start + end,
         ocr=section.ocr,
+        table_header=table_header,
     )
