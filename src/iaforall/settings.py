@@ -213,6 +213,12 @@ class VoiceSettings(BaseSettings):
     whisper_threads: int = Field(
         0, ge=0, description="CPU threads for speech to text; 0: the engine's threads or cores."
     )
+    whisper_beam_size: int = Field(
+        5, ge=1, le=10, description="Beam search width of speech to text (1: greedy, faster)."
+    )
+    piper_keep_alive: float = Field(
+        600, ge=0, description="Seconds piper stays running idle between requests; 0: per request."
+    )
 
 
 class KnowledgeSettings(BaseSettings):

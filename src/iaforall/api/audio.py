@@ -4,50 +4,64 @@ in OpenAI's shapes."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import logging
 import os
 import tempfile
-from collections.abc import AsyncGenerator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
-from iaforall.core.errors import InvalidRequest, ModelNotFound, PayloadTooLarge, ServerBusy
+from iaforall.api.errors import sse_error
+from iaforall.api.streaming import first_and_rest
+from iaforall.core.errors import (
+    IAForAllError,
+    InvalidRequest,
+    ModelNotFound,
+    PayloadTooLarge,
+    ServerBusy,
+)
 from iaforall.core.types import ModelId, Principal
 from iaforall.engines import tts
 from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
-from iaforall.engines.tts.encode import encode, media_type
-from iaforall.engines.whisper import Transcript, Whisper, resolve
+from iaforall.engines.tts.encode import Streamer, encode, media_type
+from iaforall.engines.whisper import Run, Segment, Transcript, Whisper, resolve
 from iaforall.engines.whisper.decode import decode
 from iaforall.people.quotas import role_weight
 from iaforall.services import Services
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible: audio"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class Turn:
     """One transcription at a time; a few may wait, the rest get a 429 at once."""
 
-    def __init__(self, queue: int) -> None:
+    def __init__(self, queue: int, busy: str = "transcribing other audio") -> None:
         self.lock = asyncio.Lock()
         self.queue = queue
         self.waiting = 0
+        self.busy = busy
 
     async def run(self, work: Any, *args: Any) -> Any:
         if self.lock.locked() and self.waiting >= self.queue:
-            raise ServerBusy(
-                "The server is transcribing other audio; try again shortly.", retry_after=5
-            )
+            raise ServerBusy(f"The server is {self.busy}; try again shortly.", retry_after=5)
         self.waiting += 1
         try:
             await self.lock.acquire()
@@ -59,11 +73,69 @@ class Turn:
             self.lock.release()
 
 
+_END = object()
+_running: set[asyncio.Task[None]] = set()  # producers outlive the request that started them
+
+
+class Feed:
+    """What a worker thread produces, read by a streamed response as it comes. The work keeps
+    its turn until the thread ends; a client that leaves sets `stop`, which the thread checks
+    between pieces. Errors raised before the first item reach the caller (a real HTTP status)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.items: asyncio.Queue[Any] = asyncio.Queue()
+        self.stop = threading.Event()
+
+    def put(self, item: Any) -> None:
+        """From the worker thread."""
+        self.loop.call_soon_threadsafe(self.items.put_nowait, item)
+
+    async def start(self, work: Awaitable[None]) -> tuple[Any, AsyncGenerator[Any, None]]:
+        """The first item (or the error before it), and the rest as they come."""
+
+        async def produce() -> None:
+            try:
+                await work
+            except Exception as exc:
+                self.items.put_nowait(exc)
+            else:
+                self.items.put_nowait(_END)
+
+        task = asyncio.create_task(produce())
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        first, rest = await first_and_rest(self._items())
+        if first is None:
+            raise RuntimeError("the work ended without producing anything")
+        return first, rest
+
+    async def _items(self) -> AsyncGenerator[Any, None]:
+        try:
+            while (item := await self.items.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.stop.set()
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    raw = fields.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no", "off"):
+        return False
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    raise InvalidRequest(f"'{name}' must be true or false.", param=name)
+
+
 def _voice(request: Request, svc: Services) -> tuple[Whisper, Turn]:
     state = request.app.state
     if not hasattr(state, "whisper"):
         threads = svc.settings.voice.whisper_threads or svc.settings.engine.threads
-        state.whisper = Whisper(svc.settings.store.home, threads)
+        state.whisper = Whisper(
+            svc.settings.store.home, threads, beam_size=svc.settings.voice.whisper_beam_size
+        )
         state.whisper_turn = Turn(svc.settings.voice.audio_queue)
     return state.whisper, state.whisper_turn
 
@@ -123,6 +195,7 @@ def _number(fields: dict[str, str], name: str, default: float) -> float:
 async def _handle(request: Request, svc: Services, me: Principal, task: str) -> Response:
     voice = svc.settings.voice
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
+    streamed = False
     try:
         model_name = fields.get("model", "").strip()
         if not model_name:
@@ -133,15 +206,22 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
             raise InvalidRequest(
                 f"'response_format' must be one of {', '.join(FORMATS)}.", param="response_format"
             )
+        stream = _flag(fields, "stream")
+        if stream and fmt not in ("json", "text"):
+            raise InvalidRequest(
+                "With 'stream', the text comes as transcript.text.delta events: use "
+                "'response_format' json or text (srt, vtt and verbose_json need the whole).",
+                param="response_format",
+            )
         temperature = _number(fields, "temperature", 0.0)
         if not 0 <= temperature <= 1:
             raise InvalidRequest("'temperature' must be between 0 and 1.", param="temperature")
         language = (fields.get("language") or "").strip().lower() or None
         whisper, turn = _voice(request, svc)
 
-        def work() -> Transcript:
+        def begin() -> Run:
             audio = decode(path, voice.max_audio_seconds)
-            return whisper.transcribe(
+            return whisper.start(
                 model,
                 audio,
                 task=task,
@@ -153,11 +233,104 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
         # Its turn among all the work (chat included, IAFORALL_MAX_ACTIVE_MODELS), then one
         # transcription at a time.
         weight = role_weight(svc.settings.people, me.role)
-        async with svc.scheduler.slot(ModelId(model.name), me.user, weight=weight):
+        slot = svc.scheduler.slot(ModelId(model.name), me.user, weight=weight)
+        if stream:
+            streamed = True
+            return await _stream_transcript(path, slot, turn, begin)
+
+        def work() -> Transcript:
+            run = begin()
+            found = list(run.segments())
+            text = "".join(s.text for s in found).strip()
+            return Transcript(text, run.language, run.duration, found)
+
+        async with slot:
             result: Transcript = await turn.run(work)
     finally:
-        path.unlink(missing_ok=True)
+        if not streamed:
+            path.unlink(missing_ok=True)
     return _render(result, fmt, task)
+
+
+async def _stream_transcript(
+    path: Path, slot: Any, turn: Turn, begin: Callable[[], Run]
+) -> Response:
+    """Server-sent events: a transcript.text.delta per segment as Whisper decodes it, with the
+    progress (`iaforall`), then transcript.text.done; an error after the start is an error
+    event in the chat streams' shape, then the end."""
+    feed = Feed()
+
+    def work() -> None:
+        run = begin()
+        feed.put(run)
+        for segment in run.segments(feed.stop):
+            feed.put(segment)
+
+    async def produce() -> None:
+        async with slot:
+            await turn.run(work)
+
+    try:
+        run, rest = await feed.start(produce())
+    finally:
+        _discard(path)  # decoded by now, or refused
+    return StreamingResponse(
+        _transcript_events(run, rest), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+async def _transcript_events(run: Run, rest: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
+    said: list[str] = []
+    try:
+        async for segment in rest:
+            assert isinstance(segment, Segment)
+            delta = segment.text if said else segment.text.lstrip()
+            said.append(delta)
+            yield _event(
+                {
+                    "type": "transcript.text.delta",
+                    "delta": delta,
+                    "iaforall": {
+                        "progress": round(run.progress(segment.end), 3),
+                        "seconds": min(segment.end, run.duration),
+                        "duration": run.duration,
+                    },
+                }
+            )
+    except IAForAllError as exc:
+        yield sse_error(exc)
+        return
+    except Exception as exc:
+        log.exception("transcription failed mid-stream")
+        yield sse_error(_failed(exc))
+        return
+    finally:
+        await rest.aclose()
+    yield _event(
+        {
+            "type": "transcript.text.done",
+            "text": "".join(said).strip(),
+            "iaforall": {"language": run.language, "duration": run.duration, "progress": 1.0},
+        }
+    )
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _Failed(IAForAllError):
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+
+def _failed(exc: Exception) -> IAForAllError:
+    return _Failed("The server hit an unexpected error; it has been logged.")
 
 
 def _render(result: Transcript, fmt: str, task: str) -> Response:
@@ -225,34 +398,114 @@ class SpeechBody(BaseModel):
     response_format: str = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: str | None = None
+    stream_format: Literal["audio", "sse"] = "audio"
 
 
-def _speaker(request: Request) -> Turn:
+# piper's processes are the machine's, not one app's: one speaker per keep-alive setting.
+_speakers: dict[float, tts.Speaker] = {}
+
+
+def _speaker(request: Request, svc: Services) -> tuple[tts.Speaker, Turn]:
     state = request.app.state
     if not hasattr(state, "speech_turn"):
-        state.speech_turn = Turn(4)
+        state.speech_turn = Turn(4, busy="speaking other text")
     turn: Turn = state.speech_turn
-    return turn
+    speaker = getattr(state, "speaker", None)
+    if speaker is None:
+        keep = svc.settings.voice.piper_keep_alive
+        if keep not in _speakers:
+            _speakers[keep] = tts.Speaker(keep)
+        speaker = _speakers[keep]
+    return speaker, turn
 
 
 @router.post("/speech", response_model=None)
-async def speech(request: Request) -> Response:
+async def speech(request: Request, svc: ServicesDep) -> Response:
+    """The audio is sent as it is produced: the first sentence's as soon as it is spoken, then
+    the rest a few sentences at a time (one piece of text: the whole file at once)."""
     body = await json_body(request, SpeechBody, limit=100_000)
     if body.model not in tts.MODELS:
         raise ModelNotFound(body.model)
-    if body.response_format not in SPEECH_FORMATS:
+    fmt = body.response_format
+    if fmt not in SPEECH_FORMATS:
         raise InvalidRequest(
             f"'response_format' must be one of {', '.join(SPEECH_FORMATS)}.",
             param="response_format",
         )
     voice = tts.resolve(body.voice)
+    pieces = tts.split(body.input)
+    speaker, turn = _speaker(request, svc)
+    if len(pieces) == 1 and body.stream_format == "audio":
 
-    def work() -> bytes:
-        pcm, rate = tts.synthesize(voice, body.input, body.speed)
-        return encode(pcm, rate, body.response_format)
+        def whole() -> bytes:
+            pcm, rate = speaker.synthesize(voice, pieces[0], body.speed)
+            return encode(pcm, rate, fmt)
 
-    audio: bytes = await _speaker(request).run(work)
-    return Response(audio, media_type=media_type(body.response_format))
+        audio: bytes = await turn.run(whole)
+        return Response(audio, media_type=media_type(fmt))
+
+    feed = Feed()
+
+    def work() -> None:
+        streamer: Streamer | None = None
+        for pcm, rate in speaker.stream(voice, pieces, body.speed, feed.stop):
+            streamer = streamer or Streamer(fmt, rate)
+            if data := streamer.add(pcm):
+                feed.put(data)
+        if streamer is not None and (tail := streamer.close()):
+            feed.put(tail)
+
+    first, rest = await feed.start(turn.run(work))
+    if body.stream_format == "sse":
+        return StreamingResponse(
+            _speech_events(first, rest, len(body.input)),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    return StreamingResponse(
+        _audio(first, rest), media_type=media_type(fmt), headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def _audio(first: bytes, rest: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
+    """The audio as it comes; a failure after the start ends the connection unfinished (the
+    client sees an incomplete response, not a shorter file that looks whole)."""
+    try:
+        yield first
+        async for data in rest:
+            yield data
+    except Exception:
+        log.exception("speech synthesis failed mid-stream")
+        raise
+    finally:
+        await rest.aclose()
+
+
+async def _speech_events(
+    first: bytes, rest: AsyncGenerator[Any, None], characters: int
+) -> AsyncIterator[bytes]:
+    """OpenAI's `stream_format: "sse"`: speech.audio.delta events (base64 audio), then
+    speech.audio.done; an error after the start is an error event."""
+    sent = 0
+    data: bytes | None = first
+    try:
+        while data is not None:
+            sent += len(data)
+            yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+            data = await anext(rest, None)
+    except IAForAllError as exc:
+        yield sse_error(exc)
+        return
+    except Exception as exc:
+        log.exception("speech synthesis failed mid-stream")
+        yield sse_error(_failed(exc))
+        return
+    finally:
+        await rest.aclose()
+    # No tokens are counted here (no model bills by token): usage is zero, honestly.
+    usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    figures = {"characters": characters, "bytes": sent}
+    yield _event({"type": "speech.audio.done", "usage": usage, "iaforall": figures})
 
 
 @router.get("/voices")

@@ -1,22 +1,28 @@
 """Text to speech with piper (English, neural) and eSpeak NG (French and others).
 
-Both are GPL programs: they run as separate processes (their command lines), never imported.
-Each gives 16-bit mono PCM that `encode` turns into the format asked for, with PyAV.
+Both are GPL programs: they run as separate processes (their command lines), never imported;
+piper's stays running between requests (`piper.py`). The text is spoken a piece at a time (the
+first sentence first), each piece 16-bit mono PCM that `encode` turns into the format asked
+for, with PyAV, so the audio can be sent as it is produced.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import struct
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from iaforall.core.errors import EngineUnavailable, InvalidRequest
+from iaforall.engines.tts.piper import Piper
 
-TIMEOUT = 120  # seconds a synthesis may take
+TIMEOUT = 120  # seconds an eSpeak NG piece may take
 ESPEAK_RATE = 175  # eSpeak NG's words per minute at speed 1
 
 
@@ -105,27 +111,99 @@ def resolve(name: str) -> Voice:
     )
 
 
-def synthesize(voice: Voice, text: str, speed: float = 1.0) -> tuple[bytes, int]:
-    """16-bit little-endian mono PCM and its sample rate."""
-    if voice.engine == "piper":
-        exe = _piper()
-        assert exe is not None
-        command = [
-            exe,
-            "-m",
-            voice.target,
-            "--output-raw",
-            "--length-scale",
-            f"{1 / speed:.3f}",
-        ]
-        pcm = _run(command, text)
-        return pcm, 22050
-    command = ["espeak-ng", "-v", voice.target, "-s", str(round(ESPEAK_RATE * speed)), "--stdout"]
-    wav = _run(command, text)
-    if len(wav) < 44 or wav[:4] != b"RIFF":
-        raise EngineUnavailable("eSpeak NG gave no audio.")
-    (rate,) = struct.unpack("<I", wav[24:28])
-    return wav[44:], rate
+WORD = re.compile(r"\w")
+# Where a sentence (or a line) ends: the audio can be sent from there.
+BREAK = re.compile(r"(?<=[.!?;:\u2026\u3002\uff01\uff1f])\s+|\s*\n\s*")
+FIRST_MIN = 20  # characters: a shorter first sentence takes the next one along
+MOST = 300  # characters in one piece after the first (fewer, larger pieces cost less)
+
+
+def split(text: str) -> list[str]:
+    """The text in pieces spoken one after the other: the first sentence alone (its audio comes
+    first and soon), then sentences grouped up to MOST characters; none without a word (piper
+    would give no audio for it), no line breaks inside. A 400 when nothing can be said."""
+    sentences: list[str] = []
+    for part in BREAK.split(text):
+        part = " ".join(part.split())
+        while len(part) > MOST:  # a very long sentence: cut at a comma, else at a space
+            cut = part.rfind(", ", 0, MOST)
+            cut = cut + 1 if cut > 0 else part.rfind(" ", 0, MOST)
+            if cut <= 0:
+                cut = MOST
+            sentences.append(part[:cut].strip())
+            part = part[cut:].strip()
+        if part:
+            sentences.append(part)
+    pieces: list[str] = []
+    for sentence in sentences:
+        if pieces and (
+            not WORD.search(sentence)
+            or not WORD.search(pieces[-1])
+            or (len(pieces) == 1 and len(pieces[0]) < FIRST_MIN)
+            or (len(pieces) > 1 and len(pieces[-1]) + len(sentence) < MOST)
+        ):
+            pieces[-1] = f"{pieces[-1]} {sentence}"
+        else:
+            pieces.append(sentence)
+    if not any(WORD.search(p) for p in pieces):
+        raise InvalidRequest("The input has no words to speak.", param="input")
+    return [p for p in pieces if WORD.search(p)] or pieces
+
+
+class Speaker:
+    """Speech from our voices, piece by piece. piper stays running between requests
+    (see `piper.Piper`); eSpeak NG starts in milliseconds, so it runs once per piece."""
+
+    def __init__(self, keep_alive: float = 600.0) -> None:
+        self.keep_alive = keep_alive
+        self._piper: Piper | None = None
+        self._lock = threading.Lock()
+
+    def piper(self) -> Piper:
+        with self._lock:
+            if self._piper is None:
+                exe = _piper()
+                if exe is None:
+                    raise EngineUnavailable("piper is not installed.")
+                self._piper = Piper(exe, self.keep_alive)
+            return self._piper
+
+    def stream(
+        self,
+        voice: Voice,
+        pieces: list[str],
+        speed: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[tuple[bytes, int]]:
+        """16-bit little-endian mono PCM and its sample rate, one piece of text at a time;
+        stops early when `stop` is set."""
+        try:
+            for piece in pieces:
+                if stop is not None and stop.is_set():
+                    return
+                yield self._say(voice, piece, speed)
+        finally:
+            if self._piper is not None:
+                self._piper.release()
+
+    def synthesize(self, voice: Voice, text: str, speed: float = 1.0) -> tuple[bytes, int]:
+        """The whole text's PCM and its sample rate."""
+        parts = list(self.stream(voice, split(text), speed))
+        return b"".join(pcm for pcm, _ in parts), parts[0][1]
+
+    def _say(self, voice: Voice, text: str, speed: float) -> tuple[bytes, int]:
+        if voice.engine == "piper":
+            return self.piper().say(voice.target, 1 / speed, text)
+        rate = str(round(ESPEAK_RATE * speed))
+        wav = _run(["espeak-ng", "-v", voice.target, "-s", rate, "--stdout"], text)
+        if len(wav) < 44 or wav[:4] != b"RIFF":
+            raise EngineUnavailable("eSpeak NG gave no audio.")
+        (sample_rate,) = struct.unpack("<I", wav[24:28])
+        return wav[44:], sample_rate
+
+    def close(self) -> None:
+        if self._piper is not None:
+            self._piper.close()
 
 
 def _run(command: list[str], text: str) -> bytes:

@@ -8,10 +8,12 @@ are joined once into the store's home. Loading is lazy, from local paths only (n
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,13 @@ from iaforall.core.errors import InvalidRequest, ModelNotFound
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+log = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16_000
+# Audio at least this long logs its progress (every tenth) on the server.
+LOG_PROGRESS_AFTER = 60.0
+# Beam search width; see docs/voice.md for what 1 and 5 cost and give on this machine.
+BEAM_SIZE = 5
 
 
 @dataclass(frozen=True)
@@ -114,12 +122,73 @@ class Transcript:
     segments: list[Segment] = field(default_factory=list)
 
 
+class Run:
+    """One transcription under way: the language and duration are known, the segments come as
+    faster-whisper decodes them (30-second windows, after voice-activity detection)."""
+
+    def __init__(self, name: str, language: str, duration: float, found: Iterable[Any]) -> None:
+        self.name = name
+        self.language = language
+        self.duration = duration
+        self._found = found
+
+    def segments(self, stop: threading.Event | None = None) -> Iterator[Segment]:
+        """The segments one by one (stops early when `stop` is set); long audio logs progress."""
+        started = time.monotonic()
+        logged = 0
+        long = self.duration >= LOG_PROGRESS_AFTER
+        if long:
+            log.info("%s: transcribing %.0f s of audio", self.name, self.duration)
+        for i, s in enumerate(self._found):
+            yield Segment(
+                id=i,
+                start=round(s.start, 2),
+                end=round(s.end, 2),
+                text=s.text,
+                tokens=list(s.tokens),
+                temperature=s.temperature,
+                avg_logprob=s.avg_logprob,
+                compression_ratio=s.compression_ratio,
+                no_speech_prob=s.no_speech_prob,
+            )
+            if stop is not None and stop.is_set():
+                log.info("%s: transcription stopped at %.0f s (client gone)", self.name, s.end)
+                close = getattr(self._found, "close", None)
+                if close is not None:
+                    close()  # faster-whisper's generator: its decoding state goes now
+                return
+            tenth = int(10 * self.progress(s.end))
+            if long and tenth > logged and tenth < 10:
+                logged = tenth
+                log.info(
+                    "%s: %d%% of %.0f s transcribed in %.1f s",
+                    self.name,
+                    10 * tenth,
+                    self.duration,
+                    time.monotonic() - started,
+                )
+        if long:
+            spent = time.monotonic() - started
+            log.info(
+                "%s: %.0f s of audio transcribed in %.1f s (real-time factor %.2f)",
+                self.name,
+                self.duration,
+                spent,
+                spent / max(self.duration, 1e-9),
+            )
+
+    def progress(self, seconds: float) -> float:
+        """The share of the audio behind `seconds`, between 0 and 1."""
+        return min(1.0, seconds / self.duration) if self.duration > 0 else 1.0
+
+
 class Whisper:
     """The loaded models, each loaded on first use; calls are blocking (run them in a thread)."""
 
-    def __init__(self, home: Path, threads: int) -> None:
+    def __init__(self, home: Path, threads: int, beam_size: int = BEAM_SIZE) -> None:
         self.home = home
         self.threads = threads or min(os.cpu_count() or 1, 4)
+        self.beam_size = beam_size
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -137,7 +206,7 @@ class Whisper:
                 )
             return self._models[model.name]
 
-    def transcribe(
+    def start(
         self,
         model: WhisperModel,
         audio: Any,
@@ -146,7 +215,8 @@ class Whisper:
         language: str | None = None,
         prompt: str | None = None,
         temperature: float = 0.0,
-    ) -> Transcript:
+    ) -> Run:
+        """Voice-activity detection and the language; the segments are decoded as they are read."""
         if task == "translate" and not model.multilingual:
             raise InvalidRequest(
                 f"{model.name} only knows English and cannot translate; use whisper:base.",
@@ -159,30 +229,32 @@ class Whisper:
             )
         fw = self._load(model)
         try:
-            segments, info = fw.transcribe(
+            found, info = fw.transcribe(
                 audio,
                 task=task,
                 language=language or ("en" if not model.multilingual else None),
                 initial_prompt=prompt or None,
                 temperature=temperature or 0.0,
-                beam_size=5,
+                beam_size=self.beam_size,
                 vad_filter=True,
             )
         except ValueError as exc:  # an unknown language code
             raise InvalidRequest(str(exc), param="language") from None
-        found = [
-            Segment(
-                id=i,
-                start=round(s.start, 2),
-                end=round(s.end, 2),
-                text=s.text,
-                tokens=list(s.tokens),
-                temperature=s.temperature,
-                avg_logprob=s.avg_logprob,
-                compression_ratio=s.compression_ratio,
-                no_speech_prob=s.no_speech_prob,
-            )
-            for i, s in enumerate(segments)
-        ]
+        return Run(model.name, info.language, round(info.duration, 2), found)
+
+    def transcribe(
+        self,
+        model: WhisperModel,
+        audio: Any,
+        *,
+        task: str = "transcribe",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+    ) -> Transcript:
+        run = self.start(
+            model, audio, task=task, language=language, prompt=prompt, temperature=temperature
+        )
+        found = list(run.segments())
         text = "".join(s.text for s in found).strip()
-        return Transcript(text, info.language, round(info.duration, 2), found)
+        return Transcript(text, run.language, run.duration, found)
