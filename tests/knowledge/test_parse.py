@@ -156,3 +156,13 @@ def test_plain_text_in_legacy_and_unicode_encodings(tmp_path: Path) -> None:
         path.write_bytes(data)
         text = parse_document(path, path.name).text
         assert text.startswith(FRENCH), encoding
+
+
+def test_an_html_page_in_the_charset_it_declares(tmp_path: Path) -> None:
+    page = tmp_path / "vieux.htm"
+    page.write_bytes(
+        b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'
+        b"</head><body><h1>R\xe8glement</h1><p>" + FRENCH.encode("latin-1") + b"</p></body></html>"
+    )
+    [section] = parse_document(page, "vieux.htm").sections
+    assert (section.label, section.text) == ("Règlement", f"# Règlement\n\n{FRENCH}")
