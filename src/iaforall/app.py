@@ -16,6 +16,7 @@ from iaforall.api.admin import router as admin_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
+from iaforall.api.openai.embeddings import router as embeddings_router
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.people import router as people_router
 from iaforall.api.policy import install_policy
@@ -25,6 +26,7 @@ from iaforall.api.web.pages import router as web_pages
 from iaforall.api.web.reply import router as web_reply_router
 from iaforall.api.web.router import router as web_router
 from iaforall.core.errors import IAForAllError
+from iaforall.embeddings import Embeddings
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
 from iaforall.models.store import ModelStore
@@ -83,6 +85,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         accounts,
         LoginLimiter(people.login_attempts, people.login_window),
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
+        Embeddings(settings, store, scheduler),
     )
 
 
@@ -132,6 +135,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.pool.close()
+            await svc.embeddings.close()
             svc.database.close()
 
     app = FastAPI(
@@ -143,6 +147,7 @@ def create_app(
     install_error_handlers(app)
     signed_in = [Depends(authenticate)]
     app.include_router(openai_router, dependencies=signed_in)
+    app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)
     app.include_router(system.router)
     app.include_router(web_router, dependencies=signed_in)

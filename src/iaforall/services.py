@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from iaforall.embeddings import Embeddings
 from iaforall.engines.pool import EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
@@ -31,6 +32,7 @@ class Services:
     accounts: Accounts
     login_limiter: LoginLimiter
     gate: Gate
+    embeddings: Embeddings
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)

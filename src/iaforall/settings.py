@@ -256,6 +256,37 @@ class KnowledgeSettings(BaseSettings):
     )
 
 
+class EmbeddingSettings(BaseSettings):
+    """POST /v1/embeddings, and the vectors of knowledge bases."""
+
+    model_config = _config()
+
+    embedding_model: str = Field(
+        "use:multilingual",
+        description=(
+            "Default embedding model: the built-in multilingual sentence encoder, or any GGUF "
+            "model in the store (run by llama.cpp in embedding mode)."
+        ),
+    )
+    embedding_max_inputs: int = Field(
+        2048, ge=1, description="Most inputs in one embeddings request; more: 400."
+    )
+    embedding_max_input_chars: int = Field(
+        32_000, ge=1, description="Longest single input, in characters; longer: 400."
+    )
+    embedding_max_chars: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most characters in one embeddings request, all inputs together; more: 413.",
+    )
+    embedding_queue: int = Field(
+        8, ge=0, description="Requests allowed to wait for the built-in encoder; beyond: 429."
+    )
+    embedding_threads: int = Field(
+        0, ge=0, description="CPU threads of the built-in encoder; 0: the engine's threads."
+    )
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -269,6 +300,7 @@ class Settings(BaseModel):
     people: PeopleSettings = Field(default_factory=PeopleSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @property
     def database_url(self) -> str:

@@ -23,6 +23,7 @@ from iaforall.api.streaming import (
 )
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ChatRequest, GenerationRequest, Principal, UserId
+from iaforall.embeddings import builtin_models
 from iaforall.engines import whisper
 from iaforall.models.store import ModelInfo
 from iaforall.policy.engine import Decision
@@ -54,6 +55,7 @@ def _model_object(info: ModelInfo) -> dict[str, Any]:
 async def list_models(svc: ServicesDep) -> dict[str, Any]:
     data = [_model_object(m) for m in svc.store.list()]
     data += [_speech_model(name) for name in whisper.installed()]
+    data += [_speech_model(name) for name in builtin_models()]  # embeddings
     return {"object": "list", "data": data}
 
 
@@ -64,7 +66,7 @@ def _speech_model(name: str) -> dict[str, Any]:
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
     info = svc.store.get(model_id)
-    if info is None and model_id in whisper.installed():
+    if info is None and model_id in [*whisper.installed(), *builtin_models()]:
         return _speech_model(model_id)
     if info is None:
         raise ModelNotFound(model_id)

@@ -22,6 +22,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, required=True)
     p.add_argument("--ctx-per-slot", type=int, required=True)
     p.add_argument("--mmproj", help="path of the model's vision projector (mmproj GGUF), if any")
+    p.add_argument("--embedding", action="store_true", help="serve embeddings (/v1/embeddings)")
+    p.add_argument("--pooling", choices=["mean", "cls", "last"], help="embeddings' pooling")
     return p.parse_args(argv)
 
 
@@ -49,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.mmproj:  # llama.cpp's multimodal path: image parts reach the model itself
         params.mmproj.path = args.mmproj
         params.mmproj_use_gpu = False
+    if args.embedding:  # a whole input must fit in one batch; vectors are L2-normalised
+        params.embedding = True
+        params.n_batch = params.n_ubatch = args.ctx_per_slot
+        if args.pooling:
+            params.pooling_type = getattr(
+                xllamacpp.llama_pooling_type, f"LLAMA_POOLING_TYPE_{args.pooling.upper()}"
+            )
     if api_key:
         params.api_keys = [api_key]
     server = xllamacpp.Server(params)

