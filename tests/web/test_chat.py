@@ -142,7 +142,7 @@ def test_keyboard_only(page: Page, server: RealServer) -> None:
     dialog = page.locator("#help-dialog")
     expect(dialog).to_be_visible()
     assert page.evaluate("document.activeElement.closest('dialog')?.id") == "help-dialog"
-    expect(dialog.locator("tbody tr")).to_have_count(7)
+    expect(dialog.locator("tbody tr")).to_have_count(8)
     shot(page, "help-dialog")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
@@ -150,6 +150,14 @@ def test_keyboard_only(page: Page, server: RealServer) -> None:
     # Tab order starts with the skip link, then the header, the sidebar, the conversation.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "send-button"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "handsfree-button"
+    # The image and microphone buttons come just before the message box.
+    page.keyboard.press("Shift+Escape")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "mic-button"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "attach-button"
     page.reload()
     page.wait_for_selector("body[data-ready]")
     order = []

@@ -4,6 +4,7 @@ press stops it. Real server, real piper and eSpeak NG."""
 from __future__ import annotations
 
 import json
+import re
 
 from playwright.sync_api import Page, expect
 
@@ -40,3 +41,14 @@ def test_french_is_read_with_a_french_voice(page: Page, server: RealServer) -> N
     assert json.loads(spoken.value.request.post_data or "{}")["voice"] == "espeak:fr"
     assert spoken.value.status == 200
     page.select_option("#language-select", "en")  # leave the shared browser as it was
+
+
+def test_without_a_microphone_dictation_says_why(page: Page, server: RealServer) -> None:
+    open_app(page, server)  # this browser has no microphone, and no one to allow it
+    page.locator("#composer-input").fill("kept")
+    page.keyboard.press("Control+Shift+L")  # the dictation shortcut
+    alert = page.get_by_role("alert")
+    why = re.compile("No microphone was found|Microphone access was refused")
+    expect(alert).to_contain_text(why)
+    expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#composer-input")).to_have_value("kept")

@@ -69,6 +69,24 @@ async function send(method, path, body, signal) {
   return response;
 }
 
+/** A multipart form (a file upload), answered with JSON; same errors and CSRF handling. */
+export async function apiForm(path, form) {
+  const init = { method: "POST", body: form, headers: { Accept: "application/json" } };
+  if (csrfToken) init.headers["X-CSRF-Token"] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError("network", { message: String(err) });
+  }
+  if (!response.ok) {
+    const error = await errorFromResponse(response);
+    if (response.status === 401 && onSignedOut) onSignedOut(error);
+    throw error;
+  }
+  return response.json();
+}
+
 /** An answer's bytes (audio…), with the same errors and CSRF handling as the JSON calls. */
 export async function apiBlob(method, path, body, signal) {
   return (await send(method, path, body, signal)).blob();

@@ -9,8 +9,8 @@ import { queueStatus } from "./queue.js";
 /**
  * host: { conversation(), adoptConversation(conv), abandonConversation(conv),
  *         setMessages(messages, title?),
- *         model(), view, composer, announce(text), showError(err, retry), clearError(),
- *         refreshList(), setStreaming(bool) }
+ *         model(), view, composer, attachments, announce(text), showError(err, retry),
+ *         clearError(), refreshList(), setStreaming(bool) }
  */
 export class Chat {
   constructor(host) {
@@ -29,6 +29,7 @@ export class Chat {
     this.controller?.abort();
   }
 
+  /** Resolves when the answer has ended (any way), with the last message shown. */
   send(text) {
     return this.reply({ action: "send", content: text });
   }
@@ -37,12 +38,20 @@ export class Chat {
     return this.reply({ action: "edit", content: text });
   }
 
+  /** The attached images go with a send or an edit (an edit without any keeps the old ones). */
+  withImages(request) {
+    const { attachments } = this.host;
+    if (request.action === "regenerate" || !attachments?.count) return request;
+    return { ...request, images: attachments.payload() };
+  }
+
   regenerate() {
     return this.reply({ action: "regenerate" });
   }
 
-  async reply(request) {
-    if (this.streaming) return;
+  async reply(asked) {
+    if (this.streaming) return null;
+    const request = this.withImages(asked);
     const { host } = this;
     const { view, composer } = host;
     const model = host.model();
@@ -60,7 +69,8 @@ export class Chat {
     if (request.action === "regenerate") view.removeLast(kept.length - lastAnswer);
     if (typed !== null) {
       composer.clearShown();
-      view.appendUser(typed);
+      host.attachments?.hide();
+      view.appendUser(typed, request.images ? host.attachments.previews() : []);
     }
     const answer = view.appendAssistant(model);
     answer.setStatus(t("status_waiting"));
@@ -95,6 +105,7 @@ export class Chat {
           decisions.push(...(payload.decisions || []));
           this.unwatch();
           composer.forgetDraft(conversation.id);
+          if (request.images) host.attachments.clear();
           if (request.action === "edit") composer.endEdit();
         },
         onDelta: (text) => answer.append(text),
@@ -116,7 +127,7 @@ export class Chat {
     if (host.conversation().id !== conversation.id) {
       // The user went to another conversation meanwhile: leave that one's screen alone.
       host.refreshList();
-      return;
+      return null;
     }
     if (!start) {
       // Nothing was stored: back to how it was, with the text back in the box.
@@ -130,10 +141,11 @@ export class Chat {
       }
       host.setMessages(kept);
       if (typed !== null) composer.setValue(typed, conversation.id);
-      if (failure) host.showError(failure, () => this.retry(request));
+      host.attachments?.render(); // shown again, still attached
+      if (failure) host.showError(failure, () => this.retry(asked));
       else host.announce(t("announce_stopped"));
       composer.focus();
-      return;
+      return null;
     }
 
     const messages = kept.slice(0, request.action === "send" ? kept.length : request.action === "edit" ? lastUser : lastAnswer);
@@ -157,13 +169,15 @@ export class Chat {
     else if (final.status === "error") host.announce(t("announce_error"));
     else host.announce(final.content.trim() || t("announce_complete"));
     host.refreshList();
+    return final;
   }
 
-  /** Retrying a send or an edit takes the text now in the box (the user may have fixed it). */
+  /** Retrying a send or an edit takes the text (and images) now in the box: the user may have
+   * fixed them. */
   retry(request) {
     if (request.action === "regenerate") return this.regenerate();
     const text = this.host.composer.value;
-    if (!text.trim()) return undefined;
+    if (!text.trim() && !this.host.attachments?.count) return undefined;
     return this.reply({ ...request, content: text });
   }
 

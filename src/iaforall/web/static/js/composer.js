@@ -23,7 +23,7 @@ function load(key) {
   }
 }
 
-/** host: { submit(text, {editing}), conversationId() } */
+/** host: { submit(text, {editing}), conversationId(), hasAttachments() } */
 export class Composer {
   constructor(host) {
     this.host = host;
@@ -49,7 +49,7 @@ export class Composer {
 
   submit() {
     const text = this.input.value;
-    if (!text.trim()) {
+    if (!text.trim() && !this.host.hasAttachments()) {
       this.input.focus();
       return;
     }
@@ -65,6 +65,18 @@ export class Composer {
     this.input.value = text;
     store(draftKey(conversationId), text);
     this.autosize();
+  }
+
+  /** Put dictated words where the caret is, spaced from what is around them. */
+  insert(text) {
+    const { value, selectionStart: start, selectionEnd: end } = this.input;
+    const before = value.slice(0, start);
+    const after = value.slice(end);
+    const lead = before && !/\s$/.test(before) ? " " : "";
+    const tail = after && !/^\s/.test(after) ? " " : "";
+    this.setValue(before + lead + text + tail + after);
+    const caret = (before + lead + text).length;
+    this.input.setSelectionRange(caret, caret);
   }
 
   /** Empty the box on screen; the saved draft stays until the server has the message. */

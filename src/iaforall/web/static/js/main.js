@@ -1,6 +1,7 @@
 // Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
 import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
+import { Attachments } from "./attachments.js";
 import { api, describeError } from "./api.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
@@ -17,6 +18,7 @@ import { SettingsPanel } from "./settings.js";
 import { ReadAloud } from "./speech.js";
 import { renderHelp, setUpShortcuts } from "./shortcuts.js";
 import { setUpLayout } from "./layout.js";
+import { Talk } from "./talk.js";
 
 const $ = (id) => document.getElementById(id);
 const blank = () => ({
@@ -24,7 +26,9 @@ const blank = () => ({
   settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
 });
 
-const state = { conversation: blank(), defaultModel: null, languages: [], userMenu: null };
+const state = {
+  conversation: blank(), defaultModel: null, models: [], languages: [], userMenu: null,
+};
 
 // One answer is read aloud at a time; its button says how to stop it.
 const reading = {
@@ -46,8 +50,10 @@ const view = new MessageView($("messages"), {
     reading.voice.read(message.content);
   },
 });
+const attachments = new Attachments({ announce, showError: (err) => showError(err) });
 const composer = new Composer({
   conversationId: () => state.conversation.id,
+  hasAttachments: () => attachments.count > 0,
   submit: (text, { editing }) => (editing ? chat.edit(text) : chat.send(text)),
 });
 const list = new ConversationList({ currentId: () => state.conversation.id, onError: showError });
@@ -55,6 +61,7 @@ const layout = setUpLayout();
 const chat = new Chat({
   view,
   composer,
+  attachments,
   conversation: () => state.conversation,
   model: () => $("model-select").value || state.defaultModel,
   adoptConversation(conversation) {
@@ -79,6 +86,18 @@ const chat = new Chat({
   clearError,
   refreshList: () => refreshAfterReply(),
   setStreaming: (on) => composer.setStreaming(on),
+});
+const talk = new Talk({
+  composer,
+  send: (text) => chat.send(text),
+  speak(markdown) {
+    reading.button = null;
+    return reading.voice.speak(markdown);
+  },
+  stopSpeaking: () => reading.voice.stop(),
+  models: () => state.models,
+  showError: (err) => showError(err),
+  announce,
 });
 const settings = new SettingsPanel({
   conversation: () => state.conversation,
@@ -106,7 +125,7 @@ function clearError() {
 /** A plain-language alert with Retry (when there is something to retry) and Dismiss. */
 function showError(err, retry = null) {
   if (err?.name === "AbortError") return;
-  const { key, vars } = err?.i18nKey ? { key: err.i18nKey, vars: {} } : describeError(err);
+  const { key, vars } = err?.i18nKey ? { key: err.i18nKey, vars: { ...err.vars } } : describeError(err);
   if (typeof vars.seconds === "number") vars.seconds = formatNumber(vars.seconds);
   const box = document.createElement("div");
   box.className = "error-box";
@@ -260,6 +279,7 @@ async function loadModels() {
   try {
     const [models, health] = await Promise.all([api("GET", "/v1/models"), api("GET", "/health")]);
     state.defaultModel = health.default_model;
+    state.models = models.data.map((m) => m.id);
     select.replaceChildren(
       ...models.data.filter((m) => !m.id.startsWith("whisper:")).map((m) => {
         const option = document.createElement("option");
@@ -306,6 +326,8 @@ async function switchLanguage(code) {
   showHeader();
   view.render(state.conversation);
   list.render();
+  attachments.render();
+  talk.render();
 }
 
 async function start() {
@@ -363,7 +385,8 @@ async function start() {
     focusInput: () => composer.focus(),
     newChat,
     toggleSidebar: () => layout.showConversations(),
-    closeMenus: () => layout.closeMenu() || layout.closeSidebar(),
+    closeMenus: () => layout.closeMenu() || layout.closeSidebar() || talk.escape(),
+    dictate: () => talk.toggleDictation(),
   });
   await route();
   list.refresh();

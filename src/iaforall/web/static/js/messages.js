@@ -40,6 +40,7 @@ export class MessageView {
 
   /** Everything, from the stored conversation (after loading, and after each answer). */
   render(conversation, { actions = true } = {}) {
+    this.conversationId = conversation.id;
     const messages = conversation.messages || [];
     if (!messages.length) {
       this.container.replaceChildren(this.emptyState());
@@ -79,7 +80,9 @@ export class MessageView {
     node.dataset.id = message.id || "";
     node.dataset.status = message.status || "complete";
     if (message.role === "user") {
-      node.append(el("div", "msg-body msg-text", message.content));
+      const images = this.images(message);
+      if (images) node.append(images);
+      if (message.content || !images) node.append(el("div", "msg-body msg-text", message.content));
       return node;
     }
     const body = el("div", "msg-body markdown");
@@ -94,9 +97,34 @@ export class MessageView {
     return node;
   }
 
-  appendUser(content) {
+  /** A user message's images: stored ones from the server, or the previews of a pending one;
+   * each opens full size in a new tab. */
+  images(message) {
+    const stored = (message.images || []).map((image) => ({
+      name: image.name,
+      src: `/web/api/conversations/${encodeURIComponent(this.conversationId)}/images/${encodeURIComponent(image.id)}`,
+    }));
+    const all = [...stored, ...(message.previews || [])];
+    if (!all.length) return null;
+    const box = el("div", "msg-images");
+    for (const { src, name } of all) {
+      const link = el("a", "msg-image");
+      link.href = src;
+      link.target = "_blank";
+      link.rel = "noopener";
+      const image = el("img");
+      image.src = src;
+      image.alt = t("image_alt", { name });
+      image.loading = "lazy";
+      link.append(image);
+      box.append(link);
+    }
+    return box;
+  }
+
+  appendUser(content, previews = []) {
     this.container.querySelector(".empty-state")?.remove();
-    const node = this.message({ role: "user", content, status: "pending" });
+    const node = this.message({ role: "user", content, status: "pending", previews });
     this.container.append(node);
     return node;
   }

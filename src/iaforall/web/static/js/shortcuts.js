@@ -12,6 +12,7 @@ const SHORTCUTS = [
   { keys: ["key_shift", "key_escape"], action: "shortcut_focus_input" },
   { keys: ["key_ctrl", "key_shift", "key_o"], action: "shortcut_new_chat" },
   { keys: ["key_ctrl", "key_shift", "key_s"], action: "shortcut_sidebar" },
+  { keys: ["key_ctrl", "key_shift", "key_l"], action: "shortcut_dictate" },
   { keys: ["key_ctrl", "key_slash"], action: "shortcut_help" },
 ];
 
@@ -39,7 +40,8 @@ export function openHelp() {
   openDialog(document.getElementById("help-dialog"), document.getElementById("help-close"));
 }
 
-/** actions: { stop(), streaming(), focusInput(), newChat(), toggleSidebar(), closeMenus() } */
+/** actions: { stop(), streaming(), focusInput(), newChat(), toggleSidebar(), closeMenus(),
+ *            dictate() } */
 export function setUpShortcuts(actions) {
   document.getElementById("help-button").addEventListener("click", openHelp);
   document.getElementById("help-close").addEventListener("click", () => {
@@ -64,6 +66,9 @@ export function setUpShortcuts(actions) {
     } else if (ctrl && event.shiftKey && key === "s") {
       event.preventDefault();
       actions.toggleSidebar();
+    } else if (ctrl && event.shiftKey && key === "l") {
+      event.preventDefault();
+      actions.dictate();
     } else if (ctrl && !event.shiftKey && (event.key === "/" || event.code === "Slash")) {
       event.preventDefault();
       openHelp();

@@ -25,6 +25,7 @@ export class ReadAloud {
     this.onChange = onChange; // (playing: boolean) -> void
     this.audio = null;
     this.url = null;
+    this.finished = null; // resolves `speak` when the reading ends, however it ends
   }
 
   get playing() {
@@ -36,7 +37,20 @@ export class ReadAloud {
     if (this.url) URL.revokeObjectURL(this.url);
     this.audio = null;
     this.url = null;
+    this.finished?.();
+    this.finished = null;
     this.onChange(false);
+  }
+
+  /** Read `markdown` aloud and resolve when it has been heard (or stopped). */
+  async speak(markdown) {
+    if (this.playing) this.stop();
+    const ended = new Promise((resolve) => {
+      this.finished = resolve;
+    });
+    await this.read(markdown);
+    if (!this.playing) this.stop(); // nothing to say, or it failed: resolve now
+    return ended;
   }
 
   async read(markdown) {
