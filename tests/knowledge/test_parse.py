@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from iaforall.knowledge.formats import Format
@@ -166,3 +167,32 @@ def test_an_html_page_in_the_charset_it_declares(tmp_path: Path) -> None:
     )
     [section] = parse_document(page, "vieux.htm").sections
     assert (section.label, section.text) == ("Règlement", f"# Règlement\n\n{FRENCH}")
+
+
+def test_a_french_word_file_has_its_headings_by_style_name_not_id(tmp_path: Path) -> None:
+    """French Word names its heading styles' ids "Titre1"; their names stay "heading 1".
+    Deleted text (tracked changes) is left out."""
+    seed = documents.docx(tmp_path / "seed.docx")
+    deleted = (
+        '<w:del w:id="9" w:author="A" w:date="2026-01-01T00:00:00Z"><w:r>'
+        "<w:delText>mots supprimés</w:delText></w:r></w:del>"
+    )
+    with (
+        zipfile.ZipFile(seed) as source,
+        zipfile.ZipFile(tmp_path / "fr.docx", "w") as french,
+    ):
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename in ("word/document.xml", "word/styles.xml"):
+                text = data.decode().replace('"Heading1"', '"Titre1"')
+                text = text.replace('"Heading2"', '"Titre2"')
+                text = text.replace("</w:r></w:p>", f"</w:r>{deleted}</w:p>", 1)
+                data = text.encode()
+            french.writestr(item, data)
+    document = parse_document(tmp_path / "fr.docx", "fr.docx")
+    assert [s.label for s in document.sections] == [
+        "Harbour rules",
+        "Harbour rules > Règles en français",
+        "Prices",
+    ]
+    assert "supprimés" not in document.text
