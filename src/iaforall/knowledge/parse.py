@@ -64,6 +64,8 @@ def _parse_other(
         sections = office_sections(path, format, limits)
         pages = len(sections) if format is not Format.DOCX else 0
         return assemble(filename, format, sections, pages=pages)
+    if path.stat().st_size > limits.max_chars * 8:  # more than markup and UTF-8 could explain
+        raise too_much_text(limits)
     text = decode_text(path.read_bytes(), html=format is Format.HTML)
     if len(text) > limits.max_chars * 2:  # markup is dropped below; twice is generous
         raise too_much_text(limits)
