@@ -195,3 +195,31 @@ def test_page_and_text_limits_refuse_before_the_slow_part(tmp_path: Path) -> Non
         parse_document(scans, "scans.pdf", DocumentLimits(max_ocr_pages=2), read_image=never.append)
     assert (caught.value.status, caught.value.code) == (413, "too_many_scanned_pages")
     assert never == []
+
+
+def test_a_scan_whose_image_cannot_be_decoded_is_listed_as_unread(
+    tmp_path: Path, ocr: RapidOcrLines
+) -> None:
+    """JBIG2 (common in scanners' PDFs) needs the jbig2dec program, which is not here."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    writer = PdfWriter()
+    for part in (
+        documents.text_pdf(tmp_path / "text.pdf", pages=[[ENGLISH]]),
+        documents.scanned_pdf(tmp_path / "scan.pdf", (FRENCH,)),
+    ):
+        for page in PdfReader(part).pages:
+            writer.add_page(page)
+    image = writer.pages[1]["/Resources"]["/XObject"]["/image"].get_object()
+    image[NameObject("/Filter")] = NameObject("/JBIG2Decode")
+    writer.write(tmp_path / "jbig2.pdf")
+    document = parse_document(tmp_path / "jbig2.pdf", "jbig2.pdf", read_image=ocr)
+    assert [s.text for s in document.sections] == [ENGLISH]
+    assert (document.unread_pages, document.ocr_pages) == ((2,), 0)
+    only_scan = PdfWriter(clone_from=tmp_path / "jbig2.pdf")
+    only_scan.remove_page(0)
+    only_scan.write(tmp_path / "jbig2-only.pdf")
+    with pytest.raises(DocumentRefused, match="JBIG2") as caught:
+        parse_document(tmp_path / "jbig2-only.pdf", "jbig2-only.pdf", read_image=ocr)
+    assert caught.value.code == "no_text_found"

@@ -36,10 +36,19 @@ class ParsedDocument:
     sections: tuple[Section, ...]
     text: str
     pages: int = 0  # PDF pages, slides or sheets; 0 for formats without pages
-    ocr_pages: int = 0
+    ocr_pages: int = 0  # pages read with OCR
+    unread_pages: tuple[int, ...] = ()  # scanned pages whose images could not be decoded
 
 
-def assemble(filename: str, format: Format, drafts: list[Section], **counts: int) -> ParsedDocument:
+def assemble(
+    filename: str,
+    format: Format,
+    drafts: list[Section],
+    *,
+    pages: int = 0,
+    ocr_pages: int = 0,
+    unread_pages: tuple[int, ...] = (),
+) -> ParsedDocument:
     """Sections with their text trimmed, empty ones dropped, and offsets into the whole text."""
     sections: list[Section] = []
     offset = 0
@@ -51,6 +60,5 @@ def assemble(filename: str, format: Format, drafts: list[Section], **counts: int
             offset += len(SEPARATOR)
         sections.append(Section(draft.label, text, offset, draft.page, draft.headings, draft.ocr))
         offset += len(text)
-    return ParsedDocument(
-        filename, format, tuple(sections), SEPARATOR.join(s.text for s in sections), **counts
-    )
+    text = SEPARATOR.join(s.text for s in sections)
+    return ParsedDocument(filename, format, tuple(sections), text, pages, ocr_pages, unread_pages)

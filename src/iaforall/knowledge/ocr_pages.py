@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from pypdf import PageObject
+from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import DictionaryObject
 
 from iaforall.knowledge.errors import DocumentTooLarge
@@ -48,8 +49,11 @@ def has_images(page: PageObject) -> bool:
     return bool(_image_names(page))
 
 
-def read_scanned_page(page: PageObject, read_image: ReadImage) -> str:
+def read_scanned_page(page: PageObject, read_image: ReadImage) -> str | None:
+    """The page's text, or None when none of its images could be decoded (e.g. JBIG2, which
+    needs the jbig2dec program)."""
     lines: list[str] = []
+    decoded = False
     for name, width, height in _image_names(page):
         if width * height > MAX_PIXELS:
             raise DocumentTooLarge(
@@ -57,10 +61,16 @@ def read_scanned_page(page: PageObject, read_image: ReadImage) -> str:
                 f"{MAX_PIXELS / 1e6:g} megapixels are read.",
                 code="image_too_large",
             )
-        image = page.images[name].image
+        try:
+            image = page.images[name].image
+        except (PyPdfError, DependencyError, NotImplementedError, OSError, ValueError, KeyError):
+            continue  # this image's compression is one we cannot decode: try the others
         if image is None:
             continue
+        decoded = True
         lines.extend(read_image(_prepared(image)))
+    if not decoded:
+        return None
     return "\n".join(line.strip() for line in lines if line.strip())
 
 

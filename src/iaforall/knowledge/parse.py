@@ -50,7 +50,7 @@ def parse_document(
     else:
         document = _parse_other(path, filename, format, limits)
     if not document.text.strip():
-        raise UnreadableDocument(_no_text(format, read_image), code="no_text_found")
+        raise UnreadableDocument(_no_text(document, read_image), code="no_text_found")
     if len(document.text) > limits.max_chars:
         raise too_much_text(limits)
     return document
@@ -106,9 +106,14 @@ _TEXT_SPLITTERS: dict[Format, Callable[[str], list[Section]]] = {
 }
 
 
-def _no_text(format: Format, read_image: ReadImage | None) -> str:
-    if format is Format.PDF and read_image is None:
+def _no_text(document: ParsedDocument, read_image: ReadImage | None) -> str:
+    if document.format is not Format.PDF:
+        return "The document is empty: no text found."
+    if document.unread_pages and read_image is None:
         return "No text found in this PDF (scanned pages need OCR, which is not available here)."
-    if format is Format.PDF:
-        return "No text found in this PDF, not even with OCR on its scanned pages."
-    return "The document is empty: no text found."
+    if document.unread_pages:
+        return (
+            "No text found in this PDF: its scanned pages use an image compression we cannot "
+            "decode (such as JBIG2)."
+        )
+    return "No text found in this PDF, not even with OCR on its scanned pages."

@@ -30,11 +30,12 @@ def parse_pdf(
         return _parse(path, filename, limits, read_image)
     except DocumentRefused:
         raise
-    except (FileNotDecryptedError, DependencyError):
+    except FileNotDecryptedError:
         raise _password_protected() from None
     except (
         PdfReadError,
         PyPdfError,
+        DependencyError,  # a filter needing a program that is not installed
         ValueError,
         KeyError,
         TypeError,
@@ -75,28 +76,37 @@ def _parse(
     scans = [
         number
         for number, text in enumerate(texts)
-        if read_image is not None
-        and len("".join(text.split())) < MIN_TEXT
-        and has_images(reader.pages[number])
+        if len("".join(text.split())) < MIN_TEXT and has_images(reader.pages[number])
     ]
-    if scans and read_image is not None:
-        if len(scans) > limits.max_ocr_pages:
-            raise DocumentTooLarge(
-                f"The PDF has {len(scans)} scanned pages; at most {limits.max_ocr_pages} are "
-                f"read with OCR.",
-                code="too_many_scanned_pages",
-            )
-        for number in scans:
-            texts[number] = read_scanned_page(reader.pages[number], read_image)
-            chars += len(texts[number])
-            if chars > limits.max_chars:
-                raise too_much_text(limits)
-    scanned = set(scans)
+    if read_image is not None and len(scans) > limits.max_ocr_pages:
+        raise DocumentTooLarge(
+            f"The PDF has {len(scans)} scanned pages; at most {limits.max_ocr_pages} are "
+            f"read with OCR.",
+            code="too_many_scanned_pages",
+        )
+    unread: list[int] = []
+    for number in scans:
+        read = read_scanned_page(reader.pages[number], read_image) if read_image else None
+        if read is None:
+            unread.append(number + 1)
+            continue
+        texts[number] = read
+        chars += len(read)
+        if chars > limits.max_chars:
+            raise too_much_text(limits)
+    scanned = set(scans) - {number - 1 for number in unread}
     sections = [
         Section(f"page {number + 1}", text, page=number + 1, ocr=number in scanned)
         for number, text in enumerate(texts)
     ]
-    return assemble(filename, Format.PDF, sections, pages=count, ocr_pages=len(scans))
+    return assemble(
+        filename,
+        Format.PDF,
+        sections,
+        pages=count,
+        ocr_pages=len(scans) - len(unread),
+        unread_pages=tuple(unread),
+    )
 
 
 def page_text(page: PageObject) -> str:
