@@ -84,7 +84,10 @@ def _csv(text: str) -> list[Section]:
         )
     except csv.Error:
         dialect = csv.excel
-    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    except csv.Error:  # a field past csv's size limit, a stray NUL: not a table we can split
+        return _plain(text)
     if not rows:
         return []
     width = max(len(row) for row in rows)
