@@ -16,6 +16,7 @@ from iaforall.api.admin import router as admin_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
+from iaforall.api.knowledge import router as knowledge_router
 from iaforall.api.openai.embeddings import router as embeddings_router
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.people import router as people_router
@@ -29,6 +30,7 @@ from iaforall.core.errors import IAForAllError
 from iaforall.embeddings import Embeddings
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
+from iaforall.knowledge.service import Knowledge
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
@@ -73,6 +75,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
     database = Database(settings.database_url)
     people = settings.people
     accounts = Accounts(database, people.session_hours)
+    embeddings = Embeddings(settings, store, scheduler)
     return Services(
         settings,
         store,
@@ -85,7 +88,8 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         accounts,
         LoginLimiter(people.login_attempts, people.login_window),
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
-        Embeddings(settings, store, scheduler),
+        embeddings,
+        Knowledge.build(settings, database, embeddings),
     )
 
 
@@ -123,6 +127,7 @@ def create_app(
         await asyncio.to_thread(svc.database.upgrade)
         await asyncio.to_thread(_offer_setup, svc)
         app.state.services = svc
+        await svc.knowledge.ingestion.start()
         tasks = [asyncio.create_task(svc.pool.reap_forever())]
         if settings.server.preload:
             tasks.append(asyncio.create_task(_preload(svc)))
@@ -134,6 +139,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await svc.knowledge.ingestion.close()
             await svc.pool.close()
             await svc.embeddings.close()
             svc.database.close()
@@ -149,6 +155,7 @@ def create_app(
     app.include_router(openai_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)
+    app.include_router(knowledge_router, dependencies=signed_in)
     app.include_router(system.router)
     app.include_router(web_router, dependencies=signed_in)
     app.include_router(web_reply_router, dependencies=signed_in)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from iaforall.embeddings import Embeddings
 from iaforall.engines.pool import EnginePool
+from iaforall.knowledge.service import Knowledge
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
@@ -33,6 +34,7 @@ class Services:
     login_limiter: LoginLimiter
     gate: Gate
     embeddings: Embeddings
+    knowledge: Knowledge
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)

@@ -43,6 +43,8 @@ class Conversation(Base):
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Knowledge base ids whose passages are searched for each answer.
+    knowledge: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -73,6 +75,8 @@ class Message(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The passages an answer was given, as cited ([1], [2]…): kept with the answer.
+    citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[MessageImage]] = relationship(
@@ -100,3 +104,87 @@ class MessageImage(Base):
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
 
     message: Mapped[Message] = relationship(back_populates="images")
+
+
+class KnowledgeBase(Base):
+    """A user's collection of documents, searched to answer with citations."""
+
+    __tablename__ = "knowledge_bases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Every passage of a base is embedded by the same model (vectors of one size).
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    documents: Mapped[list[KnowledgeDocument]] = relationship(
+        back_populates="base",
+        order_by="KnowledgeDocument.created_at",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    shares: Mapped[list[KnowledgeShare]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class KnowledgeShare(Base):
+    """Read-only access to a knowledge base for another user."""
+
+    __tablename__ = "knowledge_shares"
+
+    kb_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_bases.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class KnowledgeDocument(Base):
+    """An uploaded file: kept as uploaded, read into passages in the background."""
+
+    __tablename__ = "knowledge_documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kb_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_bases.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # queued | reading | embedding | ready | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    format: Mapped[str | None] = mapped_column(String(16))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    ocr_pages: Mapped[int] = mapped_column(Integer, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    base: Mapped[KnowledgeBase] = relationship(back_populates="documents")
+
+    __table_args__ = (Index("ix_knowledge_documents_kb_sha", "kb_id", "sha256"),)
+
+
+class KnowledgeChunk(Base):
+    """A passage of a document, with where it is, to quote and cite it."""
+
+    __tablename__ = "knowledge_chunks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True
+    )
+    kb_id: Mapped[str] = mapped_column(String(32), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    location: Mapped[str] = mapped_column(String(300), default="")
+    page: Mapped[int | None] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    ocr: Mapped[bool] = mapped_column(default=False)

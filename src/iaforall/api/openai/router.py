@@ -25,6 +25,7 @@ from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ChatRequest, GenerationRequest, Principal, UserId
 from iaforall.embeddings import builtin_models
 from iaforall.engines import whisper
+from iaforall.knowledge.retrieve import Citation, question_of, with_sources
 from iaforall.models.store import ModelInfo
 from iaforall.policy.engine import Decision
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
@@ -79,14 +80,19 @@ async def chat_completions(
 ) -> Response:
     body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
     chat = await _with_images(request, svc, body.to_core(me.user))
+    chat, citations = await _with_knowledge(svc, body, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="chat", language=language)
-    prompt = await svc.dispatcher.render_prompt(chat) if body.iaforall.return_prompt else None
+    fields: dict[str, Any] = {}
+    if body.iaforall.knowledge is not None:
+        fields["citations"] = [c.to_json() for c in citations]
+    if body.iaforall.return_prompt:
+        fields["prompt"] = await svc.dispatcher.render_prompt(chat)
     return await _answer(
         Asked(request, svc, me, policy, "chat", language),
         chat,
         decisions,
-        {"prompt": prompt} if prompt is not None else {},
+        fields,
         lambda result: result["choices"][0]["message"].get("content") or "",
         include_usage=body.include_usage,
     )
@@ -99,6 +105,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
     chat = body.to_core(user)
     model, _ = svc.dispatcher.check(chat)
     chat = await _with_images(request, svc, chat)
+    chat, _ = await _with_knowledge(svc, body, chat)
     prompt = await svc.dispatcher.render_prompt(chat)
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
 
@@ -129,6 +136,19 @@ async def _with_images(request: Request, svc: Services, chat: ChatRequest) -> Ch
     _, capabilities = svc.dispatcher.check(chat)
     reader = ImageReader.of(request.app.state, svc.settings.images)
     return await read_images(chat, reader, model_sees_images=capabilities.vision)
+
+
+async def _with_knowledge(
+    svc: Services, body: ChatCompletionBody, chat: ChatRequest
+) -> tuple[ChatRequest, list[Citation]]:
+    """The best passages of the knowledge bases asked for, placed before the question."""
+    asked = body.iaforall.knowledge
+    if asked is None:
+        return chat, []
+    citations = await svc.knowledge.retriever.search(
+        chat.user, asked.bases, question_of(chat), k=asked.k
+    )
+    return with_sources(chat, citations), citations
 
 
 @dataclass(frozen=True)

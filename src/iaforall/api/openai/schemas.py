@@ -202,10 +202,21 @@ class _Sampled(_Body):
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
 
+class KnowledgeOptions(BaseModel):
+    """Answer from knowledge bases: their best passages go to the model, numbered, and come
+    back in the answer's `iaforall.citations`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bases: list[str] = Field(min_length=1, max_length=16)
+    k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
+
+
 class IAForAllOptions(BaseModel):
     """Our own extension, under the `iaforall` key."""
 
     return_prompt: bool = Field(False, description="Return the exact prompt the model was given.")
+    knowledge: KnowledgeOptions | None = None
 
 
 class ChatCompletionBody(_Sampled):

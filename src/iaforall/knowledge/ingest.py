@@ -1,0 +1,174 @@
+"""Reading uploaded documents in the background, one at a time: parse (with OCR for scans),
+cut into passages, embed them (taking turns with everyone's requests, on behalf of the base's
+owner), then index and store them together. A document is `ready` with all its passages or
+`failed` with none, and a restart picks up what was left queued or half-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from iaforall.core.errors import IAForAllError, ServerBusy
+from iaforall.core.types import UserId
+from iaforall.embeddings import Embeddings
+from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
+from iaforall.knowledge.chunk import Chunk, chunk_document
+from iaforall.knowledge.errors import DocumentRefused
+from iaforall.knowledge.index import KnowledgeIndex
+from iaforall.knowledge.limits import DocumentLimits
+from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
+from iaforall.knowledge.parse import parse_document
+from iaforall.settings import KnowledgeSettings
+from iaforall.store.conversations import new_id
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # passages embedded per turn: progress moves, and others' requests get their turn
+BUSY_WAIT = 0.5  # seconds before asking the encoder again when its queue is full
+
+
+@dataclass
+class Ingestion:
+    bases: KnowledgeBases
+    index: KnowledgeIndex
+    embeddings: Embeddings
+    settings: KnowledgeSettings
+    read_image: ReadImage | None = None
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.limits = DocumentLimits.from_settings(self.settings)
+        if self.read_image is None:
+            self.read_image = RapidOcrLines()
+
+    async def start(self) -> None:
+        """Start the worker, with what a previous run left to do."""
+        for document in await asyncio.to_thread(self.bases.working):
+            self.queue.put_nowait(document.id)
+        self.task = asyncio.create_task(self._work(), name="knowledge-ingestion")
+
+    def submit(self, document: DocumentView) -> None:
+        self.queue.put_nowait(document.id)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    async def idle(self) -> None:
+        """Wait until every submitted document is read (for tests and benchmarks)."""
+        await self.queue.join()
+
+    async def _work(self) -> None:
+        while True:
+            document_id = await self.queue.get()
+            try:
+                await self.ingest(document_id)
+            except Exception:  # one document's trouble never stops the others
+                log.exception("reading document %s failed", document_id)
+                await asyncio.to_thread(
+                    self.bases.set_status,
+                    document_id,
+                    "failed",
+                    error="The document could not be read because of an internal error; "
+                    "the server's log has the details.",
+                    error_code="internal_error",
+                )
+            finally:
+                self.queue.task_done()
+
+    async def ingest(self, document_id: str) -> None:
+        found = await asyncio.to_thread(self._document, document_id)
+        if found is None:
+            return
+        document, owner, model = found
+        if not await self._status(document.id, "reading", progress=0.0):
+            return
+        path = self.bases.path_of(document.kb_id, document.id)
+        try:
+            parsed = await asyncio.to_thread(
+                parse_document, path, document.name, self.limits, read_image=self.read_image
+            )
+        except DocumentRefused as refused:
+            await self._status(
+                document.id, "failed", error=refused.message, error_code=refused.code
+            )
+            log.info("document %s (%s) refused: %s", document.id, document.name, refused.message)
+            return
+        chunks = chunk_document(
+            parsed, size=self.settings.chunk_chars, overlap=self.settings.chunk_overlap
+        )
+        counts = {
+            "format": parsed.format.value,
+            "pages": parsed.pages,
+            "ocr_pages": parsed.ocr_pages,
+        }
+        if not await self._status(document.id, "embedding", progress=0.0, **counts):
+            return
+        try:
+            vectors = await self._embed(document.id, chunks, owner, model)
+        except IAForAllError as exc:
+            await self._status(document.id, "failed", error=exc.message, error_code=exc.code)
+            return
+        if vectors is None:
+            return  # deleted meanwhile
+        rows = [
+            NewChunk(new_id(), c.index, c.text, c.location, c.page, c.start, c.end, c.ocr)
+            for c in chunks
+        ]
+        entries = [
+            (r.id, c.embedding_text, v) for r, c, v in zip(rows, chunks, vectors, strict=True)
+        ]
+        await asyncio.to_thread(self.index.add, document.kb_id, entries)
+        stored = await asyncio.to_thread(self.bases.save_chunks, document.id, document.kb_id, rows)
+        if not stored:  # deleted while it was being read: nothing of it may stay searchable
+            await asyncio.to_thread(self.index.remove, document.kb_id, [r.id for r in rows])
+            return
+        log.info(
+            "document %s (%s): %d passages from %d pages (%d by OCR)",
+            document.id,
+            document.name,
+            len(rows),
+            parsed.pages,
+            parsed.ocr_pages,
+        )
+
+    def _document(self, document_id: str) -> tuple[DocumentView, UserId, str] | None:
+        for document in self.bases.working():
+            if document.id == document_id:
+                owner = self.bases.owner_of(document.kb_id)
+                if owner is None:
+                    return None
+                return document, UserId(owner[0]), owner[1]
+        return None
+
+    async def _status(self, document_id: str, status: str, **fields: object) -> bool:
+        return await asyncio.to_thread(self.bases.set_status, document_id, status, **fields)
+
+    async def _embed(
+        self, document_id: str, chunks: Sequence[Chunk], owner: UserId, model: str
+    ) -> list[npt.NDArray[np.float32]] | None:
+        vectors: list[npt.NDArray[np.float32]] = []
+        for start in range(0, len(chunks), BATCH):
+            batch = [c.embedding_text for c in chunks[start : start + BATCH]]
+            while True:
+                try:
+                    result = await self.embeddings.embed(model, batch, user=owner)
+                    break
+                except ServerBusy:  # others are embedding: this can wait its turn
+                    await asyncio.sleep(BUSY_WAIT)
+            vectors.extend(result.vectors)
+            done = len(vectors) / len(chunks)
+            if not await self._status(document_id, "embedding", progress=round(done, 3)):
+                return None
+        return vectors

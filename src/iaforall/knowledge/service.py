@@ -1,0 +1,33 @@
+"""The knowledge bases' parts, built together: the store, the retrieval index, the background
+reading of documents, and the search that gives answers their sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iaforall.embeddings import Embeddings
+from iaforall.knowledge.bases import KnowledgeBases
+from iaforall.knowledge.index import KnowledgeIndex
+from iaforall.knowledge.ingest import Ingestion
+from iaforall.knowledge.retrieve import Retriever
+from iaforall.settings import Settings
+from iaforall.store.database import Database
+
+
+@dataclass
+class Knowledge:
+    bases: KnowledgeBases
+    index: KnowledgeIndex
+    ingestion: Ingestion
+    retriever: Retriever
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database, embeddings: Embeddings) -> Knowledge:
+        bases = KnowledgeBases(database, settings.store.home / "knowledge")
+        index = KnowledgeIndex(database)
+        return cls(
+            bases,
+            index,
+            Ingestion(bases, index, embeddings, settings.knowledge),
+            Retriever(bases, index, embeddings),
+        )
