@@ -40,7 +40,11 @@ class RapidOcrLines:
             if self._engine is None:
                 from rapidocr import RapidOCR  # slow import; only when a scan comes
 
-                self._engine = RapidOCR(params={"Global.log_level": "warning"})
+                # No per-line orientation classifier: scanned lines are upright, and skipping it
+                # read 3-page scans 25% faster and more completely (it flipped some lines).
+                self._engine = RapidOCR(
+                    params={"Global.log_level": "warning", "Global.use_cls": False}
+                )
             result = self._engine(np.asarray(image))
         return [str(t) for t in (result.txts or ())]
 
