@@ -18,6 +18,7 @@ from iaforall.app import create_app
 from iaforall.settings import KnowledgeSettings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
 from tests.knowledge.documents import FRENCH_2, text_pdf
+from tests.sse import events
 from tests.vision.images import text_png
 
 API = "/v1/knowledge_bases"
@@ -191,3 +192,37 @@ async def test_bad_files_get_clear_errors_and_nothing_half_stored(
         },
     )
     assert chat.status_code == 404 and "knowledge base" in chat.json()["error"]["message"]
+
+
+async def test_a_web_conversation_answers_from_its_bases_and_keeps_the_citations(
+    world: World,
+) -> None:
+    client = world.client
+    kb = (await new_base(client))["id"]
+    file = (await upload(client, kb, ("notes.md", NOTES))).json()["data"][0]
+    await settled(client, kb, file["id"])
+    web = "/web/api/conversations"
+    missing = await client.post(web, json={"model": "tiny", "knowledge": ["nope"]})
+    assert missing.status_code == 404
+    conversation = (await client.post(web, json={"model": "tiny", "knowledge": [kb]})).json()
+    assert conversation["knowledge"] == [kb]
+    cid = conversation["id"]
+
+    prompt = await client.post(f"{web}/{cid}/prompt", json={"draft": "Where does the club meet?"})
+    assert "[1] notes.md, Garden club > Meetings:" in prompt.json()["prompt"]
+
+    reply = await client.post(f"{web}/{cid}/reply", json={"content": "Where does the club meet?"})
+    found = events(reply.text)
+    start = found[0][1]
+    assert start["citations"][0]["document"] == "notes.md"
+    assert "old library" in start["citations"][0]["text"]
+    given = world.fake.engine("tiny:latest").requests[-1].messages[-1]["content"]
+    assert "[1] notes.md, Garden club > Meetings:" in given
+    stored = (await client.get(f"{web}/{cid}")).json()["messages"]
+    assert stored[0]["content"] == "Where does the club meet?"  # the user's words, as typed
+    assert stored[1]["citations"] == start["citations"]
+
+    # The base deleted, the conversation goes on without sources.
+    await client.delete(f"{API}/{kb}")
+    again = await client.post(f"{web}/{cid}/reply", json={"content": "And the tomatoes?"})
+    assert events(again.text)[0][1]["citations"] == []

@@ -61,6 +61,7 @@ class MessageView:
     usage: Usage | None
     created_at: datetime
     images: tuple[ImageRef, ...] = ()
+    citations: tuple[dict[str, Any], ...] = ()  # the passages an answer was given
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ConversationView:
     messages: tuple[MessageView, ...] = ()
     message_count: int = 0
     snippet: str | None = None
+    knowledge: tuple[str, ...] = ()  # knowledge base ids searched for each answer
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,16 @@ def _message_view(m: Message) -> MessageView:
         usage = Usage(m.prompt_tokens, m.completion_tokens)
     images = tuple(ImageRef(i.id, i.media_type, i.name, i.size) for i in m.images)
     return MessageView(
-        m.id, m.role, m.content, m.model, m.status, m.error, usage, m.created_at, images
+        m.id,
+        m.role,
+        m.content,
+        m.model,
+        m.status,
+        m.error,
+        usage,
+        m.created_at,
+        images,
+        tuple(m.citations or ()),
     )
 
 
@@ -191,6 +202,7 @@ def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
         c.updated_at,
         messages,
         len(c.messages) if with_messages else 0,
+        knowledge=tuple(c.knowledge or ()),
     )
 
 
@@ -300,6 +312,7 @@ class Conversations:
         system_prompt: str = "",
         settings: dict[str, Any] | None = None,
         messages: Sequence[NewMessage] = (),
+        knowledge: Sequence[str] = (),
     ) -> ConversationView:
         now = utcnow()
         conversation = Conversation(
@@ -309,6 +322,7 @@ class Conversations:
             model=model,
             system_prompt=system_prompt,
             settings=dict(settings or {}),
+            knowledge=list(knowledge),
             created_at=now,
             updated_at=now,
         )
@@ -336,7 +350,7 @@ class Conversations:
             return _view(self._owned(session, owner, conversation_id))
 
     def update(self, owner: str, conversation_id: str, **changes: Any) -> ConversationView:
-        """Set `title`, `model`, `system_prompt`; merge `settings` key by key."""
+        """Set `title`, `model`, `system_prompt`, `knowledge`; merge `settings` key by key."""
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
             for name, value in changes.items():
@@ -432,6 +446,7 @@ class Conversations:
         status: str,
         error: str | None = None,
         usage: Usage | None = None,
+        citations: Sequence[dict[str, Any]] = (),
     ) -> MessageView:
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
@@ -452,6 +467,7 @@ class Conversations:
                 prompt_tokens=None if usage is None else usage.prompt_tokens,
                 completion_tokens=None if usage is None else usage.completion_tokens,
                 created_at=utcnow(),
+                citations=list(citations) or None,
             )
             session.add(message)
             conversation.updated_at = utcnow()

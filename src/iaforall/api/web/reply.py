@@ -23,6 +23,7 @@ from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody,
 from iaforall.core.errors import IAForAllError
 from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
 from iaforall.engines.protocol import Chunk
+from iaforall.knowledge.retrieve import Citation, with_sources
 from iaforall.policy.gate import Policy, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
@@ -95,6 +96,8 @@ async def reply(
     model = body.model or conversation.model or svc.settings.server.model
     chat = chat_request(conversation, turn.history, model, user, stream=True, images=images)
     chat = await model_input(request, svc, chat)
+    citations = await sources(svc, user, conversation, turn.history)
+    chat = with_sources(chat, citations)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="web", language=language)
     # Nothing is stored before the answer starts: a busy server or a missing model leaves
@@ -104,7 +107,7 @@ async def reply(
     admission, first, rest = await start_stream(
         svc.gate.stream(me, chat, svc.dispatcher.stream_queued)
     )
-    answer = Answer(new_id(), model)
+    answer = Answer(new_id(), model, citations=[c.to_json() for c in citations])
     start: dict[str, Any] | None = None
 
     async def begin() -> bytes:
@@ -117,6 +120,7 @@ async def reply(
             if user_message is None
             else MessageOut.of(user_message).model_dump(mode="json"),
             "assistant_message_id": answer.id,
+            "citations": answer.citations,
             **decisions_field(decisions),
         }
         return _event("start", start)
@@ -180,6 +184,18 @@ async def reply(
     )
 
 
+async def sources(
+    svc: Services, user: UserId, conversation: ConversationView, history: tuple[Said, ...]
+) -> list[Citation]:
+    """The passages of the conversation's knowledge bases for its last user message (bases
+    deleted or no longer shared since are left out)."""
+    if not conversation.knowledge or not history or history[-1].role != "user":
+        return []
+    readable = {b.id for b in await off_loop(svc.knowledge.bases.all_for, user)}
+    bases = [kb for kb in conversation.knowledge if kb in readable]
+    return await svc.knowledge.retriever.search(user, bases, history[-1].content)
+
+
 @dataclass
 class Answer:
     """An answer as it streams; `status` is what is stored if the client goes away."""
@@ -188,6 +204,7 @@ class Answer:
     model: str
     pieces: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
     status: str = "stopped"
     error: str | None = None
 
@@ -203,6 +220,7 @@ def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> 
             status=answer.status,
             error=answer.error,
             usage=answer.usage,
+            citations=answer.citations,
         )
     except IAForAllError as exc:  # deleted while it was answering: nothing left to store in
         log.info("answer %s not stored: %s", answer.id, exc.message)
@@ -228,4 +246,6 @@ async def prompt(
     chat = chat_request(conversation, history, model, user, stream=False, images=images)
     resolved, _ = svc.dispatcher.check(chat)
     chat = await model_input(request, svc, chat)
+    if body.draft:  # the next answer's sources, as the model would be given them
+        chat = with_sources(chat, await sources(svc, user, conversation, history))
     return {"model": resolved, "prompt": await svc.dispatcher.render_prompt(chat)}

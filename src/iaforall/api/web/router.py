@@ -53,7 +53,9 @@ async def list_conversations(
 
 @router.post("/conversations", status_code=201)
 async def create_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
-    return await _create(svc, user, await json_body(request, ConversationCreate))
+    body = await json_body(request, ConversationCreate)
+    await off_loop(svc.knowledge.bases.readable, user, body.knowledge)
+    return await _create(svc, user, body)
 
 
 @router.post("/conversations/import", status_code=201)
@@ -81,6 +83,7 @@ async def _create(
         system_prompt=body.system_prompt,
         settings=body.settings.model_dump(),
         messages=messages,
+        knowledge=body.knowledge if isinstance(body, ConversationCreate) else (),
     )
     return ConversationFull.of(created).model_dump(mode="json")
 
@@ -96,6 +99,8 @@ async def update_conversation(
     conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
 ) -> Any:
     body = await json_body(request, ConversationPatch)
+    if body.knowledge:
+        await off_loop(svc.knowledge.bases.readable, user, body.knowledge)
     updated = await off_loop(svc.conversations.update, user, conversation_id, **body.changes())
     return ConversationFull.of(updated).model_dump(mode="json")
 

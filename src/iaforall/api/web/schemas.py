@@ -47,11 +47,15 @@ class GenerationSettings(_Strict):
         )
 
 
+MAX_BASES = 16  # knowledge bases searched for one conversation
+
+
 class ConversationCreate(_Strict):
     title: Text = Field("", max_length=200)
     model: str | None = Field(None, max_length=200)
     system_prompt: Text = Field("", max_length=MAX_TEXT)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
+    knowledge: list[str] = Field(default_factory=list, max_length=MAX_BASES)
 
 
 class ConversationPatch(_Strict):
@@ -59,6 +63,7 @@ class ConversationPatch(_Strict):
     model: str | None = Field(None, max_length=200)
     system_prompt: Text | None = Field(None, max_length=MAX_TEXT)
     settings: GenerationSettings | None = None
+    knowledge: list[str] | None = Field(None, max_length=MAX_BASES)
 
     def changes(self) -> dict[str, Any]:
         changes = self.model_dump(exclude_unset=True, exclude={"settings"})
@@ -112,6 +117,7 @@ class MessageOut(BaseModel):
     usage: UsageOut | None
     created_at: datetime
     images: list[ImageOut] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def of(cls, m: MessageView) -> MessageOut:
@@ -132,6 +138,7 @@ class MessageOut(BaseModel):
             usage=usage,
             created_at=m.created_at,
             images=[ImageOut(**vars(i)) for i in m.images],
+            citations=list(m.citations),
         )
 
 
@@ -141,6 +148,7 @@ class ConversationOut(BaseModel):
     model: str | None
     system_prompt: str
     settings: GenerationSettings
+    knowledge: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -152,6 +160,7 @@ class ConversationOut(BaseModel):
             "model": c.model,
             "system_prompt": c.system_prompt,
             "settings": GenerationSettings.model_validate(c.settings),
+            "knowledge": list(c.knowledge),
             "created_at": c.created_at,
             "updated_at": c.updated_at,
         }
