@@ -169,7 +169,8 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
     read in the background: follow `status` and `progress`. A file already in the base (same
     bytes) is not read again."""
     knowledge = svc.knowledge
-    await _off(knowledge.bases.get, me.user, kb_id)  # 404 before reading a body for nothing
+    # 404 or 403 before reading a body for nothing
+    await _off(knowledge.bases.get, me.user, kb_id, write=True)
     limit = svc.settings.knowledge.document_max_mb * 1_000_000
 
     def too_large() -> PayloadTooLarge:

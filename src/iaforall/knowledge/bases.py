@@ -187,9 +187,10 @@ class KnowledgeBases:
         ).all()
         return {kb: (int(n), int(chunks)) for kb, n, chunks in rows}
 
-    def get(self, user: str, kb_id: str) -> BaseView:
+    def get(self, user: str, kb_id: str, *, write: bool = False) -> BaseView:
+        """The base, if `user` may read it (or, with `write`, change it)."""
         with self._db.session() as session:
-            base = self._visible(session, user, kb_id, write=False)
+            base = self._visible(session, user, kb_id, write=write)
             return _base_view(base, *self._counts(session, [kb_id]).get(kb_id, (0, 0)))
 
     def readable(self, user: str, kb_ids: Iterable[str]) -> list[BaseView]:
