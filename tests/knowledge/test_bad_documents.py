@@ -148,6 +148,11 @@ def test_text_in_an_encoding_we_cannot_recognise_is_refused(tmp_path: Path) -> N
     error = refusal(path)
     assert (error.status, error.code) == (422, "unknown_encoding")
     assert "UTF-8" in error.message
+    # a stray byte or two in UTF-8 text does not cost the whole document
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes((FRENCH + "\n").encode() * 30 + b"caf\xe9\n" + "Noël\n".encode())
+    text = parse_document(mixed, "mixed.txt").text
+    assert text.startswith(FRENCH) and text.endswith("caf\ufffd\nNoël")
 
 
 def test_a_truncated_or_corrupt_pdf_is_refused(tmp_path: Path) -> None:
@@ -223,3 +228,31 @@ def test_a_scan_whose_image_cannot_be_decoded_is_listed_as_unread(
     with pytest.raises(DocumentRefused, match="JBIG2") as caught:
         parse_document(tmp_path / "jbig2-only.pdf", "jbig2-only.pdf", read_image=ocr)
     assert caught.value.code == "no_text_found"
+
+
+@pytest.mark.parametrize(
+    "make", [documents.text_pdf, documents.docx, documents.pptx, documents.xlsx]
+)
+def test_damaged_copies_are_read_or_refused_never_a_crash(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    """Flipped bytes, cuts and spliced noise: every outcome is a text or a DocumentRefused."""
+    import random
+
+    seed = make(tmp_path / f"seed.{make.__name__.replace('text_', '')}")
+    data = seed.read_bytes()
+    rng = random.Random(6)
+    for attempt in range(25):
+        damaged = bytearray(data)
+        if attempt % 3 == 0:
+            for _ in range(rng.randint(1, 20)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        elif attempt % 3 == 1:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        else:
+            at = rng.randrange(len(damaged))
+            damaged[at : at + rng.randint(1, 200)] = rng.randbytes(rng.randint(0, 200))
+        path = tmp_path / f"damaged{seed.suffix}"
+        path.write_bytes(bytes(damaged))
+        try:
+            parse_document(path, path.name)
+        except DocumentRefused as refused:
+            assert refused.status in (413, 415, 422)

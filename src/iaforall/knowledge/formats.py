@@ -125,7 +125,7 @@ def _office_format(path: Path) -> Format:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError) as exc:
         raise UnreadableDocument(
             f"The file is a damaged or truncated zip (as DOCX, PPTX and XLSX are): {exc}.",
             code="corrupt_document",

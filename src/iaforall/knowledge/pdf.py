@@ -7,6 +7,7 @@ before the slow part starts.
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 from pypdf import PageObject, PdfReader
@@ -36,6 +37,8 @@ def parse_pdf(
         PdfReadError,
         PyPdfError,
         DependencyError,  # a filter needing a program that is not installed
+        NotImplementedError,  # a filter pypdf does not know
+        zlib.error,
         ValueError,
         KeyError,
         TypeError,

@@ -2,8 +2,8 @@
 
 A byte-order mark decides first (UTF-8, UTF-16, UTF-32), or NULs in every other byte (UTF-16
 without one); then strict UTF-8, which nearly every modern file is; then an encoding an HTML
-page declares; then charset-normalizer's detector, whose answer is kept only when the text it
-gives reads as text.
+page declares; then UTF-8 again with a very few stray bytes replaced; then charset-normalizer's
+detector, whose answer is kept only when the text it gives reads as text.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
 _DECLARED = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 MAX_CONTROL_SHARE = 0.01
+MAX_STRAY_SHARE = 0.001  # bytes that are not UTF-8 in otherwise UTF-8 text
 MAX_CHAOS = 0.1  # charset-normalizer's "mess" measure: 0 reads cleanly, 1 is noise
 DETECT_BYTES = 1_000_000  # enough to recognise an encoding; the whole text is decoded after
 
@@ -53,6 +54,11 @@ def _decode(data: bytes, *, html: bool) -> str:
             return data.decode(declared[1].decode("ascii"))
         except (LookupError, UnicodeDecodeError):
             pass  # a wrong declaration: detect instead
+    # UTF-8 with a few stray bytes (a pasted cp1252 quote, a damaged byte) keeps its text: a
+    # detector would read it all as some legacy encoding and garble every accent
+    mended = data.decode("utf-8", errors="replace")
+    if mended.count("\ufffd") <= len(mended) * MAX_STRAY_SHARE:
+        return mended
     best = from_bytes(data[:DETECT_BYTES]).best()
     if best is None or best.chaos > MAX_CHAOS:
         raise _undecodable()

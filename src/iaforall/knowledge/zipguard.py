@@ -12,6 +12,7 @@ writes and entity bombs ("billion laughs") need.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from xml.parsers import expat
 
@@ -29,7 +30,14 @@ def check_zip(path: Path, limits: DocumentLimits) -> None:
             members = archive.infolist()
             _check_declared(members, limits)
             _check_inflated(archive, members, limits)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as exc:
         raise UnreadableDocument(
             f"The document is damaged or truncated and cannot be opened ({exc}).",
             code="corrupt_document",
