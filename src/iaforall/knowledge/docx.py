@@ -17,10 +17,9 @@ from typing import IO
 from xml.etree.ElementTree import Element, iterparse
 
 from iaforall.knowledge.document import Section
-from iaforall.knowledge.errors import DocumentRefused, UnreadableDocument
+from iaforall.knowledge.errors import DocumentRefused, UnreadableDocument, too_much_text
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.markdown_sections import by_headings
-from iaforall.knowledge.pdf import too_much_text
 
 BODY = "word/document.xml"
 STYLES = "word/styles.xml"

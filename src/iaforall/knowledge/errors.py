@@ -7,7 +7,12 @@ known type that cannot be read (password, corruption, no text, unknown text enco
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from iaforall.core.errors import IAForAllError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from iaforall.knowledge.limits import DocumentLimits
 
 
 class DocumentRefused(IAForAllError):
@@ -42,3 +47,11 @@ class UnreadableDocument(DocumentRefused):
 
     status = 422
     code = "unreadable_document"
+
+
+def too_much_text(limits: DocumentLimits) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"The document holds more than {limits.max_chars:,} characters of text, the most read "
+        f"from one document. Split it into smaller files.",
+        code="too_much_text",
+    )

@@ -16,11 +16,15 @@ from pathlib import Path
 
 from iaforall.knowledge.document import Section
 from iaforall.knowledge.docx import docx_sections
-from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.errors import (
+    DocumentRefused,
+    DocumentTooLarge,
+    UnreadableDocument,
+    too_much_text,
+)
 from iaforall.knowledge.formats import Format
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.markdown_sections import by_headings, by_slides
-from iaforall.knowledge.pdf import too_much_text
 from iaforall.knowledge.sheets import sheet_sections
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")  # keep an image's alt text, drop its file name

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from iaforall.knowledge.document import ParsedDocument, Section, assemble
-from iaforall.knowledge.errors import DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.errors import DocumentTooLarge, UnreadableDocument, too_much_text
 from iaforall.knowledge.formats import Format, sniff
 from iaforall.knowledge.limits import MB, DocumentLimits
 from iaforall.knowledge.markdown_sections import by_headings
 from iaforall.knowledge.ocr_pages import ReadImage
 from iaforall.knowledge.office import html_sections, office_sections
-from iaforall.knowledge.pdf import parse_pdf, too_much_text
+from iaforall.knowledge.pdf import parse_pdf
 from iaforall.knowledge.text import decode_text
 from iaforall.knowledge.zipguard import check_zip
 

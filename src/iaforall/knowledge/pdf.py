@@ -14,7 +14,12 @@ from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
 from iaforall.knowledge.document import ParsedDocument, Section, assemble
-from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.errors import (
+    DocumentRefused,
+    DocumentTooLarge,
+    UnreadableDocument,
+    too_much_text,
+)
 from iaforall.knowledge.formats import Format
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import ReadImage, has_images, read_scanned_page
@@ -128,14 +133,6 @@ def page_text(page: PageObject) -> str:
         text = page.extract_text()  # layout mode is the younger, less forgiving one
     lines = (_SPACES.sub("  ", line.strip()) for line in text.split("\n"))
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
-
-
-def too_much_text(limits: DocumentLimits) -> DocumentTooLarge:
-    return DocumentTooLarge(
-        f"The document holds more than {limits.max_chars:,} characters of text, the most read "
-        f"from one document. Split it into smaller files.",
-        code="too_much_text",
-    )
 
 
 def _password_protected() -> UnreadableDocument:

@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from iaforall.knowledge.document import Section
-from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.errors import (
+    DocumentRefused,
+    DocumentTooLarge,
+    UnreadableDocument,
+    too_much_text,
+)
 from iaforall.knowledge.limits import DocumentLimits
-from iaforall.knowledge.pdf import too_much_text
 
 
 def sheet_sections(path: Path, limits: DocumentLimits) -> list[Section]:
