@@ -97,6 +97,7 @@ class _Body:
         self.tables: list[list[list[str]]] = []  # rows of cells, for each open (nested) table
         self.cells: list[list[str]] = []  # paragraphs of each open cell
         self.fallbacks = 0  # inside mc:Fallback: a second copy (of a text box) for old readers
+        self.body: Element | None = None
 
     def read(self, body: IO[bytes]) -> str:
         for event, element in iterparse(body, events=("start", "end")):
@@ -104,7 +105,9 @@ class _Body:
             if name == "Fallback":
                 self.fallbacks += 1 if event == "start" else -1
             if event == "start":
-                if name == "tbl":
+                if name == "body":
+                    self.body = element
+                elif name == "tbl":
                     self.tables.append([])
                 elif name == "tr" and self.tables:
                     self.tables[-1].append([])
@@ -122,6 +125,8 @@ class _Body:
             elif name == "tbl" and self.tables:
                 self._table(self.tables.pop())
                 element.clear()
+            if name in ("p", "tbl") and not self.tables and self.body is not None:
+                self.body.clear()  # let go of what is written: memory follows the text kept
         return "\n\n".join(self.blocks)
 
     def _paragraph(self, paragraph: Element) -> None:
@@ -142,6 +147,7 @@ class _Body:
             elif name == "numPr":
                 listed = True
         text = "".join(parts).strip()
+        self._count(1)  # empty paragraphs cost time to read too
         if not text:
             return
         if self.cells:  # inside a table cell: part of the cell
@@ -170,7 +176,10 @@ class _Body:
         self._add("\n".join(lines))
 
     def _add(self, block: str) -> None:
-        self.chars += len(block) + 2
+        self._count(len(block) + 2)
+        self.blocks.append(block)
+
+    def _count(self, chars: int) -> None:
+        self.chars += chars
         if self.chars > self.limits.max_chars:
             raise too_much_text(self.limits)
-        self.blocks.append(block)
