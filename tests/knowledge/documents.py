@@ -33,7 +33,11 @@ def text_pdf(path: Path, pages: list[list[str]] | None = None) -> Path:
     canvas = Canvas(str(path), pagesize=A4)
     if pages is None:
         pages = [[ENGLISH], [FRENCH, FRENCH_2], []]
+        bookmarks = [("Harbour", 0), ("Règles", 1), ("Prices", 1)]  # title, outline level
         for number, lines in enumerate(pages):
+            title, level = bookmarks[number]
+            canvas.bookmarkPage(title)
+            canvas.addOutlineEntry(title, title, level=level)
             _lines(canvas, lines)
             if number == 2:
                 table = Table(TABLE)

@@ -16,10 +16,10 @@ def test_a_pdf_gives_each_page_its_text_and_number(tmp_path: Path) -> None:
     document = parse_document(documents.text_pdf(tmp_path / "port.pdf"), "port.pdf")
     assert document.format is Format.PDF
     assert document.pages == 3
-    assert [(s.label, s.page) for s in document.sections] == [
-        ("page 1", 1),
-        ("page 2", 2),
-        ("page 3", 3),
+    assert [(s.label, s.page, s.headings) for s in document.sections] == [
+        ("page 1", 1, ("Harbour",)),  # the PDF's bookmarks give each page its headings
+        ("page 2", 2, ("Harbour", "Règles")),
+        ("page 3", 3, ("Harbour", "Prices")),
     ]
     english, french, table = (s.text for s in document.sections)
     assert english == ENGLISH

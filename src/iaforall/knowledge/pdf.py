@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import zlib
 from pathlib import Path
+from typing import Any
 
 from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
@@ -26,6 +27,7 @@ from iaforall.knowledge.ocr_pages import ReadImage, has_images, read_scanned_pag
 
 _SPACES = re.compile(r" {3,}")  # layout pads columns with spaces: two still part cells
 _BLANKS = re.compile(r"\n{3,}")
+MAX_MARKS = 10_000
 MIN_TEXT = 8  # fewer visible characters than this: a scan (maybe with a page number on it)
 
 
@@ -103,8 +105,15 @@ def _parse(
         if chars > limits.max_chars:
             raise too_much_text(limits)
     scanned = set(scans) - {number - 1 for number in unread}
+    paths = outline_paths(reader, count)
     sections = [
-        Section(f"page {number + 1}", text, page=number + 1, ocr=number in scanned)
+        Section(
+            f"page {number + 1}",
+            text,
+            page=number + 1,
+            headings=paths[number],
+            ocr=number in scanned,
+        )
         for number, text in enumerate(texts)
     ]
     return assemble(
@@ -115,6 +124,38 @@ def _parse(
         ocr_pages=len(scans) - len(unread),
         unread_pages=tuple(unread),
     )
+
+
+def outline_paths(reader: PdfReader, count: int) -> list[tuple[str, ...]]:
+    """For each page, the path of bookmarks (the PDF's outline) it falls under, if it has one:
+    a page belongs to the last bookmark at or before it, and to that bookmark's parents."""
+    marks: list[tuple[int, int, str]] = []  # (page, depth, title) in outline order
+
+    def walk(items: list[Any], depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+                continue
+            page = reader.get_destination_page_number(item)
+            title = " ".join(str(item.title or "").split())
+            if page is not None and 0 <= page < count and title and len(marks) < MAX_MARKS:
+                marks.append((page, depth, title))
+
+    try:
+        walk(reader.outline, 0)
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return [()] * count  # a damaged outline: the pages themselves are still good
+    paths: list[tuple[str, ...]] = []
+    current: list[tuple[int, str]] = []
+    marks.sort(key=lambda mark: mark[0])  # stable: outline order within a page
+    next_mark = 0
+    for page in range(count):
+        while next_mark < len(marks) and marks[next_mark][0] <= page:
+            _, depth, title = marks[next_mark]
+            current = [(d, t) for d, t in current if d < depth] + [(depth, title)]
+            next_mark += 1
+        paths.append(tuple(title for _, title in current))
+    return paths
 
 
 def page_text(page: PageObject) -> str:
