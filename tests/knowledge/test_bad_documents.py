@@ -191,6 +191,13 @@ def test_page_and_text_limits_refuse_before_the_slow_part(tmp_path: Path) -> Non
     assert (error.status, error.code) == (413, "too_many_pages")
     error = refusal(path, max_chars=len(ENGLISH) * 3)
     assert (error.status, error.code) == (413, "too_much_text")
+    for make in (documents.pptx, documents.xlsx):  # two slides, two sheets
+        error = refusal(make(tmp_path / f"two.{make.__name__}"), max_pages=1)
+        assert (error.status, error.code) == (413, "too_many_pages")
+    error = refusal(documents.docx(tmp_path / "words.docx"), max_chars=100)
+    assert (error.status, error.code) == (413, "too_much_text")
+    error = refusal(documents.xlsx(tmp_path / "cells.xlsx"), max_chars=60)
+    assert (error.status, error.code) == (413, "too_much_text")
     text = tmp_path / "long.txt"
     text.write_text(FRENCH * 100, encoding="utf-8")
     assert refusal(text, max_chars=len(FRENCH) * 10).code == "too_much_text"
