@@ -25,16 +25,19 @@ search over several bases compares the query vector with those of its own size o
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.exc import DBAPIError
 
 from iaforall.store.database import Database
 from iaforall.store.folding import fold
@@ -47,6 +50,18 @@ MAX_DIMENSIONS = 8192
 Vector = Sequence[float] | npt.NDArray[np.floating[Any]]
 
 _WORD = re.compile(r"\w+")
+# Words too common to tell passages apart (English and French, folded): a query's other words
+# are searched without them, which also spares reading their long lists of passages.
+_STOPWORDS = """
+    a an and are as at be been but by can could did do does for from had has have how i if in
+    into is it its many me much my no not of on or our so than that the their them then there
+    these they this those to was we were what when where which who whom why will with would you
+    your au aux avec ce ces cet cette combien comment dans de des du elle en est et etait eu il
+    ils je la le les leur leurs lui ma mais me mes moi mon ne nos notre nous on ou par pas pour
+    qu que quel quelle quelles quels qui sa se ses son sont sur ta te tes toi ton tu un une vos
+    votre vous y a t d l s n c j m
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 class IndexError_(ValueError):
@@ -63,6 +78,13 @@ class Hit:
     score: float
     vector_rank: int | None = None
     keyword_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    dimensions: int
+    version: int
+    chunks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +107,11 @@ def _unit(vector: Vector, dimensions: int | None = None) -> npt.NDArray[np.float
 
 
 def query_words(query: str) -> list[str]:
-    """The distinct words of a query, case- and accent-folded, at most MAX_QUERY_WORDS."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(fold(query)):
-        seen.setdefault(word, None)
-        if len(seen) == MAX_QUERY_WORDS:
-            break
-    return list(seen)
+    """The distinct words of a query, case- and accent-folded, without the most common ones
+    (unless it has no others), at most MAX_QUERY_WORDS."""
+    words = list(dict.fromkeys(_WORD.findall(fold(query))))
+    telling = [w for w in words if w not in STOPWORDS]
+    return (telling or words)[:MAX_QUERY_WORDS]
 
 
 def fuse(lists: Sequence[Sequence[Any]], k: int = RRF_K) -> list[tuple[Any, float]]:
@@ -104,13 +124,30 @@ def fuse(lists: Sequence[Sequence[Any]], k: int = RRF_K) -> list[tuple[Any, floa
 
 
 class KnowledgeIndex:
-    def __init__(self, database: Database, *, candidates: int = 50, cache_mb: int = 1024):
+    def __init__(
+        self,
+        database: Database,
+        *,
+        candidates: int = 50,
+        memory_from: int = 10_000,
+        cache_mb: int = 1024,
+    ) -> None:
         """`candidates`: how many of each list hybrid search fuses (at least k).
-        `cache_mb`: memory for PostgreSQL's in-memory vectors (least recently used go first)."""
+        `memory_from`: on SQLite, a base of this many chunks or more is searched in a copy of
+        its vectors kept in memory (sqlite-vec reads every vector from its pages at each
+        search, ~0.7 ms per thousand here, numpy ~0.15); smaller ones are searched by
+        sqlite-vec. On PostgreSQL every base is.
+        `cache_mb`: memory for those copies, the least recently used dropped first."""
         self.database = database
         self.candidates = candidates
+        self.memory_from = memory_from
         self._sqlite = database.is_sqlite
         self._matrices = _MatrixCache(cache_mb * 1_000_000)
+        self._helpers = ThreadPoolExecutor(2, thread_name_prefix="knowledge-index")
+
+    def close(self) -> None:
+        """Stop the helper threads (the database is the caller's to close)."""
+        self._helpers.shutdown(wait=True)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -126,12 +163,12 @@ class KnowledgeIndex:
         with self.database.engine.begin() as connection:
             dimensions = self._dimensions(connection, kb_id, len(np.ravel(rows[0][2])))
             vectors = [_unit(r[2], dimensions) for r in rows]
-            self._delete(connection, kb_id, ids)
+            replaced = self._delete(connection, kb_id, ids)
             if self._sqlite:
                 self._add_sqlite(connection, kb_id, dimensions, rows, vectors)
             else:
                 self._add_postgresql(connection, kb_id, rows, vectors)
-            self._touch(connection, kb_id)
+            self._touch(connection, kb_id, len(rows) - replaced)
         return len(rows)
 
     def remove(self, kb_id: str, chunk_ids: Iterable[str] | None = None) -> int:
@@ -145,7 +182,7 @@ class KnowledgeIndex:
                 )
             else:
                 gone = self._delete(connection, kb_id, [str(c) for c in chunk_ids])
-                self._touch(connection, kb_id)
+                self._touch(connection, kb_id, -gone)
         self._matrices.drop(kb_id)
         return gone
 
@@ -160,7 +197,8 @@ class KnowledgeIndex:
             raise IndexError_(f"A vector must have 1 to {MAX_DIMENSIONS} numbers, not {size}.")
         connection.execute(
             text(
-                "INSERT INTO knowledge_index_kbs (kb_id, dimensions, version) VALUES (:kb, :d, 0)"
+                "INSERT INTO knowledge_index_kbs (kb_id, dimensions, version, chunks) "
+                "VALUES (:kb, :d, 0, 0)"
             ),
             {"kb": kb_id, "d": size},
         )
@@ -168,11 +206,15 @@ class KnowledgeIndex:
             connection.exec_driver_sql(_vectors_table_sql(size))
         return size
 
-    def _touch(self, connection: Connection, kb_id: str) -> None:
-        """A new version of the base: PostgreSQL's in-memory vectors of it are read again."""
+    def _touch(self, connection: Connection, kb_id: str, added: int) -> None:
+        """A new version of the base (in-memory copies of its vectors are read again), with
+        `added` more chunks (or fewer)."""
         connection.execute(
-            text("UPDATE knowledge_index_kbs SET version = version + 1 WHERE kb_id = :kb"),
-            {"kb": kb_id},
+            text(
+                "UPDATE knowledge_index_kbs SET version = version + 1, chunks = chunks + :added "
+                "WHERE kb_id = :kb"
+            ),
+            {"kb": kb_id, "added": added},
         )
         self._matrices.drop(kb_id)
 
@@ -198,7 +240,7 @@ class KnowledgeIndex:
             )
             cursor.executemany(
                 "INSERT INTO knowledge_fts (rowid, text, kb_id) VALUES (?, ?, ?)",
-                [(i, r[1], kb_id) for i, r in zip(new_ids, rows, strict=True)],
+                [(i, r[1], _kb_token(kb_id)) for i, r in zip(new_ids, rows, strict=True)],
             )
         finally:
             cursor.close()
@@ -296,9 +338,17 @@ class KnowledgeIndex:
         with self.database.engine.connect() as connection:
             by_vector: list[_Found] = []
             by_words: list[_Found] = []
-            if query is not None:
+            if query is not None and words:
+                # Both at once, the words on a connection of their own: sqlite and numpy
+                # let go of the GIL, so on 2 cores hybrid costs about the slower of the two.
+                pending = self._helpers.submit(self._keywords_apart, kbs, words, wanted)
+                try:
+                    by_vector = self._nearest(connection, kbs, query, wanted)
+                finally:
+                    by_words = pending.result()
+            elif query is not None:
                 by_vector = self._nearest(connection, kbs, query, wanted)
-            if words:
+            elif words:
                 by_words = self._keywords(connection, kbs, words, wanted)
             if mode == "hybrid":
                 vector_rank = {f.id: r for r, f in enumerate(by_vector, 1)}
@@ -309,14 +359,17 @@ class KnowledgeIndex:
                 found = (by_vector if mode == "vector" else by_words)[:k]
                 vector_rank = {f.id: r for r, f in enumerate(found, 1)} if mode == "vector" else {}
                 word_rank = {f.id: r for r, f in enumerate(found, 1)} if mode == "keyword" else {}
-            names = self._names(connection, [f.id for f in found])
+            names = self._names(connection, [f.id for f in found], kbs)
         return [
             Hit(*names[f.id], f.score, vector_rank.get(f.id), word_rank.get(f.id))
             for f in found
             if f.id in names
         ]
 
-    def _names(self, connection: Connection, ids: list[int]) -> dict[int, tuple[str, str]]:
+    def _names(
+        self, connection: Connection, ids: list[int], kbs: list[str]
+    ) -> dict[int, tuple[str, str]]:
+        """Chunk id and base of each row found, if it is of one of these bases."""
         if not ids:
             return {}
         rows = connection.execute(
@@ -325,30 +378,60 @@ class KnowledgeIndex:
             ),
             {"ids": ids},
         )
-        return {int(i): (str(chunk), str(kb)) for i, chunk, kb in rows}
+        return {int(i): (str(chunk), str(kb)) for i, chunk, kb in rows if kb in kbs}
 
-    def _bases(self, connection: Connection, kbs: list[str]) -> dict[str, tuple[int, int]]:
-        """Each base's vector size and version."""
+    def _bases(self, connection: Connection, kbs: list[str]) -> dict[str, _Base]:
         rows = connection.execute(
             text(
-                "SELECT kb_id, dimensions, version FROM knowledge_index_kbs WHERE kb_id IN :kbs"
+                "SELECT kb_id, dimensions, version, chunks FROM knowledge_index_kbs "
+                "WHERE kb_id IN :kbs"
             ).bindparams(bindparam("kbs", expanding=True)),
             {"kbs": kbs},
         )
-        return {str(kb): (int(d), int(v)) for kb, d, v in rows}
+        return {str(kb): _Base(int(d), int(v), int(n)) for kb, d, v, n in rows}
+
+    def warm(self, kb_ids: Iterable[str]) -> None:
+        """Read the vectors of these bases into memory now (those searched from memory), so
+        that their first search does not (~2 s per 100,000 chunks)."""
+        with self.database.engine.connect() as connection:
+            for kb, base in self._bases(connection, sorted(set(kb_ids))).items():
+                if self._in_memory(base):
+                    self._matrix(connection, kb, base)
+
+    def _in_memory(self, base: _Base) -> bool:
+        return not self._sqlite or base.chunks >= self.memory_from
+
+    def _matrix(self, connection: Connection, kb: str, base: _Base) -> Matrix:
+        def read() -> Matrix:
+            if self._sqlite:
+                table = _vectors_table(base.dimensions)
+                fast = _read_vec0_chunks(connection, table, kb, base)
+                if fast is not None:
+                    return fast
+                rows = connection.exec_driver_sql(
+                    f"SELECT id, embedding FROM {table} WHERE kb_id = ?", (kb,)
+                ).all()
+            else:
+                rows = connection.execute(
+                    text("SELECT id, vector FROM knowledge_index WHERE kb_id = :kb"), {"kb": kb}
+                ).all()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4")
+            return ids, matrix.reshape(len(rows), base.dimensions)
+
+        return self._matrices.get(kb, base.version, read)
 
     def _nearest(
         self, connection: Connection, kbs: list[str], query: npt.NDArray[np.float32], n: int
     ) -> list[_Found]:
-        bases = self._bases(connection, kbs)
         found: list[_Found] = []
-        for kb, (size, version) in bases.items():
-            if size != query.size:
+        for kb, base in self._bases(connection, kbs).items():
+            if base.dimensions != query.size:
                 continue
-            if self._sqlite:
-                found += self._nearest_sqlite(connection, kb, query, n)
+            if self._in_memory(base):
+                found += _nearest_in(self._matrix(connection, kb, base), query, n)
             else:
-                found += self._nearest_numpy(connection, kb, version, query, n)
+                found += self._nearest_sqlite(connection, kb, query, n)
         found.sort(key=lambda f: -f.score)
         return found[:n]
 
@@ -362,23 +445,9 @@ class KnowledgeIndex:
         )
         return [_Found(int(i), 1.0 - float(d)) for i, d in rows]
 
-    def _nearest_numpy(
-        self,
-        connection: Connection,
-        kb: str,
-        version: int,
-        query: npt.NDArray[np.float32],
-        n: int,
-    ) -> list[_Found]:
-        ids, matrix = self._matrices.get(
-            kb, version, lambda: _read_matrix(connection, kb, query.size)
-        )
-        if not len(ids):
-            return []
-        scores = matrix @ query
-        top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [_Found(int(ids[i]), float(scores[i])) for i in top]
+    def _keywords_apart(self, kbs: list[str], words: list[str], n: int) -> list[_Found]:
+        with self.database.engine.connect() as connection:
+            return self._keywords(connection, kbs, words, n)
 
     def _keywords(
         self, connection: Connection, kbs: list[str], words: list[str], n: int
@@ -386,17 +455,16 @@ class KnowledgeIndex:
         if self._sqlite:
             match = " AND ".join(
                 [
-                    "kb_id : (" + " OR ".join(_phrase(kb) for kb in kbs) + ")",
+                    "kb_id : (" + " OR ".join(_phrase(_kb_token(kb)) for kb in kbs) + ")",
                     "text : (" + " OR ".join(_phrase(w) for w in words) + ")",
                 ]
             )
+            # The bases' words filter in FTS5 itself (a join would be paid for every match);
+            # `_names` checks each hit's base.
             rows = connection.exec_driver_sql(
-                "SELECT f.rowid, bm25(knowledge_fts, 1.0, 0.0) AS rank "
-                "FROM knowledge_fts f JOIN knowledge_index i ON i.id = f.rowid "
-                "WHERE knowledge_fts MATCH ? AND i.kb_id IN ("
-                + ", ".join("?" * len(kbs))
-                + ") ORDER BY rank LIMIT ?",
-                (match, *kbs, n),
+                "SELECT rowid, bm25(knowledge_fts, 1.0, 0.0) AS rank FROM knowledge_fts "
+                "WHERE knowledge_fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, n),
             )
             return [_Found(int(i), -float(r)) for i, r in rows]
         rows = connection.execute(
@@ -408,6 +476,55 @@ class KnowledgeIndex:
             {"query": " or ".join(words), "kbs": kbs, "n": n},
         )
         return [_Found(int(i), float(r)) for i, r in rows]
+
+
+def _nearest_in(matrix: Matrix, query: npt.NDArray[np.float32], n: int) -> list[_Found]:
+    ids, vectors = matrix
+    if not len(ids):
+        return []
+    scores = vectors @ query
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [_Found(int(ids[i]), float(scores[i])) for i in top]
+
+
+def _read_vec0_chunks(connection: Connection, table: str, kb: str, base: _Base) -> Matrix | None:
+    """A base's vectors read straight from sqlite-vec 0.1's storage: blocks of 1024 vectors
+    with a bitmap of the slots in use (~0.15 s per 100,000 vectors, where reading them one by
+    one through the vec0 table takes ~5 s). None when the storage is not the one known here,
+    or does not hold the number of vectors expected: then they are read one by one."""
+    try:
+        info = connection.exec_driver_sql(f"SELECT key, value FROM {table}_info").all()
+        version: dict[Any, Any] = dict(info)
+        if (version.get("CREATE_VERSION_MAJOR"), version.get("CREATE_VERSION_MINOR")) != (0, 1):
+            return None
+        rows = connection.exec_driver_sql(
+            f"SELECT c.size, c.validity, c.rowids, v.vectors FROM {table}_chunks c "
+            f"JOIN {table}_vector_chunks00 v ON v.rowid = c.chunk_id "
+            "WHERE c.partition00 = ? ORDER BY c.chunk_id",
+            (kb,),
+        ).all()
+    except DBAPIError:
+        return None
+    ids, blocks = [], []
+    for size, validity, rowids, vectors in rows:
+        used = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[:size]
+        used = used.astype(bool)
+        block = np.frombuffer(vectors, dtype="<f4")
+        if len(rowids) != 8 * size or block.size != size * base.dimensions:
+            return None
+        ids.append(np.frombuffer(rowids, dtype=np.int64)[used])
+        blocks.append(block.reshape(size, base.dimensions)[used])
+    if sum(len(i) for i in ids) != base.chunks:
+        return None
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, base.dimensions), dtype=np.float32)
+    return np.concatenate(ids), np.concatenate(blocks)
+
+
+def _kb_token(kb_id: str) -> str:
+    """A base's name in the words table: one word, so that filtering by it costs little."""
+    return "kb" + hashlib.sha256(kb_id.encode()).hexdigest()[:24]
 
 
 def _phrase(word: str) -> str:
@@ -426,19 +543,6 @@ def _vectors_table_sql(dimensions: int) -> str:
         "id INTEGER PRIMARY KEY, kb_id TEXT PARTITION KEY, "
         f"embedding FLOAT[{int(dimensions)}] DISTANCE_METRIC=cosine)"
     )
-
-
-def _read_matrix(
-    connection: Connection, kb: str, dimensions: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    rows = connection.execute(
-        text("SELECT id, vector FROM knowledge_index WHERE kb_id = :kb ORDER BY id"), {"kb": kb}
-    ).all()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").reshape(
-        len(rows), dimensions
-    )
-    return ids, matrix
 
 
 Matrix = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
