@@ -22,6 +22,7 @@ branch_labels = None
 depends_on = None
 
 # The same text as iaforall.knowledge.index (a migration never imports the code it migrates).
+# kb_id holds one word per base (a hash of its id), so that filtering by it is cheap.
 FTS = (
     "CREATE VIRTUAL TABLE knowledge_fts USING fts5("
     "text, kb_id, tokenize = 'unicode61 remove_diacritics 2')"
@@ -41,6 +42,7 @@ def upgrade() -> None:
         sa.Column("dimensions", sa.Integer(), nullable=False),
         # Raised by every change of the base: in-memory copies of its vectors are then stale.
         sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("chunks", sa.Integer(), nullable=False, server_default="0"),
     )
     columns: list[sa.Column[object]] = [
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
