@@ -3,11 +3,19 @@ vectors, keywords and hybrid search, knowledge bases kept apart, replace and rem
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlalchemy import inspect, text
 
-from iaforall.knowledge.index import IndexError_, KnowledgeIndex, fuse, query_words
+from iaforall.knowledge.index import (
+    IndexError_,
+    KnowledgeIndex,
+    _read_vec0_chunks,
+    fuse,
+    query_words,
+)
 from iaforall.store.database import Database
 
 DIMS = 8
@@ -27,9 +35,11 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture
-def index(any_database: Database) -> KnowledgeIndex:
-    index = KnowledgeIndex(any_database)
+@pytest.fixture(params=[10_000, 1], ids=["sqlite-vec", "in-memory"])
+def index(any_database: Database, request: pytest.FixtureRequest) -> KnowledgeIndex:
+    """On SQLite, small bases are searched by sqlite-vec, big ones (here: all) in memory;
+    on PostgreSQL always in memory."""
+    index = KnowledgeIndex(any_database, memory_from=request.param)
     index.add("kb-a", PASSAGES)
     return index
 
@@ -122,9 +132,10 @@ def test_bases_of_different_sizes_live_side_by_side(index: KnowledgeIndex) -> No
     assert {"c2", "s1"} <= set(ids(mixed))
 
 
-def test_postgresql_sees_changes_made_by_another_process(
+def test_changes_made_by_another_process_are_seen(
     index: KnowledgeIndex, any_database: Database
 ) -> None:
+    index.warm(["kb-a", "kb-none"])
     assert ids(index.search(["kb-a"], unit(0, 1), None, k=1, mode="vector")) == ["c2"]
     other = KnowledgeIndex(Database(any_database.url))  # another server, same database
     other.add("kb-a", [("c5", "a newcomer", unit(0, 1, 0.01))])
@@ -155,8 +166,37 @@ def test_many_chunks_top_k_is_exact(any_database: Database) -> None:
 
 def test_query_words_and_fusion() -> None:
     assert query_words('Où est la "gare" de Lyon-Part-Dieu ? où') == [
-        "ou", "est", "la", "gare", "de", "lyon", "part", "dieu",
-    ]  # fmt: skip
+        "gare",
+        "lyon",
+        "part",
+        "dieu",
+    ]
+    assert query_words("How many of them?") == ["how", "many", "of", "them"]  # nothing else
     assert query_words("!!! ???") == []
     assert len(query_words(" ".join(f"w{i}" for i in range(100)))) == 32
     assert fuse([["a", "b"], ["b", "c"]])[0][0] == "b"
+
+
+def test_big_bases_are_read_whole_from_sqlite_vec_storage(tmp_path: Path) -> None:
+    """The fast read of sqlite-vec's blocks gives what the vec0 table gives row by row,
+    holes left by removed chunks included."""
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    database.upgrade()
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((2500, DIMS)).astype(np.float32)
+    index = KnowledgeIndex(database, memory_from=1)
+    index.add("big", [(f"n{i}", "x", v) for i, v in enumerate(vectors[:2100])])
+    index.add("other", [(f"o{i}", "x", v) for i, v in enumerate(vectors[2100:])])
+    index.remove("big", [f"n{i}" for i in range(0, 2100, 7)])
+    with database.engine.connect() as connection:
+        base = index._bases(connection, ["big"])["big"]
+        fast = _read_vec0_chunks(connection, "knowledge_vectors_8", "big", base)
+        slow = connection.exec_driver_sql(
+            "SELECT id, embedding FROM knowledge_vectors_8 WHERE kb_id = 'big' ORDER BY id"
+        ).all()
+    assert fast is not None and base.chunks == len(slow) == 1800
+    order = np.argsort(fast[0])
+    assert fast[0][order].tolist() == [r[0] for r in slow]
+    expected = np.stack([np.frombuffer(r[1], dtype="<f4") for r in slow])
+    assert np.array_equal(fast[1][order], expected)
+    database.close()
