@@ -29,6 +29,10 @@ SAMPLE_RATE = 16_000
 LOG_PROGRESS_AFTER = 60.0
 # Beam search width; see docs/voice.md for what 1 and 5 cost and give on this machine.
 BEAM_SIZE = 5
+# Temperature 0 means what OpenAI's API says: start greedy, and decode a window again, hotter,
+# when it looks wrong (a repetition loop: too compressible; or too unlikely). Without this, a
+# window stuck in a loop repeats one phrase to its end (seen on French: word error rate > 1).
+FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,7 @@ class Whisper:
                 task=task,
                 language=language or ("en" if not model.multilingual else None),
                 initial_prompt=prompt or None,
-                temperature=temperature or 0.0,
+                temperature=temperature or FALLBACK,
                 beam_size=self.beam_size,
                 vad_filter=True,
             )
