@@ -8,17 +8,15 @@ loop. Image sizes are checked from the PDF's own dictionary before any pixel is 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
 from PIL import Image
 from pypdf import PageObject
 from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import DictionaryObject
 
 from iaforall.knowledge.errors import DocumentTooLarge
+from iaforall.vision.ocr import lines as ocr_lines
 
 ReadImage = Callable[[Image.Image], list[str]]
 """An OCR engine: an RGB image -> its lines of text, top to bottom."""
@@ -29,24 +27,10 @@ MAX_SIDE = 4000  # larger scans are shrunk first: OCR time grows with pixels, ac
 
 
 class RapidOcrLines:
-    """rapidocr loaded once, on first use; one recognition at a time (it uses every core)."""
-
-    def __init__(self) -> None:
-        self._engine: Any = None
-        self._lock = threading.Lock()
+    """The server's one rapidocr engine (iaforall.vision.ocr), as a ReadImage."""
 
     def __call__(self, image: Image.Image) -> list[str]:
-        with self._lock:
-            if self._engine is None:
-                from rapidocr import RapidOCR  # slow import; only when a scan comes
-
-                # No per-line orientation classifier: scanned lines are upright, and skipping it
-                # read 3-page scans 25% faster and more completely (it flipped some lines).
-                self._engine = RapidOCR(
-                    params={"Global.log_level": "warning", "Global.use_cls": False}
-                )
-            result = self._engine(np.asarray(image))
-        return [str(t) for t in (result.txts or ())]
+        return ocr_lines(image)
 
 
 def has_images(page: PageObject) -> bool:
