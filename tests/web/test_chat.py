@@ -164,10 +164,11 @@ def test_keyboard_only(page: Page, server: RealServer) -> None:
     for _ in range(9):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
-    assert order[:7] == [
+    assert order[:8] == [
         "skip-link",
         "model-select",
         "language-select",
+        "knowledge-button",
         "settings-button",
         "help-button",
         "user-menu-button",

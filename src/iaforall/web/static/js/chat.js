@@ -88,6 +88,7 @@ export class Chat {
           model,
           system_prompt: conversation.system_prompt || "",
           settings: conversation.settings,
+          knowledge: conversation.knowledge || [],
         });
         host.adoptConversation(conversation);
       }
@@ -102,6 +103,7 @@ export class Chat {
         },
         onStart: (payload) => {
           start = payload;
+          answer.setCitations(payload.citations);
           decisions.push(...(payload.decisions || []));
           this.unwatch();
           composer.forgetDraft(conversation.id);
@@ -159,8 +161,12 @@ export class Chat {
         status: stopped ? "stopped" : "error",
         error: failure ? failure.message : null,
         usage: null,
+        citations: start.citations || [],
       },
     );
+    if (!messages.at(-1).citations?.length && start.citations?.length) {
+      messages.at(-1).citations = start.citations;
+    }
     if (decisions.length) messages.at(-1).decisions = decisions;
     host.setMessages(messages);
     if (failure) host.showError(failure, () => this.regenerate());

@@ -4,6 +4,7 @@ import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { Attachments } from "./attachments.js";
 import { api, describeError } from "./api.js";
 import { Chat } from "./chat.js";
+import { setUpCitationDialog } from "./citations.js";
 import { Composer } from "./composer.js";
 import {
   ConversationList, deleteConversation, displayTitle, exportUrl, getConversation,
@@ -13,6 +14,7 @@ import { confirmDialog, promptDialog, setUpDialogs } from "./dialogs.js";
 import {
   applyTranslations, currentLanguage, formatNumber, pickLanguage, setLanguage, storedLanguage, t,
 } from "./i18n.js";
+import { KnowledgePanel } from "./knowledge.js";
 import { MessageView, setUpCopyButtons } from "./messages.js";
 import { SettingsPanel } from "./settings.js";
 import { ReadAloud } from "./speech.js";
@@ -22,7 +24,7 @@ import { Talk } from "./talk.js";
 
 const $ = (id) => document.getElementById(id);
 const blank = () => ({
-  id: null, title: "", model: null, system_prompt: "", messages: [],
+  id: null, title: "", model: null, system_prompt: "", messages: [], knowledge: [],
   settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
 });
 
@@ -109,6 +111,23 @@ const settings = new SettingsPanel({
   onError: showError,
 });
 
+const knowledge = new KnowledgePanel({
+  conversation: () => state.conversation,
+  /** The bases searched for each answer: saved now, or with the chat when it is created. */
+  async save(fields) {
+    const open = state.conversation;
+    if (!open.id) {
+      state.conversation = { ...open, ...fields };
+      return;
+    }
+    const updated = await patchConversation(open.id, fields);
+    if (state.conversation.id === open.id) {
+      state.conversation = { ...updated, messages: state.conversation.messages };
+    }
+  },
+  onError: showError,
+});
+
 /** Say something once to screen readers (cleared first so a repeat is still spoken). */
 function announce(text) {
   const region = $("announcer");
@@ -170,6 +189,7 @@ function showHeader() {
     $("export-json").href = exportUrl(conversation.id, "json");
   }
   selectModel(conversation.model);
+  knowledge.renderLine();
   list.markCurrent();
 }
 
@@ -328,11 +348,13 @@ async function switchLanguage(code) {
   list.render();
   attachments.render();
   talk.render();
+  knowledge.render();
 }
 
 async function start() {
   setUpDialogs();
   setUpCopyButtons($("messages"), announce);
+  setUpCitationDialog();
   await loadLanguages();
   renderHelp();
   applyTranslations(document);
@@ -361,6 +383,7 @@ async function start() {
       showError(err);
     }
   });
+  await knowledge.load();
   $("new-chat").addEventListener("click", newChat);
   // Choosing a conversation (even the open one) hides the overlay and goes to the message box.
   $("conversation-list").addEventListener("click", (event) => {

@@ -1,6 +1,7 @@
 // Drawing the messages. While an answer streams it is re-rendered at most once per frame,
 // and the list is not a live region: the answer is announced once, when it ends.
 
+import { sourcesList } from "./citations.js";
 import { renderMarkdown } from "./markdown.js";
 import { t, tCount } from "./i18n.js";
 
@@ -88,6 +89,8 @@ export class MessageView {
     const body = el("div", "msg-body markdown");
     body.append(renderMarkdown(message.content));
     node.append(body);
+    // The answer's text is left as written ("[1]" included); its sources are listed under it.
+    if (message.citations?.length) node.append(sourcesList(message.citations));
     const note = statusNote(message);
     if (note) node.append(note);
     if (message.decisions?.length) node.append(rulesNote(message.decisions));
@@ -204,6 +207,13 @@ class StreamingAnswer {
 
   setStatus(text) {
     this.status.textContent = text;
+  }
+
+  /** The passages the answer is given (from the `start` event), listed while it is written. */
+  setCitations(citations) {
+    this.citations = citations || [];
+    this.node.querySelector(".msg-sources")?.remove();
+    if (this.citations.length) this.body.after(sourcesList(this.citations));
   }
 
   append(delta) {

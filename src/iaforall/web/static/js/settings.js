@@ -90,8 +90,13 @@ export class SettingsPanel {
         result = await api("POST", `${conversationPath(conversation.id)}/prompt`, body);
       } else {
         const messages = [{ role: "system", content: conversation.system_prompt || "" }];
+        const body = { model, messages };
         if (draft) messages.push({ role: "user", content: draft });
-        result = await api("POST", "/v1/chat/prompt", { model, messages });
+        // The passages of the chosen knowledge bases go before the question, as they will.
+        if (draft && conversation.knowledge?.length) {
+          body.iaforall = { knowledge: { bases: conversation.knowledge } };
+        }
+        result = await api("POST", "/v1/chat/prompt", body);
       }
       output.textContent = result.prompt;
       output.hidden = false;

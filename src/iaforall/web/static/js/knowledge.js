@@ -1,0 +1,497 @@
+// Knowledge bases: the user's own (and those shared with them, read only), their files as the
+// server reads them, and which bases the open conversation answers from. While files are being
+// read the dialog asks for their progress every second, and stops when it closes.
+
+import { ApiError, api, apiForm, describeError } from "./api.js";
+import { confirmDialog, openDialog } from "./dialogs.js";
+import { el, say } from "./dom.js";
+import { currentLanguage, formatNumber, t, tCount } from "./i18n.js";
+
+const BASE = "/v1/knowledge_bases";
+const ACCEPT = ".pdf,.docx,.pptx,.xlsx,.html,.htm,.md,.txt,.csv";
+const BUSY = new Set(["queued", "reading", "embedding"]);
+const $ = (id) => document.getElementById(id);
+const basePath = (id) => `${BASE}/${encodeURIComponent(id)}`;
+
+/** The original file of a cited passage (a PDF opens at the cited page). */
+export function fileUrl(kbId, documentId, page = null) {
+  const path = `${basePath(kbId)}/files/${encodeURIComponent(documentId)}/content`;
+  return page ? `${path}#page=${page}` : path;
+}
+
+/** "a, b and c" in the page's language. */
+export function listOf(names) {
+  try {
+    return new Intl.ListFormat(currentLanguage(), { type: "conjunction" }).format(names);
+  } catch {
+    return names.join(", ");
+  }
+}
+
+const WORKING = {
+  queued: { key: "knowledge_status_queued" },
+  reading: { key: "knowledge_status_reading" },
+  embedding: { key: "knowledge_status_embedding" },
+};
+
+function statusText(file) {
+  if (file.status === "ready") {
+    return `${t("knowledge_status_ready")} (${tCount("knowledge_passages", file.chunks || 0)})`;
+  }
+  if (file.status === "failed") {
+    return t("knowledge_status_failed", { detail: file.error?.message || "" });
+  }
+  const { key } = WORKING[file.status] || WORKING.queued;
+  return t(key, { percent: formatNumber(file.progress || 0, { style: "percent" }) });
+}
+
+/**
+ * host: { conversation() -> the open conversation (id null until created),
+ *         save(fields) -> Promise: PATCHed, or kept for the chat not created yet,
+ *         onError(err) for what cannot be shown in the dialog }
+ */
+export class KnowledgePanel {
+  constructor(host) {
+    this.host = host;
+    this.dialog = $("knowledge-dialog");
+    this.list = $("knowledge-list");
+    this.bases = [];
+    this.files = new Map(); // base id -> its files, as last listed
+    this.loaded = false;
+    this.timer = 0;
+    this.ticking = false;
+    this.sending = 0; // upload batches under way
+    this.counter = 0;
+    $("knowledge-button").addEventListener("click", () => this.open());
+    $("knowledge-line-button").addEventListener("click", () => this.open());
+    $("knowledge-close").addEventListener("click", () => this.dialog.close());
+    $("knowledge-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.create();
+    });
+    $("knowledge-name").addEventListener("input", (event) => {
+      event.target.removeAttribute("aria-invalid");
+    });
+    this.dialog.addEventListener("close", () => this.stopPolling());
+    // Files dropped on the list go to the base they are dropped on (or the only one there is);
+    // anywhere else in the dialog, the browser must not open them in place of the app.
+    this.dialog.addEventListener("dragover", (event) => {
+      if ([...(event.dataTransfer?.items || [])].some((i) => i.kind === "file")) event.preventDefault();
+    });
+    this.dialog.addEventListener("drop", (event) => {
+      const files = [...(event.dataTransfer?.files || [])];
+      if (!files.length) return;
+      event.preventDefault();
+      this.dropped(event.target, files);
+    });
+  }
+
+  /** The bases this conversation answers from (those that still exist, once known). */
+  selected() {
+    const wanted = this.host.conversation().knowledge || [];
+    if (!this.loaded) return [...wanted];
+    return wanted.filter((id) => this.bases.some((b) => b.id === id));
+  }
+
+  /** The bases (not their files), for the line above the message box. */
+  async load() {
+    try {
+      this.bases = (await api("GET", BASE)).data;
+      this.loaded = true;
+    } catch {
+      // Not worth an alert at start: the dialog says what is wrong when opened.
+    }
+    this.renderLine();
+  }
+
+  async open() {
+    this.showError(null);
+    $("knowledge-status").textContent = "";
+    await this.refresh();
+    openDialog(this.dialog, this.list.querySelector("input[type=checkbox]") || $("knowledge-name"));
+    this.poll();
+  }
+
+  async refresh() {
+    try {
+      this.bases = (await api("GET", BASE)).data;
+      this.loaded = true;
+      await Promise.all(this.bases.map((base) => this.loadFiles(base.id)));
+    } catch (err) {
+      this.showError(err);
+    }
+    this.render();
+  }
+
+  async loadFiles(kbId) {
+    const { data } = await api("GET", `${basePath(kbId)}/files`);
+    const before = new Map((this.files.get(kbId) || []).map((f) => [f.id, f.status]));
+    this.files.set(kbId, data);
+    for (const file of data) {
+      const was = before.get(file.id);
+      if (!was || !BUSY.has(was) || BUSY.has(file.status)) continue;
+      if (file.status === "ready") this.say(t("knowledge_announce_ready", { name: file.filename }));
+      else if (file.status === "failed") {
+        this.say(t("knowledge_announce_failed", { name: file.filename, detail: file.error?.message || "" }));
+      }
+    }
+  }
+
+  // ---------- drawing ----------
+
+  render() {
+    const empty = this.loaded && this.bases.length === 0;
+    $("knowledge-empty").hidden = !empty;
+    this.list.hidden = this.bases.length === 0;
+    this.list.replaceChildren(...this.bases.map((base) => this.baseItem(base)));
+    for (const base of this.bases) this.renderFiles(base.id);
+    this.renderLine();
+  }
+
+  baseItem(base) {
+    const n = ++this.counter;
+    const owner = base.access === "owner";
+    const headingId = `kb-${n}-name`;
+    const checkbox = el("input", {
+      type: "checkbox", id: `kb-${n}-use`, className: "kb-use", "aria-describedby": headingId,
+    });
+    checkbox.checked = this.selected().includes(base.id);
+    checkbox.addEventListener("change", () => this.use(base, checkbox));
+    const item = el(
+      "li",
+      { className: "kb", "data-id": base.id },
+      el(
+        "div",
+        { className: "kb-head" },
+        el("h3", { id: headingId, className: "kb-name", text: base.name }),
+        el("p", { className: "kb-meta note" }),
+      ),
+      el(
+        "div",
+        { className: "check-field" },
+        checkbox,
+        el("label", { for: checkbox.id, text: t("knowledge_use") }),
+      ),
+    );
+    const files = el("ul", {
+      className: "kb-files", "aria-label": t("knowledge_files_of", { name: base.name }),
+    });
+    if (!owner) {
+      item.append(files);
+      return item;
+    }
+    const input = el("input", {
+      type: "file", multiple: true, accept: ACCEPT, hidden: true, tabindex: "-1",
+      className: "kb-file-input",
+    });
+    input.addEventListener("change", () => {
+      const chosen = [...input.files];
+      input.value = "";
+      if (chosen.length) this.upload(base, chosen);
+    });
+    const add = el("button", {
+      type: "button", className: "button kb-add",
+      "aria-label": t("knowledge_action_add_named", { name: base.name }),
+      "aria-describedby": "knowledge-formats",
+      text: t("knowledge_action_add"),
+    });
+    add.addEventListener("click", () => input.click());
+    const remove = el("button", {
+      type: "button", className: "button subtle danger-text kb-delete",
+      "aria-label": t("knowledge_action_delete_base_named", { name: base.name }),
+      text: t("knowledge_action_delete_base"),
+    });
+    remove.addEventListener("click", () => this.removeBase(base));
+    item.append(
+      el("div", { className: "kb-actions" }, add, input,
+        el("span", { className: "note kb-drop", text: t("knowledge_drop_hint") })),
+      files,
+      // Deleting the whole base comes last, after everything it would delete.
+      el("div", { className: "kb-foot" }, remove),
+    );
+    item.addEventListener("dragenter", () => item.classList.add("kb-dropping"));
+    item.addEventListener("dragleave", (event) => {
+      if (!item.contains(event.relatedTarget)) item.classList.remove("kb-dropping");
+    });
+    item.addEventListener("drop", () => item.classList.remove("kb-dropping"));
+    return item;
+  }
+
+  itemOf(kbId) {
+    return [...this.list.children].find((li) => li.dataset.id === kbId) || null;
+  }
+
+  /** A base's files, updated in place: focus stays where it is while progress moves. */
+  renderFiles(kbId) {
+    const item = this.itemOf(kbId);
+    const base = this.bases.find((b) => b.id === kbId);
+    if (!item || !base) return;
+    const files = this.files.get(kbId) || [];
+    const meta = [tCount("knowledge_files", this.files.has(kbId) ? files.length : base.file_counts?.total || 0)];
+    if (base.access !== "owner") meta.push(t("knowledge_shared_read_only"));
+    item.querySelector(".kb-meta").textContent = meta.join(" · ");
+    const list = item.querySelector(".kb-files");
+    const rows = new Map([...list.children].map((row) => [row.dataset.id, row]));
+    const wanted = files.map((file) => {
+      const row = rows.get(file.id) || this.fileRow(base, file);
+      this.updateRow(row, file);
+      return row;
+    });
+    for (const [id, row] of rows) if (!files.some((f) => f.id === id)) row.remove();
+    wanted.forEach((row, index) => {
+      if (list.children[index] !== row) list.insertBefore(row, list.children[index] || null);
+    });
+    list.hidden = files.length === 0;
+  }
+
+  fileRow(base, file) {
+    const n = ++this.counter;
+    const row = el(
+      "li",
+      { className: "kb-file", "data-id": file.id },
+      el("span", { className: "kb-file-name", id: `kb-file-${n}`, text: file.filename }),
+      el("span", { className: "kb-file-status" }),
+      el("progress", { max: "1", "aria-label": t("knowledge_progress_label", { name: file.filename }) }),
+    );
+    if (base.access === "owner") {
+      const remove = el("button", {
+        type: "button", className: "button subtle danger-text kb-file-delete",
+        "aria-label": t("knowledge_action_delete_file_named", { name: file.filename }),
+        text: t("action_delete"),
+      });
+      remove.addEventListener("click", () => this.removeFile(base, file));
+      row.append(remove);
+    }
+    return row;
+  }
+
+  updateRow(row, file) {
+    row.dataset.status = file.status;
+    const status = row.querySelector(".kb-file-status");
+    status.textContent = statusText(file);
+    status.classList.toggle("danger-text", file.status === "failed");
+    const progress = row.querySelector("progress");
+    progress.hidden = !BUSY.has(file.status);
+    if (file.status === "queued") progress.removeAttribute("value"); // not started: indeterminate
+    else progress.value = file.progress || 0;
+  }
+
+  /** The line above the message box: which bases the answers come from, and a way to change. */
+  renderLine() {
+    const line = $("knowledge-line");
+    const chosen = this.selected()
+      .map((id) => this.bases.find((b) => b.id === id))
+      .filter(Boolean);
+    line.hidden = chosen.length === 0 && this.bases.length === 0;
+    $("knowledge-line-text").textContent = chosen.length
+      ? t("knowledge_line_using", { names: listOf(chosen.map((b) => b.name)) })
+      : t("knowledge_line_none");
+    line.classList.toggle("knowledge-line-active", chosen.length > 0);
+  }
+
+  // ---------- actions ----------
+
+  say(text) {
+    say($("knowledge-status"), text);
+  }
+
+  showError(err, name = null) {
+    const region = $("knowledge-error");
+    if (!err) {
+      region.replaceChildren();
+      return;
+    }
+    let text;
+    if (name && err instanceof ApiError && err.kind === "http" && [400, 413, 415].includes(err.status)) {
+      text = t("knowledge_upload_refused", { name, detail: err.message });
+    } else if (err instanceof ApiError && err.status === 404) {
+      text = t("knowledge_error_gone"); // deleted meanwhile (here or in another window)
+      if (name) text = t("knowledge_upload_failed", { name, detail: text });
+    } else {
+      const { key, vars } = describeError(err);
+      text = t(key, vars);
+      if (name) text = t("knowledge_upload_failed", { name, detail: text });
+    }
+    region.append(el("p", { text }));
+  }
+
+  async create() {
+    const input = $("knowledge-name");
+    const name = input.value.trim();
+    this.showError(null);
+    if (!name) {
+      input.setAttribute("aria-invalid", "true");
+      $("knowledge-error").append(el("p", { text: t("knowledge_error_name") }));
+      input.focus();
+      return;
+    }
+    try {
+      const base = await api("POST", BASE, { name });
+      input.value = "";
+      this.bases.push(base);
+      this.files.set(base.id, []);
+      this.render();
+      this.say(t("knowledge_created", { name: base.name }));
+      this.itemOf(base.id)?.querySelector(".kb-add")?.focus();
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  async use(base, checkbox) {
+    const on = checkbox.checked;
+    const current = this.selected();
+    const knowledge = on ? [...new Set([...current, base.id])] : current.filter((id) => id !== base.id);
+    this.showError(null);
+    try {
+      await this.host.save({ knowledge });
+      const done = on ? { key: "knowledge_announce_used" } : { key: "knowledge_announce_unused" };
+      this.say(t(done.key, { name: base.name }));
+    } catch (err) {
+      checkbox.checked = !on;
+      this.showError(err);
+    }
+    this.renderLine();
+  }
+
+  dropped(target, files) {
+    const item = target.closest?.(".kb");
+    const owned = this.bases.filter((b) => b.access === "owner");
+    const base = item
+      ? this.bases.find((b) => b.id === item.dataset.id)
+      : owned.length === 1 ? owned[0] : null;
+    if (!base || base.access !== "owner") {
+      this.showError(null);
+      $("knowledge-error").append(el("p", { text: t("knowledge_drop_where") }));
+      return;
+    }
+    this.upload(base, files);
+  }
+
+  /** One request per file: a refused file (named in the message) does not stop the others. */
+  async upload(base, files) {
+    // Another batch still being sent keeps its messages: they are cleared by the next batch.
+    if (!this.sending) this.showError(null);
+    this.sending += 1;
+    try {
+      await this.send(base, files);
+    } finally {
+      this.sending -= 1;
+    }
+  }
+
+  async send(base, files) {
+    const accepted = [];
+    const known = [];
+    for (const file of files) {
+      $("knowledge-status").textContent = t("knowledge_sending", { name: file.name });
+      const form = new FormData();
+      form.append("file", file, file.name);
+      try {
+        const { data } = await apiForm(`${basePath(base.id)}/files`, form);
+        const list = this.files.get(base.id) || [];
+        for (const added of data) {
+          (added.duplicate ? known : accepted).push(added.filename);
+          if (!list.some((f) => f.id === added.id)) list.push(added);
+        }
+        this.files.set(base.id, list);
+        this.renderFiles(base.id);
+      } catch (err) {
+        this.showError(err, file.name);
+      }
+    }
+    const said = [];
+    if (accepted.length) said.push(t("knowledge_announce_accepted", { names: listOf(accepted) }));
+    if (known.length) said.push(t("knowledge_announce_duplicate", { names: listOf(known) }));
+    if (said.length) this.say(said.join(" "));
+    else $("knowledge-status").textContent = "";
+    this.poll();
+  }
+
+  async removeFile(base, file) {
+    const ok = await confirmDialog({
+      title: t("knowledge_delete_file_title"),
+      message: t("knowledge_delete_file_message", { name: file.filename, base: base.name }),
+      confirmLabel: t("action_delete"),
+    });
+    if (!ok) return;
+    this.showError(null);
+    const list = this.files.get(base.id) || [];
+    const index = list.findIndex((f) => f.id === file.id);
+    try {
+      await api("DELETE", `${basePath(base.id)}/files/${encodeURIComponent(file.id)}`);
+      if (index !== -1) list.splice(index, 1);
+      this.renderFiles(base.id);
+      this.say(t("knowledge_file_deleted", { name: file.filename }));
+      const item = this.itemOf(base.id);
+      const buttons = item?.querySelectorAll(".kb-file-delete") || [];
+      (buttons[Math.min(index, buttons.length - 1)] || item?.querySelector(".kb-add"))?.focus();
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  async removeBase(base) {
+    const ok = await confirmDialog({
+      title: t("knowledge_delete_base_title"),
+      message: t("knowledge_delete_base_message", { name: base.name }),
+      confirmLabel: t("action_delete"),
+    });
+    if (!ok) return;
+    this.showError(null);
+    try {
+      await api("DELETE", basePath(base.id));
+    } catch (err) {
+      this.showError(err);
+      return;
+    }
+    const wasUsed = this.selected().includes(base.id);
+    this.bases = this.bases.filter((b) => b.id !== base.id);
+    this.files.delete(base.id);
+    if (wasUsed) {
+      // The server already leaves a deleted base out; the conversation forgets it too.
+      await this.host.save({ knowledge: this.selected() }).catch(() => {});
+    }
+    this.render();
+    this.say(t("knowledge_deleted", { name: base.name }));
+    $("knowledge-name").focus();
+  }
+
+  // ---------- following the reading ----------
+
+  busy() {
+    return this.bases.filter((b) => (this.files.get(b.id) || []).some((f) => BUSY.has(f.status)));
+  }
+
+  poll() {
+    if (this.timer || !this.dialog.open || !this.busy().length) return;
+    this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  async tick() {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      for (const base of this.busy()) {
+        try {
+          await this.loadFiles(base.id);
+        } catch (err) {
+          if (!(err instanceof ApiError && err.status === 404)) throw err;
+          this.files.delete(base.id); // deleted meanwhile: nothing more to follow there
+        }
+        this.renderFiles(base.id);
+      }
+    } catch (err) {
+      this.showError(err);
+      this.stopPolling();
+    } finally {
+      this.ticking = false;
+    }
+    if (!this.busy().length) this.stopPolling();
+  }
+
+  stopPolling() {
+    clearInterval(this.timer);
+    this.timer = 0;
+  }
+}
