@@ -134,6 +134,8 @@ class Ingestion:
         if not stored:  # deleted while it was being read: nothing of it may stay searchable
             await asyncio.to_thread(self.index.remove, document.kb_id, [r.id for r in rows])
             return
+        if self.queue.empty():  # the base's next search need not read its vectors first
+            await asyncio.to_thread(self.index.warm, [document.kb_id])
         log.info(
             "document %s (%s): %d passages from %d pages (%d by OCR)",
             document.id,
