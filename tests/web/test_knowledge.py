@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Page, expect
+from pypdf import PdfReader, PdfWriter
 
 from tests.knowledge.documents import text_pdf
 from tests.real_server import RealServer
 from tests.vision.images import text_png
+from tests.web import test_accounts
 from tests.web.conftest import (
     create_conversation,
     js_errors,
@@ -25,6 +27,9 @@ from tests.web.conftest import (
     watched,
 )
 from tests.web.test_accessibility import assert_accessible
+from tests.web.test_accounts import ADMIN, ADMIN_PASSWORD, ensure_admin, new_context, sign_in
+
+auth_server = test_accounts.auth_server  # the same fixture: this module's own server
 
 NOTES = """# Lighthouse club
 
@@ -183,7 +188,6 @@ def test_refusals_are_explained_and_files_and_bases_deleted(
     open_app(page, server)
     page.click("#knowledge-button")
     item = page.locator(f'.kb[data-id="{base["id"]}"]')
-    item.locator("input[type=file]").set_input_files([str(picture), str(empty)])
     # A file dropped on the base goes to it, like one chosen with the button.
     item.evaluate(
         """(item, text) => {
@@ -195,14 +199,27 @@ def test_refusals_are_explained_and_files_and_bases_deleted(
         }""",
         notes.read_text(),
     )
+    item.locator("input[type=file]").set_input_files([str(picture), str(empty)])
 
     alert = page.locator("#knowledge-error")
     expect(alert).to_contain_text(re.compile(r"report\.pdf was not added: .*PNG image"))
     expect(alert).to_contain_text("empty.txt was not added: 'empty.txt' is empty.")
     rows = item.locator(".kb-file")
     expect(rows).to_have_count(1)  # only the good one: the refused ones are not listed
-    expect(rows).to_contain_text("minutes.md")
-    expect(rows.locator(".kb-file-status")).to_have_text(re.compile("^Ready"), timeout=120_000)
+    expect(rows.first).to_contain_text("minutes.md")
+    expect(rows.first.locator(".kb-file-status")).to_have_text(
+        re.compile("^Ready"), timeout=120_000
+    )
+
+    # Accepted, then refused when read: a password-protected PDF says why, in its row.
+    writer = PdfWriter(clone_from=PdfReader(text_pdf(tmp_path / "plain.pdf", [["Secret"]])))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
+    locked = tmp_path / "locked.pdf"
+    writer.write(locked)
+    item.locator("input[type=file]").set_input_files(str(locked))
+    failed = rows.filter(has_text="locked.pdf").locator(".kb-file-status")
+    expect(failed).to_have_text(re.compile(r"^Could not be read: .*password"), timeout=60_000)
+    expect(page.locator("#knowledge-status")).to_contain_text("locked.pdf could not be read:")
     assert_accessible(page, "knowledge-refused")
     # Every file settled: the dialog no longer asks for their progress.
     asked: list[str] = []
@@ -215,9 +232,9 @@ def test_refusals_are_explained_and_files_and_bases_deleted(
     confirm = page.get_by_role("dialog", name="Delete this file?")
     expect(confirm).to_contain_text("“minutes.md” will be removed from “Refusals”")
     confirm.get_by_role("button", name="Delete").click()
-    expect(rows).to_have_count(0)
+    expect(rows).to_have_count(1)
     expect(page.locator("#knowledge-status")).to_have_text("minutes.md deleted.")
-    expect(item.get_by_role("button", name="Add files… to Refusals")).to_be_focused()
+    expect(item.get_by_role("button", name="Delete locked.pdf")).to_be_focused()  # the next one
     item.get_by_role("button", name="Delete the base Refusals").click()
     page.get_by_role("dialog", name="Delete this knowledge base?").get_by_role(
         "button", name="Delete"
@@ -291,3 +308,54 @@ def test_the_dialog_in_french(browser: Browser, server: RealServer, tmp_path: Pa
         assert not js_errors(page)
     finally:
         context.close()
+
+
+def signed_in(server: RealServer, name: str, password: str) -> httpx.Client:
+    """An API client with a session, as the browser has it (cookie and CSRF token)."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    login = client.post("/web/api/session", json={"name": name, "password": password})
+    assert login.status_code == 200, login.text
+    client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    return client
+
+
+def test_with_accounts_uploads_work_and_a_shared_base_is_read_only(
+    browser: Browser, auth_server: RealServer, tmp_path: Path
+) -> None:
+    ensure_admin(auth_server)
+    reader, reader_password = "kim", "kim's long password"
+    admin = signed_in(auth_server, ADMIN, ADMIN_PASSWORD)
+    made = admin.post(
+        "/admin/api/users", json={"name": reader, "password": reader_password, "role": "member"}
+    )
+    assert made.status_code == 201, made.text
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES)
+
+    owner_context, reader_context = new_context(browser), new_context(browser)
+    try:
+        page = sign_in(watched(owner_context.new_page()), auth_server, ADMIN, ADMIN_PASSWORD)
+        page.click("#knowledge-button")
+        page.fill("#knowledge-name", "Club notes")
+        page.press("#knowledge-name", "Enter")
+        item = page.locator(".kb", has=page.get_by_role("heading", name="Club notes"))
+        # The upload is a multipart form: it carries the session's CSRF token like the rest.
+        item.locator("input[type=file]").set_input_files(str(notes))
+        expect(item.locator(".kb-file-status")).to_have_text(re.compile("^Ready"), timeout=120_000)
+        kb_id = item.get_attribute("data-id")
+        assert admin.put(f"{API}/{kb_id}/shares/{reader}").status_code == 200
+
+        shared = sign_in(watched(reader_context.new_page()), auth_server, reader, reader_password)
+        shared.get_by_role("button", name="Knowledge bases").click()
+        item = shared.locator(f'.kb[data-id="{kb_id}"]')
+        expect(item.locator(".kb-meta")).to_have_text("1 file · shared with you, read only")
+        expect(item.locator(".kb-file-status")).to_have_text(re.compile("^Ready"))
+        expect(item.get_by_role("checkbox", name="Use in this conversation")).to_be_enabled()
+        expect(item.get_by_role("button")).to_have_count(0)  # nothing to add or delete there
+        expect(item.locator("input[type=file]")).to_have_count(0)
+        assert_accessible(shared, "knowledge-shared-read-only")
+        assert not js_errors(page) and not js_errors(shared)
+    finally:
+        owner_context.close()
+        reader_context.close()
+        admin.close()
