@@ -125,6 +125,28 @@ async def test_files_are_read_searched_and_cited(world: World, tmp_path: Path) -
     assert [c["number"] for c in citations] == [1, 2] and citations[0]["document"] == "notes.md"
     assert "[1] notes.md" in answer.json()["iaforall"]["prompt"]
 
+    # A single file instead of a whole base: only its passages are given.
+    single = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "When are tomatoes watered?"}],
+            "iaforall": {"knowledge": {"files": [statutes["id"]], "k": 2}},
+        },
+    )
+    cited = single.json()["iaforall"]["citations"]
+    assert [c["number"] for c in cited] == [1, 2]
+    assert {c["document"] for c in cited} == {"statuts.pdf"}
+    unknown = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "hi"}],
+            "iaforall": {"knowledge": {"files": ["nope"]}},
+        },
+    )
+    assert unknown.status_code == 404 and "no document 'nope'" in unknown.text
+
     original = await client.get(f"{API}/{kb}/files/{statutes['id']}/content")
     assert original.content == pdf and original.headers["content-type"] == "application/pdf"
 

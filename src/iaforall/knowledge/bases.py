@@ -291,6 +291,21 @@ class KnowledgeBases:
                 raise NotFound(f"There is no document '{document_id}' in this knowledge base.")
             return _document_view(found)
 
+    def documents_by_id(self, user: str, document_ids: Iterable[str]) -> list[DocumentView]:
+        """These documents, wherever they are, each in a base `user` may read (else NotFound)."""
+        found = []
+        with self._db.session() as session:
+            for document_id in dict.fromkeys(document_ids):
+                document = session.get(KnowledgeDocument, document_id)
+                try:
+                    if document is None:
+                        raise NotFound("")
+                    self._visible(session, user, document.kb_id, write=False)
+                except NotFound:
+                    raise NotFound(f"There is no document '{document_id}'.") from None
+                found.append(_document_view(document))
+        return found
+
     def delete_document(self, user: str, kb_id: str, document_id: str) -> None:
         self.document(user, kb_id, document_id)  # visible, and in this base
         with self._db.session() as session:

@@ -65,15 +65,40 @@ class Retriever:
         *,
         k: int = 5,
         mode: Mode = "hybrid",
+        documents: Sequence[str] = (),
     ) -> list[Citation]:
-        """The k best passages of these bases (each readable by `user`) for `query`."""
-        if len(set(kb_ids)) > MAX_BASES:
+        """The k best passages of these bases, and of these single documents, each readable by
+        `user`, for `query`."""
+        if len(set(kb_ids)) > MAX_BASES or len(set(documents)) > MAX_BASES:
             raise InvalidRequest(
-                f"At most {MAX_BASES} knowledge bases can be searched at once.", param="knowledge"
+                f"At most {MAX_BASES} knowledge bases and {MAX_BASES} files can be searched at "
+                "once.",
+                param="knowledge",
             )
         query = query.strip()
-        if not kb_ids or not query:
+        if not (kb_ids or documents) or not query:
             return []
+        found = await self._search(user, kb_ids, query, k, mode) if kb_ids else []
+        if documents:
+            found += await self._search_documents(user, documents, query, k, mode)
+            found.sort(key=lambda c: c.score, reverse=True)
+            found = list({(c.document_id, c.text): c for c in found}.values())[:k]
+        return [replace(c, number=n) for n, c in enumerate(found, 1)]
+
+    async def _search_documents(
+        self, user: UserId, documents: Sequence[str], query: str, k: int, mode: Mode
+    ) -> list[Citation]:
+        """The best passages of single files: their bases searched more widely, then only
+        these files' passages kept."""
+        wanted = await asyncio.to_thread(self.bases.documents_by_id, user, documents)
+        ids = {d.id for d in wanted}
+        bases = list(dict.fromkeys(d.kb_id for d in wanted))
+        found = await self._search(user, bases, query, max(10 * k, 50), mode)
+        return [c for c in found if c.document_id in ids][:k]
+
+    async def _search(
+        self, user: UserId, kb_ids: Sequence[str], query: str, k: int, mode: Mode
+    ) -> list[Citation]:
         bases = await asyncio.to_thread(self.bases.readable, user, kb_ids)
         by_model: dict[str, list[str]] = defaultdict(list)
         for base in bases:

@@ -146,7 +146,7 @@ async def _with_knowledge(
     if asked is None:
         return chat, []
     citations = await svc.knowledge.retriever.search(
-        chat.user, asked.bases, question_of(chat), k=asked.k
+        chat.user, asked.bases, question_of(chat), k=asked.k, documents=asked.files
     )
     return with_sources(chat, citations), citations
 

@@ -208,7 +208,8 @@ class KnowledgeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bases: list[str] = Field(min_length=1, max_length=16)
+    bases: list[str] = Field(default_factory=list, max_length=16)
+    files: list[str] = Field(default_factory=list, max_length=16, description="Single files.")
     k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
 
 
