@@ -25,11 +25,13 @@ search over several bases compares the query vector with those of its own size o
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -482,7 +484,10 @@ def _nearest_in(matrix: Matrix, query: npt.NDArray[np.float32], n: int) -> list[
     ids, vectors = matrix
     if not len(ids):
         return []
-    scores = vectors @ query
+    # One thread: the product is bound by memory, and hybrid search runs the keywords on the
+    # other core meanwhile (two BLAS threads then fight a third, and a busy engine, for 2 cores).
+    with _one_blas_thread():
+        scores = vectors @ query
     top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
     top = top[np.argsort(-scores[top], kind="stable")]
     return [_Found(int(ids[i]), float(scores[i])) for i in top]
@@ -520,6 +525,25 @@ def _read_vec0_chunks(connection: Connection, table: str, kb: str, base: _Base) 
     if not ids:
         return np.zeros(0, dtype=np.int64), np.zeros((0, base.dimensions), dtype=np.float32)
     return np.concatenate(ids), np.concatenate(blocks)
+
+
+@functools.cache
+def _blas() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    controller = _blas()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def _kb_token(kb_id: str) -> str:
