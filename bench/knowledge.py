@@ -444,7 +444,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--questions", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="the encoder's (as served)")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary dir")
     parser.add_argument(
         "--cache",

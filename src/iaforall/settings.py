@@ -283,7 +283,12 @@ class EmbeddingSettings(BaseSettings):
         8, ge=0, description="Requests allowed to wait for the built-in encoder; beyond: 429."
     )
     embedding_threads: int = Field(
-        0, ge=0, description="CPU threads of the built-in encoder; 0: the engine's threads."
+        1,
+        ge=0,
+        description=(
+            "CPU threads of the built-in encoder; 0: the engine's threads. One is best on small "
+            "machines: with two, each call waits for a second core that the engines keep busy."
+        ),
     )
 
 
