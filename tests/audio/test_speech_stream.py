@@ -152,3 +152,21 @@ async def test_nothing_to_say_is_a_400(voice: VoiceWorld) -> None:
         "/v1/audio/speech", json={"model": "tts-1", "voice": "fr", "input": "... !?"}
     )
     assert r.status_code == 400 and r.json()["error"]["param"] == "input"
+
+
+@needs_piper
+def test_piper_stops_when_idle_or_at_once_without_keep_alive() -> None:
+    joe = tts.resolve("alloy")
+    once = tts.Speaker(keep_alive=0)
+    pcm, rate = once.synthesize(joe, "Good morning. Good evening to you all.")
+    assert rate == 22050 and len(pcm) > rate  # more than half a second
+    assert once.piper().processes() == []
+    brief = tts.Speaker(keep_alive=1)
+    brief.synthesize(joe, "Good morning.")
+    (running,) = brief.piper().processes()
+    for _ in range(100):
+        if not brief.piper().processes() and not running.alive():
+            break
+        time.sleep(0.1)
+    assert brief.piper().processes() == [] and not running.alive()
+    brief.close()

@@ -51,7 +51,8 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class Turn:
-    """One transcription at a time; a few may wait, the rest get a 429 at once."""
+    """One piece of work at a time (a transcription; a synthesis); a few may wait, the rest get
+    a 429 at once."""
 
     def __init__(self, queue: int, busy: str = "transcribing other audio") -> None:
         self.lock = asyncio.Lock()
