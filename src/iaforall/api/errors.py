@@ -32,11 +32,28 @@ def sse_error(exc: IAForAllError) -> bytes:
     return b"data: " + json.dumps(body_of(exc)).encode() + b"\n\n"
 
 
-def error_response(exc: IAForAllError) -> JSONResponse:
+def ollama_body(exc: IAForAllError) -> dict[str, Any]:
+    """Ollama's shape: `{"error": "..."}` (and our extra fields beside it)."""
+    return {"error": exc.message, **exc.extra}
+
+
+def is_ollama(request: Request) -> bool:
+    """The Ollama-compatible API lives under /api/ (iaforall.api.ollama)."""
+    return request.url.path.startswith("/api/")
+
+
+def error_response(exc: IAForAllError, *, ollama: bool = False) -> JSONResponse:
     headers = {}
     if isinstance(exc, ServerBusy):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(body_of(exc), status_code=exc.status, headers=headers)
+    body = ollama_body(exc) if ollama else body_of(exc)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _shaped(request: Request, body: dict[str, Any], status: int, **kw: Any) -> JSONResponse:
+    if is_ollama(request):
+        body = {"error": body["error"]["message"]}
+    return JSONResponse(body, status_code=status, **kw)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, str]:
@@ -74,14 +91,15 @@ def _is_field(part: str | int) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IAForAllError)
     async def _domain(request: Request, exc: IAForAllError) -> JSONResponse:
-        return error_response(exc)
+        return error_response(exc, ollama=is_ollama(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param, code = _describe_validation(exc)
-        return JSONResponse(
+        return _shaped(
+            request,
             openai_error_body(message, type="invalid_request_error", code=code, param=param),
-            status_code=400,
+            400,
         )
 
     @app.exception_handler(HTTPException)
@@ -92,20 +110,22 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return JSONResponse(
+        return _shaped(
+            request,
             openai_error_body(message, type="invalid_request_error", code=code),
-            status_code=exc.status_code,
+            exc.status_code,
             headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(
+        return _shaped(
+            request,
             openai_error_body(
                 "The server hit an unexpected error; it has been logged.",
                 type="server_error",
                 code="internal_error",
             ),
-            status_code=500,
+            500,
         )

@@ -49,6 +49,9 @@ class Sampling:
     frequency_penalty: float | None = None
     logprobs: bool = False
     top_logprobs: int | None = None
+    top_k: int | None = None  # the samplers below are llama.cpp's (Ollama's `options`)
+    min_p: float | None = None
+    repeat_penalty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

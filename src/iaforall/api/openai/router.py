@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import body_limit, json_body, services, user_of
+from iaforall.api.images import with_images
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.policing import checked_output, first_chunk_with
 from iaforall.api.policy import policy_of, preferred_language
@@ -31,7 +32,6 @@ from iaforall.policy.engine import Decision
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
-from iaforall.vision import ImageReader, has_images, read_images
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -79,7 +79,7 @@ async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
-    chat = await _with_images(request, svc, body.to_core(me.user))
+    chat = await with_images(request, svc, body.to_core(me.user))
     chat, citations = await _with_knowledge(svc, body, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(chat, kind="chat", language=language)
@@ -104,7 +104,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
     body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
     chat = body.to_core(user)
     model, _ = svc.dispatcher.check(chat)
-    chat = await _with_images(request, svc, chat)
+    chat = await with_images(request, svc, chat)
     chat, _ = await _with_knowledge(svc, body, chat)
     prompt = await svc.dispatcher.render_prompt(chat)
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
@@ -126,16 +126,6 @@ async def completions(
         lambda result: result["choices"][0].get("text") or "",
         include_usage=body.include_usage,
     )
-
-
-async def _with_images(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:
-    """Image parts read into labelled text (OCR) before anything else sees the request, or
-    kept as checked images for a model that sees them (one with a vision projector)."""
-    if not has_images(chat):
-        return chat
-    _, capabilities = svc.dispatcher.check(chat)
-    reader = ImageReader.of(request.app.state, svc.settings.images)
-    return await read_images(chat, reader, model_sees_images=capabilities.vision)
 
 
 async def _with_knowledge(

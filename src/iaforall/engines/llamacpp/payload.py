@@ -18,6 +18,9 @@ def _sampling(s: Sampling) -> dict[str, Any]:
         "seed": s.seed,
         "presence_penalty": s.presence_penalty,
         "frequency_penalty": s.frequency_penalty,
+        "top_k": s.top_k,
+        "min_p": s.min_p,
+        "repeat_penalty": s.repeat_penalty,
     }
     body = {k: v for k, v in body.items() if v is not None}
     if s.stop:

