@@ -160,7 +160,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--beams", default="5,1", help="beam sizes to measure, e.g. 5,1")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="iaforall-speech-bench-"))
+    with tempfile.TemporaryDirectory(prefix="iaforall-speech-bench-") as home:
+        measure(args, Path(home))
+
+
+def measure(args: argparse.Namespace, home: Path) -> None:
+    """Everything, with base's joined model under `home` (removed at the end)."""
     threads = min(os.cpu_count() or 2, 4)
     results: dict[str, Any] = {"cores": os.cpu_count(), "runs": args.runs}
     load = os.getloadavg()[0]
