@@ -7,8 +7,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,13 +15,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
 from iaforall.api.streaming import first_and_rest
+from iaforall.api.uploads import receive_files
 from iaforall.core.errors import (
     IAForAllError,
     InvalidRequest,
@@ -141,18 +138,6 @@ def _voice(request: Request, svc: Services) -> tuple[Whisper, Turn]:
     return state.whisper, state.whisper_turn
 
 
-async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    seen = 0
-    async for piece in request.stream():
-        seen += len(piece)
-        if seen > limit:
-            raise _too_large(limit)
-        yield piece
-
-
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"The upload is larger than the {limit // 1_000_000} MB allowed (IAFORALL_MAX_AUDIO_MB)."
@@ -161,26 +146,10 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 async def _form(request: Request, limit: int) -> tuple[dict[str, str], Path]:
     """The form's fields, and its `file` streamed to a temporary file (the caller removes it)."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InvalidRequest("Send the audio as multipart/form-data with a 'file' field.")
-    parser = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=20)
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise InvalidRequest(f"The form could not be read: {exc.message}") from None
-    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        await form.close()
-        raise InvalidRequest("Missing required parameter 'file'.", param="file")
-    fd, name = tempfile.mkstemp(prefix="iaforall-audio-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := await upload.read(1 << 20):
-                out.write(chunk)
-    finally:
-        await form.close()
-    return fields, Path(name)
+    fields, files = await receive_files(
+        request, max_bytes=limit, max_files=1, too_large=lambda: _too_large(limit), what="the audio"
+    )
+    return fields, files[0].path
 
 
 def _number(fields: dict[str, str], name: str, default: float) -> float:

@@ -50,11 +50,12 @@ async def receive_files(
     too_large: Callable[[], PayloadTooLarge],
     into: Path | None = None,
     field: str = "file",
+    what: str = "the files",
 ) -> tuple[dict[str, str], list[Received]]:
     """The form's text fields, and its files (`field`, repeatable) written to `into` (a
     temporary folder by default) with their size and SHA-256."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InvalidRequest(f"Send the files as multipart/form-data, in '{field}' fields.")
+        raise InvalidRequest(f"Send {what} as multipart/form-data, in a '{field}' field.")
     body = limited(request, max_bytes * max_files + 1_000_000, too_large)
     parser = MultiPartParser(request.headers, body, max_files=max_files, max_fields=50)
     try:
