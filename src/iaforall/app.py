@@ -17,6 +17,7 @@ from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.knowledge import router as knowledge_router
+from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
 from iaforall.api.openai.router import router as openai_router
@@ -159,6 +160,7 @@ def create_app(
     app.include_router(knowledge_router, dependencies=signed_in)
     for ollama_router in ollama_routers:
         app.include_router(ollama_router, dependencies=signed_in)
+    app.include_router(ollama_public)
     app.include_router(system.router)
     app.include_router(web_router, dependencies=signed_in)
     app.include_router(web_reply_router, dependencies=signed_in)

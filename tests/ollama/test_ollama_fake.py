@@ -36,6 +36,7 @@ async def test_version_and_liveness(fake: FakeWorld) -> None:
     assert r.status_code == 200 and r.json()["version"]
     root = await fake.client.get("/")
     assert root.status_code == 200 and "running" in root.text
+    assert (await fake.client.head("/")).status_code == 200
 
 
 async def test_tags_list_the_store_with_digests(fake: FakeWorld) -> None:

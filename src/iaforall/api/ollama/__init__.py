@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from iaforall.api.ollama import embed, models, router
 
-routers: list[APIRouter] = [router.router, models.router, embed.router]
+routers: list[APIRouter] = [router.router, models.router, embed.router]  # signed in
+public = models.public
 
-__all__ = ["routers"]
+__all__ = ["public", "routers"]

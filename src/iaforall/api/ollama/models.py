@@ -29,6 +29,8 @@ from iaforall.services import Services
 from iaforall.vision.projector import projector_for
 
 router = APIRouter(prefix="/api", tags=["Ollama-compatible"])
+# What Ollama's clients probe before signing in: is a server there, which version.
+public = APIRouter(tags=["Ollama-compatible"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 Admin = [Depends(require_admin)]
@@ -61,9 +63,16 @@ def _tag(info: ModelInfo) -> dict[str, Any]:
     }
 
 
-@router.get("/version")
+@public.api_route("/api/version", methods=["GET", "HEAD"])
 async def version() -> dict[str, str]:
     return {"version": __version__}
+
+
+@public.head("/", include_in_schema=False)
+async def alive() -> Response:
+    """`HEAD /`, as Ollama's own command line checks that its server runs (GET / is the
+    web app, or a liveness text for non-browsers)."""
+    return Response(status_code=200)
 
 
 @router.get("/tags")
