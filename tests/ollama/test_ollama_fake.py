@@ -60,7 +60,6 @@ async def test_show_gives_details_and_metadata(fake: FakeWorld) -> None:
 
 
 async def test_chat_streams_ndjson_with_a_done_line(fake: FakeWorld) -> None:
-    fake.delay = 0.0
     await fake.client.post("/api/chat", json=chat(stream=False))  # loads the engine
     fake.engine("tiny:latest").enqueue("Bon", "jour")
     r = await fake.client.post("/api/chat", json=chat())
@@ -108,6 +107,10 @@ async def test_options_format_and_system_reach_the_engine(fake: FakeWorld) -> No
     assert (s.temperature, s.top_k, s.top_p, s.seed) == (0.2, 5, 0.9, 7)
     assert (s.max_tokens, s.stop, s.repeat_penalty) == (12, ("\n",), 1.1)
     assert sent.response_format == {"type": "json_object"}
+    # more than the context holds: until the context is full, as Ollama does
+    r = await fake.client.post("/api/chat", json=chat(options={"num_predict": 100_000}))
+    assert r.status_code == 200
+    assert fake.engine("tiny:latest").requests[-1].sampling.max_tokens == 2048
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     r = await fake.client.post(
         "/api/generate",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -111,7 +111,8 @@ async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind:
     language = preferred_language(asked.request.headers.get("accept-language", ""))
     rule_kind: RequestKind = "completion" if isinstance(generation, CompletionRequest) else "chat"
     decisions = await policy.check_input(generation, kind=rule_kind, language=language)
-    model, _ = svc.pool.resolve(generation.model)
+    model, capabilities = svc.pool.resolve(generation.model)
+    generation = _within_context(generation, capabilities.context_length)
     relay = Relay(shown, kind, resident=model in svc.pool.residents())
     items = checked_output(
         svc.gate.stream(asked.me, generation, svc.dispatcher.stream_queued),
@@ -141,6 +142,15 @@ async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind:
         media_type=NDJSON,
         headers={**headers, **queue_headers(admission)},
     )
+
+
+def _within_context(generation: GenerationRequest, context_length: int) -> GenerationRequest:
+    """Ollama generates until the context is full when `num_predict` asks for more (where /v1
+    refuses): the same here, so clients that ask for much work unchanged."""
+    asked = generation.sampling.max_tokens
+    if asked is None or asked <= context_length:
+        return generation
+    return replace(generation, sampling=replace(generation.sampling, max_tokens=context_length))
 
 
 async def _whole(
