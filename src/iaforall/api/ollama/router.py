@@ -16,7 +16,8 @@ from iaforall.api.deps import body_limit, json_body, services
 from iaforall.api.errors import ollama_body
 from iaforall.api.images import with_images
 from iaforall.api.ollama.convert import Kind, Relay, ndjson, now_iso
-from iaforall.api.ollama.schemas import ChatBody, GenerateBody, keep_alive_seconds
+from iaforall.api.ollama.options import keep_alive_seconds
+from iaforall.api.ollama.schemas import ChatBody, GenerateBody
 from iaforall.api.policing import checked_output
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import Item, cancel_on_disconnect, queue_headers, start_stream
@@ -109,10 +110,10 @@ async def _release(svc: Services, model: str, keep_alive: float | None) -> None:
 async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind: Kind) -> Response:
     svc, policy = asked.svc, asked.policy
     language = preferred_language(asked.request.headers.get("accept-language", ""))
+    model, capabilities = svc.pool.resolve(generation.model)  # an unknown model: 404 first
+    generation = _within_context(generation, capabilities.context_length)
     rule_kind: RequestKind = "completion" if isinstance(generation, CompletionRequest) else "chat"
     decisions = await policy.check_input(generation, kind=rule_kind, language=language)
-    model, capabilities = svc.pool.resolve(generation.model)
-    generation = _within_context(generation, capabilities.context_length)
     relay = Relay(shown, kind, resident=model in svc.pool.residents())
     items = checked_output(
         svc.gate.stream(asked.me, generation, svc.dispatcher.stream_queued),
@@ -129,8 +130,10 @@ async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind:
         await _release(svc, model, asked.keep_alive)
 
     if not asked.stream:
-        admission, result = await cancel_on_disconnect(asked.request, _whole(relay, items))
-        await after()
+        try:
+            admission, result = await cancel_on_disconnect(asked.request, _whole(relay, items))
+        finally:
+            await after()
         said = decisions_field(decisions).get("decisions", [])
         said += result.get("iaforall", {}).get("decisions", [])
         if said:

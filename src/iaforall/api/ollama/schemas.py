@@ -1,129 +1,19 @@
-"""Request bodies of the Ollama API, validated, then turned into core types.
-
-Sampling options we honour go to the engine; options that only tune how Ollama loads a model
-(`num_ctx`, `num_thread`, `num_gpu`...) are server settings here and are ignored, named in the
-`X-IAForAll-Ignored-Options` header; sampling options we cannot honour are refused.
-"""
+"""Request bodies of the Ollama API, validated, then turned into core types (the `options`
+are read by `options.py`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from iaforall.api.ollama.options import options_sampling
 from iaforall.api.openai.schemas import JsonSchemaFormat, ResponseFormat
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import ChatRequest, CompletionRequest, ModelId, Sampling, UserId
-
-# Set by the server's operator (IAFORALL_CONTEXT_LENGTH, IAFORALL_THREADS...), not per request.
-IGNORED_OPTIONS = frozenset(
-    {
-        "num_ctx",
-        "num_batch",
-        "num_gpu",
-        "main_gpu",
-        "low_vram",
-        "f16_kv",
-        "logits_all",
-        "vocab_only",
-        "use_mmap",
-        "use_mlock",
-        "numa",
-        "num_thread",
-        "num_keep",
-        "embedding_only",
-    }
-)
-# What each option becomes in our sampling settings.
-SAMPLING_OPTIONS = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "top_k": "top_k",
-    "min_p": "min_p",
-    "seed": "seed",
-    "num_predict": "max_tokens",
-    "stop": "stop",
-    "repeat_penalty": "repeat_penalty",
-    "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-}
-# Refused unless left at the value that means "off".
-_OFF = {"mirostat": 0, "tfs_z": 1.0, "typical_p": 1.0, "penalize_newline": False}
-
-
-def options_sampling(options: dict[str, Any]) -> tuple[Sampling, list[str]]:
-    """The sampling settings of Ollama's `options`, and the options ignored."""
-    values: dict[str, Any] = {}
-    ignored = []
-    for name, value in options.items():
-        if value is None:
-            continue
-        if name in IGNORED_OPTIONS or name == "repeat_last_n":
-            ignored.append(name)
-        elif name in _OFF:
-            if value != _OFF[name]:
-                raise InvalidRequest(
-                    f"The option '{name}' is not supported here; leave it out.",
-                    param=f"options.{name}",
-                    code="unsupported_parameter",
-                )
-        elif name in SAMPLING_OPTIONS:
-            values[SAMPLING_OPTIONS[name]] = _checked(name, value)
-        else:
-            raise InvalidRequest(
-                f"Unknown option '{name}'.", param=f"options.{name}", code="unknown_option"
-            )
-    return Sampling(**values), ignored
-
-
-def _checked(name: str, value: Any) -> Any:
-    wrong = InvalidRequest(
-        f"Invalid value for option '{name}': {value!r}.", param=f"options.{name}"
-    )
-    if name == "stop":
-        stops = [value] if isinstance(value, str) else value
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise wrong
-        return tuple(s for s in stops if s)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise wrong
-    if name in ("seed", "top_k", "num_predict"):
-        if int(value) != value:
-            raise wrong
-        value = int(value)
-    if name == "num_predict":
-        if value in (-1, -2):  # Ollama: "until the model stops" / "fill the context"
-            return None
-        if value < 1:
-            raise wrong
-    if name == "top_k" and value <= 0:
-        return None  # 0: Ollama's "no top-k"
-    if name in ("temperature", "top_p", "min_p", "repeat_penalty") and value < 0:
-        raise wrong
-    return value
-
-
-KEEP_ALIVE = re.compile(r"(-?\d+(?:\.\d+)?)(ms|s|m|h)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def keep_alive_seconds(value: float | str | None) -> float | None:
-    """Ollama's keep_alive: seconds, or a duration ("5m", "1h", "30s"); negative: forever."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    match = KEEP_ALIVE.fullmatch(value.strip())
-    if match is None:
-        raise InvalidRequest(
-            f"Invalid keep_alive {value!r}: give seconds or a duration such as '5m' or '1h'.",
-            param="keep_alive",
-        )
-    return float(match[1]) * _UNITS[match[2]]
 
 
 def response_format(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
