@@ -45,7 +45,8 @@ test: install test-models system-deps check
 bench: install test-models
 	$(PY) bench/throughput.py
 
-# Retrieval latency and recall at 10k and 100k chunks (embeds 10k passages once, then cached).
+# Retrieval latency and recall at 10k and 100k chunks (embeds 100k passages once: ~9 min;
+# cached after).
 bench-knowledge: install
 	$(PY) bench/knowledge.py
 
