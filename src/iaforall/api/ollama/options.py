@@ -2,7 +2,8 @@
 
 Sampling options we honour go to the engine; options that only tune how Ollama loads a model
 (`num_ctx`, `num_thread`, `num_gpu`...) are server settings here and are ignored, named in the
-`X-IAForAll-Ignored-Options` header; sampling options we cannot honour are refused.
+`X-IAForAll-Ignored-Options` header, as are names we do not know (Ollama ignores them too);
+sampling options we cannot honour are refused.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ IGNORED_OPTIONS = frozenset(
         "num_thread",
         "num_keep",
         "embedding_only",
+        "repeat_last_n",
     }
 )
 # What each option becomes in our sampling settings.
@@ -56,8 +58,9 @@ def options_sampling(options: dict[str, Any]) -> tuple[Sampling, list[str]]:
     for name, value in options.items():
         if value is None:
             continue
-        if name in IGNORED_OPTIONS or name == "repeat_last_n":
-            ignored.append(name)
+        if name in IGNORED_OPTIONS or name not in SAMPLING_OPTIONS.keys() | _OFF.keys():
+            # Ollama, too, ignores the names it does not know (older clients send some).
+            ignored.append(re.sub(r"[^A-Za-z0-9_.-]", "?", name[:64]))  # safe in a header
         elif name in _OFF:
             if value != _OFF[name]:
                 raise InvalidRequest(
@@ -65,12 +68,8 @@ def options_sampling(options: dict[str, Any]) -> tuple[Sampling, list[str]]:
                     param=f"options.{name}",
                     code="unsupported_parameter",
                 )
-        elif name in SAMPLING_OPTIONS:
-            values[SAMPLING_OPTIONS[name]] = _checked(name, value)
         else:
-            raise InvalidRequest(
-                f"Unknown option '{name}'.", param=f"options.{name}", code="unknown_option"
-            )
+            values[SAMPLING_OPTIONS[name]] = _checked(name, value)
     return Sampling(**values), ignored
 
 
