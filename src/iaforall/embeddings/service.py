@@ -76,30 +76,29 @@ class Embedded:
 
 
 class Turn:
-    """One batch of the built-in encoder at a time, in arrival order; a few requests may wait,
-    the rest get a 429 at once."""
+    """The built-in encoder's line: requests in it (one computing, `queue` more waiting) take
+    its batches one at a time, in arrival order; beyond, a 429 at once."""
 
     def __init__(self, queue: int) -> None:
         self.lock = asyncio.Lock()
         self.queue = queue
-        self.waiting = 0
+        self.in_line = 0
 
-    def admit(self) -> None:
-        if self.lock.locked() and self.waiting >= self.queue:
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        if self.in_line > self.queue:
             raise ServerBusy(
                 "The server is computing other embeddings; try again shortly.", retry_after=2
             )
+        self.in_line += 1
+        try:
+            yield
+        finally:
+            self.in_line -= 1
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
-        self.waiting += 1
-        try:
-            await self.lock.acquire()
-        finally:
-            self.waiting -= 1
-        try:
+        async with self.lock:
             return await asyncio.to_thread(work, *args)
-        finally:
-            self.lock.release()
 
 
 def normalize_inputs(raw: Any) -> Inputs:
@@ -245,11 +244,13 @@ class Embeddings:
         model = self.resolve(model_name)
         inputs = normalize_inputs(raw_inputs)
         size = self.check(model, inputs)
-        if model.kind == "builtin":
-            self.turn.admit()
+        line = self.turn.admitted() if model.kind == "builtin" else contextlib.nullcontext()
         try:
-            async with asyncio.timeout(self._request_timeout):
-                async with self._slot(model, user, weight, size) as used:
+            with line:
+                async with (
+                    asyncio.timeout(self._request_timeout),
+                    self._slot(model, user, weight, size) as used,
+                ):
                     result = await self._compute(model, inputs)
                     used(result.prompt_tokens)
         except TimeoutError:
