@@ -140,3 +140,11 @@ def test_tool_call_round_trip(client: ollama.Client) -> None:
         stream=True,
     )
     assert "21" in "".join(p.message.content or "" for p in parts)
+
+
+async def test_async_client_streams(server: RealServer) -> None:
+    client = ollama.AsyncClient(host=server.url, timeout=120)
+    stream = await client.generate(SMOL, "Once upon a time", stream=True, options=SHORT)
+    parts = [part async for part in stream]
+    assert parts[-1].done and parts[-1].eval_count
+    assert "".join(p.response or "" for p in parts).strip()
