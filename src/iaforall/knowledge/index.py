@@ -3,21 +3,28 @@
 Pure storage, called by the knowledge-base layer (which owns knowledge bases, documents and
 chunk texts; this module keeps only what search needs). Calls block: run them in a thread.
 
-    index = KnowledgeIndex(database)
+    index = KnowledgeIndex(database)    # one per server: it keeps big bases' vectors in memory
     index.add(kb_id, [(chunk_id, text, vector), ...])   # replaces chunks already there
+    index.warm([kb_id])                 # once a base is ingested: its first search is then fast
     index.search([kb_id], query_vector, "query text", k=5, mode="hybrid")  # -> [Hit]
     index.remove(kb_id)                 # the whole knowledge base
     index.remove(kb_id, [chunk_id])     # some of its chunks
+    index.close()                       # at shutdown (its helper threads)
 
 - `vector` mode: cosine similarity (exact, every chunk of the knowledge bases is compared).
 - `keyword` mode: BM25 over the words (case and accents ignored), any word may match.
 - `hybrid`: both lists fused by reciprocal rank fusion (score = sum of 1 / (60 + rank)).
 
-On SQLite (the default) vectors live in sqlite-vec `vec0` tables, one per vector size,
-partitioned by knowledge base, so a search reads only the bases it is asked about; words live in
-an FTS5 table. On PostgreSQL, where no pgvector reaches our machines, vectors are stored as bytes
-and compared in numpy (each base's matrix is kept in memory until the base changes); words are a
-`tsvector` ('simple' configuration over case- and accent-folded text) with a GIN index.
+On SQLite (the default) vectors live in sqlite-vec `vec0` tables (cosine distance), one per
+vector size, partitioned by knowledge base, so a search reads only the bases it is asked about;
+words live in an FTS5 table. sqlite-vec compares every vector at each search, reading each from
+its pages: ~0.7 ms per thousand here, so a base of `memory_from` (10,000) chunks or more is
+searched in a copy of its vectors kept in memory instead (numpy: ~0.2 ms per thousand; 2 KB per
+chunk of 512 numbers), read from sqlite-vec's own blocks and dropped when the base changes. On
+PostgreSQL, where no pgvector reaches our machines, vectors are stored as bytes beside each row
+and every base is searched that way; words are a `tsvector` ('simple' configuration over case-
+and accent-folded text) with a GIN index. Measured by bench/knowledge.py: p95 47 ms for hybrid
+search over 100,000 chunks.
 
 All the chunks of one knowledge base have vectors of the same size (its embedding model's); a
 search over several bases compares the query vector with those of its own size only.
