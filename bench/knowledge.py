@@ -1,4 +1,4 @@
-"""Knowledge bases on this machine: retrieval latency and recall, (later) ingestion speed.
+"""Knowledge bases on this machine: ingestion speed, retrieval latency and recall.
 
     .venv/bin/python bench/knowledge.py [--sizes 10000 100000] [--questions 200] [--json]
                                         [--mix] [--database-url URL] [--cache DIR]
@@ -432,12 +432,86 @@ def build_index(
     return index, rate, time.perf_counter() - started
 
 
-def ingestion() -> dict[str, Any]:
-    """INGESTION SPEED (pages/s): the integrator adds it here — parse generated documents with
-    `iaforall.knowledge.speed.measure_parsing`, chunk, embed and `KnowledgeIndex.add` them, the
-    way the knowledge-base layer does, and report pages/s end to end. The parts measured below
-    (embedding and indexing rates, in chunks/s) are two of its steps."""
-    return {"pages_per_s": None, "note": "not measured yet: see ingestion() in bench/knowledge.py"}
+def ingestion(encoder: SentenceEncoder) -> dict[str, Any]:
+    """Pages per second end to end, as the knowledge-base layer reads a document: parse (pypdf;
+    rapidocr for scans), cut into passages, embed them, index them, on generated documents: a
+    40-page text PDF in French and English, and a 3-page scanned PDF."""
+    from PIL import Image, ImageDraw, ImageFont
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    from iaforall.knowledge.chunk import chunk_document
+    from iaforall.knowledge.ocr_pages import RapidOcrLines
+    from iaforall.knowledge.parse import parse_document
+
+    rng = random.Random(7)
+    words = [w for t in TEMPLATES_SAMPLE for w in t.split()]
+    with tempfile.TemporaryDirectory(prefix="iaforall-ingest-") as tmp:
+        text_pdf = Path(tmp) / "manual.pdf"
+        canvas = Canvas(str(text_pdf), pagesize=A4)
+        for _ in range(40):
+            for line in range(45):  # a full page: ~45 lines of ~90 characters
+                canvas.drawString(40, 800 - 17 * line, " ".join(rng.choices(words, k=14))[:95])
+            canvas.showPage()
+        canvas.save()
+        scan = Path(tmp) / "scan.pdf"
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 28)
+        pages = []
+        for _ in range(3):
+            page = Image.new("RGB", (1240, 1754), "white")  # A4 at 150 dpi
+            draw = ImageDraw.Draw(page)
+            for line in range(30):
+                draw.text(
+                    (90, 90 + 52 * line), " ".join(rng.choices(words, k=8)), font=font, fill=0
+                )
+            pages.append(page)
+        pages[0].save(scan, "PDF", resolution=150, save_all=True, append_images=pages[1:])
+        database = Database(f"sqlite:///{Path(tmp) / 'ingest.db'}")
+        database.upgrade()
+        index = KnowledgeIndex(database)
+        figures: dict[str, Any] = {}
+        ocr = RapidOcrLines()
+        ocr(pages[0].resize((200, 100)))  # the OCR engine loaded before timing
+        for name, path in [("text_pdf", text_pdf), ("scanned_pdf", scan)]:
+            started = time.perf_counter()
+            document = parse_document(path, path.name, read_image=ocr)
+            parsed = time.perf_counter()
+            chunks = chunk_document(document)
+            vectors, _ = encoder.encode([c.embedding_text for c in chunks])
+            embedded = time.perf_counter()
+            index.add(
+                name,
+                [
+                    (f"{name}-{c.index}", c.embedding_text, v)
+                    for c, v in zip(chunks, vectors, strict=True)
+                ],
+            )
+            done = time.perf_counter()
+            figures[name] = {
+                "pages": document.pages,
+                "passages": len(chunks),
+                "parse_s": round(parsed - started, 2),
+                "embed_s": round(embedded - parsed, 2),
+                "index_s": round(done - embedded, 3),
+                "pages_per_s": round(document.pages / (done - started), 2),
+            }
+        index.close()
+        database.close()
+    text, scanned = figures["text_pdf"], figures["scanned_pdf"]
+    figures["note"] = (
+        f"text PDF {text['pages_per_s']} pages/s ({text['pages']} pages, {text['passages']} "
+        f"passages: parse {text['parse_s']} s, embed {text['embed_s']} s, index "
+        f"{text['index_s']} s); scanned PDF {scanned['pages_per_s']} pages/s (OCR)"
+    )
+    return figures
+
+
+TEMPLATES_SAMPLE = [
+    "The harbour committee met on Tuesday to plan the summer festival and the new lighthouse",
+    "Le conseil municipal a voté le budget de la bibliothèque et des écoles pour l'année",
+    "Farmers reported a good harvest of apples and pears despite the dry spring weather",
+    "Les bénévoles de l'association ont réparé les vélos et nettoyé les jardins partagés",
+]
 
 
 def main() -> int:
@@ -490,7 +564,7 @@ def main() -> int:
             "questions": len(corpus.questions),
             "cross_language_questions": corpus.kinds.count("cross-language"),
         },
-        "ingestion": ingestion(),
+        "ingestion": ingestion(encoder),
         "sizes": {},
     }
     with tempfile.TemporaryDirectory(prefix="iaforall-bench-") as tmp:
