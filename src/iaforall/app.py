@@ -141,7 +141,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await svc.knowledge.ingestion.close()
+            await svc.knowledge.close()
             await svc.pool.close()
             await svc.embeddings.close()
             svc.database.close()

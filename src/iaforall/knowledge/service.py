@@ -31,3 +31,7 @@ class Knowledge:
             Ingestion(bases, index, embeddings, settings.knowledge),
             Retriever(bases, index, embeddings),
         )
+
+    async def close(self) -> None:
+        await self.ingestion.close()
+        self.index.close()
