@@ -57,3 +57,16 @@ async def test_a_base_is_private_until_shared_and_then_read_only(shared: Shared)
 
     await c.delete(f"{API}/{kb}/shares/bob", headers=ada)
     assert (await c.get(f"{API}/{kb}", headers=bob)).status_code == 404
+
+
+async def test_the_owner_sees_the_names_it_is_shared_with(shared: Shared) -> None:
+    ada = await key_for(shared, "ada")
+    c: httpx.AsyncClient = shared.client
+    kb = (await c.post(API, json={"name": "Names"}, headers=ada)).json()["id"]
+    assert (await c.get(f"{API}/{kb}", headers=ada)).json()["shared_with_names"] == []
+    put = (await c.put(f"{API}/{kb}/shares/bob", headers=ada)).json()
+    assert put["shared_with_names"] == ["bob"] and len(put["shared_with"]) == 1
+    listed = (await c.get(API, headers=ada)).json()["data"]
+    assert [b["shared_with_names"] for b in listed if b["id"] == kb] == [["bob"]]
+    gone = (await c.delete(f"{API}/{kb}/shares/bob", headers=ada)).json()
+    assert gone["shared_with"] == [] and gone["shared_with_names"] == []

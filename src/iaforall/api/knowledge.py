@@ -4,6 +4,7 @@ read-only sharing. Thin over iaforall.knowledge; documented in docs/knowledge.md
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -60,7 +61,8 @@ class SearchBody(_Strict):
     mode: Mode = "hybrid"
 
 
-def base_out(base: BaseView, me: Principal) -> dict[str, Any]:
+def base_out(base: BaseView, me: Principal, names: dict[str, str] | None = None) -> dict[str, Any]:
+    shared = list(base.shared_with) if base.owner == me.user else []
     return {
         "id": base.id,
         "object": "knowledge_base",
@@ -69,7 +71,9 @@ def base_out(base: BaseView, me: Principal) -> dict[str, Any]:
         "embedding_model": base.embedding_model,
         "owner": base.owner,
         "access": "owner" if base.owner == me.user else "read",
-        "shared_with": list(base.shared_with) if base.owner == me.user else [],
+        "shared_with": shared,
+        # The same people by name, for showing (an id whose account is gone stays an id).
+        "shared_with_names": [(names or {}).get(u, u) for u in shared],
         "file_counts": {"total": base.documents},
         "chunks": base.chunks,
         "created_at": _stamp(base.created_at),
@@ -108,10 +112,24 @@ async def _off(work: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(work, *args, **kwargs)
 
 
+def _names(svc: Services, bases: list[BaseView], me: Principal) -> dict[str, str]:
+    """The names of the people the user's own bases are shared with."""
+    names = {}
+    for user_id in {u for b in bases if b.owner == me.user for u in b.shared_with}:
+        with contextlib.suppress(NotFound):
+            names[user_id] = svc.accounts.get_user(user_id).name
+    return names
+
+
+async def _out(svc: Services, base: BaseView, me: Principal) -> dict[str, Any]:
+    return base_out(base, me, await _off(_names, svc, [base], me))
+
+
 @router.get("")
 async def list_bases(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     found = await _off(svc.knowledge.bases.all_for, me.user)
-    return {"object": "list", "data": [base_out(b, me) for b in found]}
+    names = await _off(_names, svc, found, me)
+    return {"object": "list", "data": [base_out(b, me, names) for b in found]}
 
 
 @router.post("", status_code=201)
@@ -126,7 +144,7 @@ async def create_base(request: Request, svc: ServicesDep, me: PrincipalDep) -> d
 
 @router.get("/{kb_id}")
 async def get_base(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
-    return base_out(await _off(svc.knowledge.bases.get, me.user, kb_id), me)
+    return await _out(svc, await _off(svc.knowledge.bases.get, me.user, kb_id), me)
 
 
 @router.patch("/{kb_id}")
@@ -154,13 +172,13 @@ async def share(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> di
             "Sharing needs accounts (IAFORALL_AUTH=true): without them there is only one user."
         )
     other = await _off(svc.accounts.get_user, name)
-    return base_out(await _off(svc.knowledge.bases.share, me.user, kb_id, other.id), me)
+    return await _out(svc, await _off(svc.knowledge.bases.share, me.user, kb_id, other.id), me)
 
 
 @router.delete("/{kb_id}/shares/{name}")
 async def unshare(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     other = await _off(svc.accounts.get_user, name)
-    return base_out(await _off(svc.knowledge.bases.unshare, me.user, kb_id, other.id), me)
+    return await _out(svc, await _off(svc.knowledge.bases.unshare, me.user, kb_id, other.id), me)
 
 
 @router.post("/{kb_id}/files", status_code=202)

@@ -77,6 +77,7 @@ class ConversationView:
     message_count: int = 0
     snippet: str | None = None
     knowledge: tuple[str, ...] = ()  # knowledge base ids searched for each answer
+    knowledge_files: tuple[str, ...] = ()  # and single files (document ids)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
         messages,
         len(c.messages) if with_messages else 0,
         knowledge=tuple(c.knowledge or ()),
+        knowledge_files=tuple(c.knowledge_files or ()),
     )
 
 
@@ -313,6 +315,7 @@ class Conversations:
         settings: dict[str, Any] | None = None,
         messages: Sequence[NewMessage] = (),
         knowledge: Sequence[str] = (),
+        knowledge_files: Sequence[str] = (),
     ) -> ConversationView:
         now = utcnow()
         conversation = Conversation(
@@ -323,6 +326,7 @@ class Conversations:
             system_prompt=system_prompt,
             settings=dict(settings or {}),
             knowledge=list(knowledge),
+            knowledge_files=list(knowledge_files),
             created_at=now,
             updated_at=now,
         )
@@ -350,7 +354,8 @@ class Conversations:
             return _view(self._owned(session, owner, conversation_id))
 
     def update(self, owner: str, conversation_id: str, **changes: Any) -> ConversationView:
-        """Set `title`, `model`, `system_prompt`, `knowledge`; merge `settings` key by key."""
+        """Set `title`, `model`, `system_prompt`, `knowledge`, `knowledge_files`; merge
+        `settings` key by key."""
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
             for name, value in changes.items():

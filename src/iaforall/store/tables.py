@@ -45,6 +45,8 @@ class Conversation(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Knowledge base ids whose passages are searched for each answer.
     knowledge: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Single knowledge files (document ids) searched too, whatever base they are in.
+    knowledge_files: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -3,6 +3,7 @@ back to the browser and is stored as it ends, even when the user stops it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from iaforall.api.streaming import DONE, queue_headers, start_stream
 from iaforall.api.web.images import checked, history_images, model_input, reader_of, with_parts
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
-from iaforall.core.errors import IAForAllError
+from iaforall.core.errors import IAForAllError, NotFound
 from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
 from iaforall.engines.protocol import Chunk
 from iaforall.knowledge.retrieve import Citation, with_sources
@@ -187,13 +188,24 @@ async def reply(
 async def sources(
     svc: Services, user: UserId, conversation: ConversationView, history: tuple[Said, ...]
 ) -> list[Citation]:
-    """The passages of the conversation's knowledge bases for its last user message (bases
-    deleted or no longer shared since are left out)."""
-    if not conversation.knowledge or not history or history[-1].role != "user":
+    """The passages of the conversation's knowledge bases and single files for its last user
+    message (bases and files deleted or no longer shared since are left out)."""
+    wanted = conversation.knowledge or conversation.knowledge_files
+    if not wanted or not history or history[-1].role != "user":
         return []
-    readable = {b.id for b in await off_loop(svc.knowledge.bases.all_for, user)}
-    bases = [kb for kb in conversation.knowledge if kb in readable]
-    return await svc.knowledge.retriever.search(user, bases, history[-1].content)
+    readable = await off_loop(svc.knowledge.bases.all_for, user)
+    bases = [kb for kb in conversation.knowledge if kb in {b.id for b in readable}]
+    files = await off_loop(_readable_files, svc, user, conversation.knowledge_files)
+    return await svc.knowledge.retriever.search(user, bases, history[-1].content, documents=files)
+
+
+def _readable_files(svc: Services, user: UserId, ids: tuple[str, ...]) -> list[str]:
+    """Those of these files the user may still read."""
+    found = []
+    for document_id in ids:
+        with contextlib.suppress(NotFound):
+            found += [d.id for d in svc.knowledge.bases.documents_by_id(user, [document_id])]
+    return found
 
 
 @dataclass

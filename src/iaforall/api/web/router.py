@@ -55,6 +55,7 @@ async def list_conversations(
 async def create_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
     body = await json_body(request, ConversationCreate)
     await off_loop(svc.knowledge.bases.readable, user, body.knowledge)
+    await off_loop(svc.knowledge.bases.documents_by_id, user, body.knowledge_files)
     return await _create(svc, user, body)
 
 
@@ -84,6 +85,7 @@ async def _create(
         settings=body.settings.model_dump(),
         messages=messages,
         knowledge=body.knowledge if isinstance(body, ConversationCreate) else (),
+        knowledge_files=body.knowledge_files if isinstance(body, ConversationCreate) else (),
     )
     return ConversationFull.of(created).model_dump(mode="json")
 
@@ -101,6 +103,8 @@ async def update_conversation(
     body = await json_body(request, ConversationPatch)
     if body.knowledge:
         await off_loop(svc.knowledge.bases.readable, user, body.knowledge)
+    if body.knowledge_files:
+        await off_loop(svc.knowledge.bases.documents_by_id, user, body.knowledge_files)
     updated = await off_loop(svc.conversations.update, user, conversation_id, **body.changes())
     return ConversationFull.of(updated).model_dump(mode="json")
 

@@ -56,6 +56,7 @@ class ConversationCreate(_Strict):
     system_prompt: Text = Field("", max_length=MAX_TEXT)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     knowledge: list[str] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge_files: list[str] = Field(default_factory=list, max_length=MAX_BASES)
 
 
 class ConversationPatch(_Strict):
@@ -64,6 +65,7 @@ class ConversationPatch(_Strict):
     system_prompt: Text | None = Field(None, max_length=MAX_TEXT)
     settings: GenerationSettings | None = None
     knowledge: list[str] | None = Field(None, max_length=MAX_BASES)
+    knowledge_files: list[str] | None = Field(None, max_length=MAX_BASES)
 
     def changes(self) -> dict[str, Any]:
         changes = self.model_dump(exclude_unset=True, exclude={"settings"})
@@ -149,6 +151,7 @@ class ConversationOut(BaseModel):
     system_prompt: str
     settings: GenerationSettings
     knowledge: list[str]
+    knowledge_files: list[str] = []
     created_at: datetime
     updated_at: datetime
 
@@ -161,6 +164,7 @@ class ConversationOut(BaseModel):
             "system_prompt": c.system_prompt,
             "settings": GenerationSettings.model_validate(c.settings),
             "knowledge": list(c.knowledge),
+            "knowledge_files": list(c.knowledge_files),
             "created_at": c.created_at,
             "updated_at": c.updated_at,
         }
