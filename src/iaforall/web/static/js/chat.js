@@ -89,6 +89,7 @@ export class Chat {
           system_prompt: conversation.system_prompt || "",
           settings: conversation.settings,
           knowledge: conversation.knowledge || [],
+          knowledge_files: conversation.knowledge_files || [],
         });
         host.adoptConversation(conversation);
       }

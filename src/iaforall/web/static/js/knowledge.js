@@ -1,7 +1,10 @@
 // Knowledge bases: the user's own (and those shared with them, read only), their files as the
 // server reads them, and which bases the open conversation answers from. While files are being
-// read the dialog asks for their progress every second, and stops when it closes.
+// read the dialog asks for their progress every second, and stops when it closes. With accounts,
+// the owner of a base shares it (read only) by a person's name; and a conversation may also
+// answer from single files, whatever base they are in.
 
+import { currentSession } from "./account.js";
 import { ApiError, api, apiForm, describeError } from "./api.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { el, say } from "./dom.js";
@@ -58,6 +61,7 @@ export class KnowledgePanel {
     this.bases = [];
     this.files = new Map(); // base id -> its files, as last listed
     this.loaded = false;
+    this.filesLoaded = false; // every base's files listed: chosen files that are gone are known
     this.timer = 0;
     this.ticking = false;
     this.sending = 0; // upload batches under way
@@ -93,6 +97,26 @@ export class KnowledgePanel {
     return wanted.filter((id) => this.bases.some((b) => b.id === id));
   }
 
+  /** The single files this conversation answers from (those that still exist, once known). */
+  selectedFiles() {
+    const wanted = this.host.conversation().knowledge_files || [];
+    if (!this.filesLoaded) return [...wanted];
+    return wanted.filter((id) => this.fileById(id));
+  }
+
+  fileById(id) {
+    for (const files of this.files.values()) {
+      const found = files.find((f) => f.id === id);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  /** Sharing is offered only with accounts (without them there is only one user). */
+  sharing() {
+    return Boolean(currentSession().auth);
+  }
+
   /** The bases (not their files), for the line above the message box. */
   async load() {
     try {
@@ -117,6 +141,7 @@ export class KnowledgePanel {
       this.bases = (await api("GET", BASE)).data;
       this.loaded = true;
       await Promise.all(this.bases.map((base) => this.loadFiles(base.id)));
+      this.filesLoaded = true;
     } catch (err) {
       this.showError(err);
     }
@@ -206,6 +231,7 @@ export class KnowledgePanel {
       el("div", { className: "kb-actions" }, add, input,
         el("span", { className: "note kb-drop", text: t("knowledge_drop_hint") })),
       files,
+      this.sharing() ? this.shareSection(base, n) : null,
       // Deleting the whole base comes last, after everything it would delete.
       el("div", { className: "kb-foot" }, remove),
     );
@@ -253,6 +279,18 @@ export class KnowledgePanel {
       el("span", { className: "kb-file-status" }),
       el("progress", { max: "1", "aria-label": t("knowledge_progress_label", { name: file.filename }) }),
     );
+    const use = el("input", {
+      type: "checkbox", id: `kb-file-${n}-use`, className: "kb-file-use",
+      "aria-describedby": `kb-file-${n}`,
+    });
+    use.checked = this.selectedFiles().includes(file.id);
+    use.addEventListener("change", () => this.useFile(file, use));
+    row.append(el(
+      "span",
+      { className: "check-field kb-file-choice" },
+      use,
+      el("label", { for: use.id, text: t("knowledge_use_file") }),
+    ));
     if (base.access === "owner") {
       const remove = el("button", {
         type: "button", className: "button subtle danger-text kb-file-delete",
@@ -270,6 +308,8 @@ export class KnowledgePanel {
     const status = row.querySelector(".kb-file-status");
     status.textContent = statusText(file);
     status.classList.toggle("danger-text", file.status === "failed");
+    // Only a file that is read can be searched.
+    row.querySelector(".kb-file-choice").hidden = file.status !== "ready";
     const progress = row.querySelector("progress");
     progress.hidden = !BUSY.has(file.status);
     if (file.status === "queued") progress.removeAttribute("value"); // not started: indeterminate
@@ -279,14 +319,19 @@ export class KnowledgePanel {
   /** The line above the message box: which bases the answers come from, and a way to change. */
   renderLine() {
     const line = $("knowledge-line");
-    const chosen = this.selected()
-      .map((id) => this.bases.find((b) => b.id === id))
+    const names = this.selected()
+      .map((id) => this.bases.find((b) => b.id === id)?.name)
       .filter(Boolean);
-    line.hidden = chosen.length === 0 && this.bases.length === 0;
-    $("knowledge-line-text").textContent = chosen.length
-      ? t("knowledge_line_using", { names: listOf(chosen.map((b) => b.name)) })
+    const files = this.selectedFiles();
+    const known = files.map((id) => this.fileById(id)?.filename).filter(Boolean);
+    names.push(...known);
+    // Files not listed yet (the dialog not opened) are counted rather than named.
+    if (files.length > known.length) names.push(tCount("knowledge_files", files.length - known.length));
+    line.hidden = names.length === 0 && this.bases.length === 0;
+    $("knowledge-line-text").textContent = names.length
+      ? t("knowledge_line_using", { names: listOf(names) })
       : t("knowledge_line_none");
-    line.classList.toggle("knowledge-line-active", chosen.length > 0);
+    line.classList.toggle("knowledge-line-active", names.length > 0);
   }
 
   // ---------- actions ----------
@@ -352,6 +397,138 @@ export class KnowledgePanel {
       this.showError(err);
     }
     this.renderLine();
+  }
+
+  async useFile(file, checkbox) {
+    const on = checkbox.checked;
+    const current = this.selectedFiles();
+    const knowledgeFiles = on
+      ? [...new Set([...current, file.id])]
+      : current.filter((id) => id !== file.id);
+    this.showError(null);
+    try {
+      await this.host.save({ knowledge_files: knowledgeFiles });
+      const done = on ? { key: "knowledge_announce_file_used" } : { key: "knowledge_announce_file_unused" };
+      this.say(t(done.key, { name: file.filename }));
+    } catch (err) {
+      checkbox.checked = !on;
+      this.showError(err);
+    }
+    this.renderLine();
+  }
+
+  // ---------- sharing (accounts only) ----------
+
+  /** "Share…" opens a small form under the base: a person's name, and who already reads it. */
+  shareSection(base, n) {
+    const panelId = `kb-${n}-share`;
+    const toggle = el("button", {
+      type: "button", className: "button kb-share-toggle", "aria-expanded": "false",
+      "aria-controls": panelId, "aria-describedby": `kb-${n}-name`,
+      text: t("knowledge_action_share"),
+    });
+    const input = el("input", {
+      type: "text", id: `kb-${n}-share-name`, className: "kb-share-name", maxlength: "64",
+      autocomplete: "off", spellcheck: "false",
+    });
+    input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
+    const form = el(
+      "form",
+      { className: "kb-share-form", novalidate: true },
+      el("label", { for: input.id, text: t("knowledge_share_label", { name: base.name }) }),
+      el("div", { className: "inline-row" }, input,
+        el("button", { type: "submit", className: "button primary", text: t("knowledge_action_share_submit") })),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.share(base.id, input);
+    });
+    const panel = el(
+      "div",
+      { className: "kb-share", id: panelId, hidden: true },
+      form,
+      el("p", { className: "note kb-share-none", text: t("knowledge_share_none") }),
+      el("ul", {
+        className: "kb-share-list", "aria-label": t("knowledge_share_list_label", { name: base.name }),
+      }),
+    );
+    toggle.addEventListener("click", () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      panel.hidden = !open;
+      if (open) input.focus();
+    });
+    const section = el("div", { className: "kb-sharing" }, toggle, panel);
+    this.renderShares(section, base);
+    return section;
+  }
+
+  renderShares(section, base) {
+    const names = base.shared_with_names || base.shared_with || [];
+    const ids = base.shared_with || [];
+    section.querySelector(".kb-share-none").hidden = names.length > 0;
+    const list = section.querySelector(".kb-share-list");
+    list.hidden = names.length === 0;
+    list.replaceChildren(...names.map((name, i) => {
+      const stop = el("button", {
+        type: "button", className: "button subtle kb-unshare",
+        "aria-label": t("knowledge_action_unshare_named", { name }),
+        text: t("knowledge_action_unshare"),
+      });
+      stop.addEventListener("click", () => this.unshare(base.id, name, ids[i] || name));
+      return el("li", { className: "kb-share-person" }, el("span", { text: name }), stop);
+    }));
+  }
+
+  /** The base as the server now has it, its sharing redrawn in place (focus stays put). */
+  adoptShared(updated) {
+    const index = this.bases.findIndex((b) => b.id === updated.id);
+    if (index !== -1) this.bases[index] = updated;
+    const section = this.itemOf(updated.id)?.querySelector(".kb-sharing");
+    if (section) this.renderShares(section, updated);
+    return section;
+  }
+
+  shareError(err, name) {
+    if (err instanceof ApiError && err.status === 404) {
+      return t("knowledge_share_no_user", { name });
+    }
+    if (err instanceof ApiError && err.status === 403) return t("knowledge_share_not_owner");
+    const { key, vars } = describeError(err);
+    return t(key, vars);
+  }
+
+  async share(kbId, input) {
+    const name = input.value.trim();
+    this.showError(null);
+    if (!name) {
+      input.setAttribute("aria-invalid", "true");
+      $("knowledge-error").append(el("p", { text: t("knowledge_share_error_name") }));
+      input.focus();
+      return;
+    }
+    try {
+      const updated = await api("PUT", `${basePath(kbId)}/shares/${encodeURIComponent(name)}`);
+      input.value = "";
+      this.adoptShared(updated);
+      this.say(t("knowledge_shared", { name, base: updated.name }));
+    } catch (err) {
+      input.setAttribute("aria-invalid", "true");
+      $("knowledge-error").append(el("p", { text: this.shareError(err, name) }));
+    }
+    input.focus();
+  }
+
+  async unshare(kbId, name, ref) {
+    this.showError(null);
+    try {
+      const updated = await api("DELETE", `${basePath(kbId)}/shares/${encodeURIComponent(ref)}`);
+      const section = this.adoptShared(updated);
+      this.say(t("knowledge_unshared", { name, base: updated.name }));
+      section?.querySelector(".kb-share-name")?.focus();
+    } catch (err) {
+      $("knowledge-error").append(el("p", { text: this.shareError(err, name) }));
+    }
   }
 
   dropped(target, files) {

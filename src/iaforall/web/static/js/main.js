@@ -24,7 +24,7 @@ import { Talk } from "./talk.js";
 
 const $ = (id) => document.getElementById(id);
 const blank = () => ({
-  id: null, title: "", model: null, system_prompt: "", messages: [], knowledge: [],
+  id: null, title: "", model: null, system_prompt: "", messages: [], knowledge: [], knowledge_files: [],
   settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
 });
 
@@ -113,7 +113,7 @@ const settings = new SettingsPanel({
 
 const knowledge = new KnowledgePanel({
   conversation: () => state.conversation,
-  /** The bases searched for each answer: saved now, or with the chat when it is created. */
+  /** The bases and files searched for each answer: saved now, or with the chat when created. */
   async save(fields) {
     const open = state.conversation;
     if (!open.id) {
