@@ -30,6 +30,7 @@ from iaforall.api.web.reply import router as web_reply_router
 from iaforall.api.web.router import router as web_router
 from iaforall.core.errors import IAForAllError
 from iaforall.embeddings import Embeddings
+from iaforall.engines.budget import budget_bytes
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
 from iaforall.knowledge.service import Knowledge
@@ -63,6 +64,8 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         slots=engine.parallel,
         context_length=engine.context_length,
         keep_alive=engine.keep_alive,
+        memory_budget=budget_bytes(engine.memory_budget_mb),
+        wait=settings.scheduling.queue_timeout,
     )
     scheduler = Scheduler(
         slots_for=pool.slots_for,

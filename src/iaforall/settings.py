@@ -69,6 +69,14 @@ class EngineSettings(BaseSettings):
         300.0, description="Seconds an idle model stays loaded; negative keeps it forever."
     )
     load_timeout: float = Field(120.0, gt=0, description="Seconds allowed for a worker to load.")
+    memory_budget_mb: int = Field(
+        0,
+        ge=0,
+        description=(
+            "MiB that resident models may use together (file + KV cache, estimated); loading "
+            "beyond it unloads the least recently used idle model. 0: half the physical RAM."
+        ),
+    )
     template_default_system: bool = Field(
         False,
         description=(

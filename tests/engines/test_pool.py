@@ -20,6 +20,7 @@ class Entry:
     path: Path = Path("/nowhere.gguf")
     context_length: int | None = 8192
     supports_tools: bool = False
+    size: int = 0
 
 
 class Catalog:

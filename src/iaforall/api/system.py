@@ -33,6 +33,8 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
                 "running": svc.scheduler.running(model),
                 "queued": svc.scheduler.queued(model),
                 "memory_bytes": stats.get("rss_bytes"),
+                "budgeted_bytes": resident.size,
+                "keep_alive": svc.pool.keep_alive_of(resident),
                 "pid": stats.get("pid"),
                 "expires_in": None if expires is None else max(0.0, round(expires - now, 1)),
             }
@@ -48,6 +50,7 @@ async def health(svc: ServicesDep) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - svc.started_at, 1),
         "queue_length": svc.scheduler.queue_length,
         "models": await resident_models(svc),
+        "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
     }
 
 

@@ -1,6 +1,9 @@
-"""`iaforall ps`: what the running server holds in memory."""
+"""`iaforall ps`: what the running server holds in memory, and until when."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from rich.console import Console
 from rich.filesize import decimal
@@ -8,6 +11,25 @@ from rich.table import Table
 
 from iaforall.cli.client import running_server, server_url
 from iaforall.settings import Settings
+
+
+def until(model: dict[str, Any], now: float | None = None) -> str:
+    """When an idle model unloads: "forever", "after use" or "4 min (at 12:05:00)"."""
+    expires, keep = model.get("expires_in"), model.get("keep_alive")
+    if keep is not None and keep < 0:
+        return "forever"
+    if expires is None:
+        return "in use" if keep is None else f"in use, then {_span(keep)}"
+    at = time.strftime("%H:%M:%S", time.localtime((now or time.time()) + expires))
+    return f"{_span(expires)} (at {at})"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def ps(settings: Settings) -> int:
@@ -21,23 +43,30 @@ def ps(settings: Settings) -> int:
         )
         return 1
     models = health.get("models", [])
+    budget = health.get("memory_budget") or {}
+    if budget.get("bytes"):
+        out.print(
+            f"Memory budget: {decimal(budget.get('used', 0))} used of {decimal(budget['bytes'])}",
+            markup=False,
+        )
     if not models:
         out.print("No model is loaded.", markup=False)
         return 0
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "STATE", "MEMORY", "SLOTS BUSY", "QUEUED", "UNLOADS IN"):
+    for column in ("NAME", "STATE", "SIZE", "RSS", "SLOTS BUSY", "QUEUED", "UNLOADS IN"):
         table.add_column(column)
     for m in models:
+        size = decimal(m["budgeted_bytes"]) if m.get("budgeted_bytes") else "-"
         memory = decimal(m["memory_bytes"]) if m.get("memory_bytes") else "-"
         busy = m.get("busy_slots")
-        expires = m.get("expires_in")
         table.add_row(
             m["name"],
             m["state"],
+            size,
             memory,
             f"{busy if busy is not None else '?'}/{m['slots']}",
             str(m.get("queued", 0)),
-            "in use" if expires is None else f"{expires:.0f} s",
+            until(m),
         )
     out.print(table)
     return 0

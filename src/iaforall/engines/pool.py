@@ -1,4 +1,9 @@
-"""The loaded engines: lazy load on first use, restart after a crash, unload when idle."""
+"""The loaded engines: lazy load on first use, restart after a crash, unload when idle.
+
+Residency is bounded by a memory budget (engines/budget.py): loading a model that would pass
+it first unloads the least recently used idle models; a model in use is never unloaded, so a
+load that needs its room waits (up to `wait`) for it to finish, then fails with 503.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Protocol
 
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
+from iaforall.engines import budget as policy
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from iaforall.vision.projector import projector_for
 
@@ -30,6 +36,8 @@ class ModelEntry(Protocol):
     def context_length(self) -> int | None: ...
     @property
     def supports_tools(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
 
 
 class Catalog(Protocol):
@@ -45,6 +53,8 @@ class Resident:
     in_use: int = 0
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    size: int = 0  # the budgeted estimate, bytes
+    keep_alive: float | None = None  # set by a request (Ollama's keep_alive); None: the default
 
 
 class EnginePool:
@@ -56,6 +66,8 @@ class EnginePool:
         slots: int,
         context_length: int,
         keep_alive: float,
+        memory_budget: int = 0,
+        wait: float = 120.0,
     ) -> None:
         self._catalog = catalog
         self._factory = factory
@@ -63,6 +75,10 @@ class EnginePool:
         self._context_length = context_length
         self.keep_alive = keep_alive
         self._residents: dict[ModelId, Resident] = {}
+        self.memory_budget = memory_budget  # bytes; 0: no limit
+        self._wait = wait
+        self._admit = asyncio.Lock()  # one admission (eviction + registration) at a time
+        self._freed = asyncio.Event()  # a model went idle or was unloaded
 
     def resolve(self, name: str) -> tuple[ModelId, Capabilities]:
         entry = self._catalog.get(name)
@@ -85,11 +101,36 @@ class EnginePool:
     def residents(self) -> dict[ModelId, Resident]:
         return dict(self._residents)
 
+    def keep_alive_of(self, resident: Resident) -> float:
+        """Seconds this model stays loaded once idle (negative: forever)."""
+        return self.keep_alive if resident.keep_alive is None else resident.keep_alive
+
     def expires_at(self, resident: Resident) -> float | None:
         """Monotonic time at which an idle model unloads; None while busy or kept forever."""
-        if resident.in_use or self.keep_alive < 0:
+        keep = self.keep_alive_of(resident)
+        if resident.in_use or keep < 0:
             return None
-        return resident.last_used + self.keep_alive
+        return resident.last_used + keep
+
+    def memory_used(self) -> int:
+        return sum(r.size for r in self._residents.values())
+
+    async def keep(self, name: str, seconds: float | None) -> None:
+        """A request's keep_alive, from now on: seconds once idle, negative forever, None the
+        default; 0 unloads at once if idle, else as soon as the last request ends."""
+        resident = self._residents.get(ModelId(name))
+        if resident is None:
+            return
+        resident.keep_alive = seconds
+        if seconds == 0:
+            await self._unload_if_idle(ModelId(name), resident)
+
+    async def _unload_if_idle(self, model: ModelId, resident: Resident) -> None:
+        if resident.in_use or resident.lock.locked() or self._residents.get(model) is not resident:
+            return
+        del self._residents[model]
+        await resident.engine.close()
+        self._freed.set()
 
     @contextlib.asynccontextmanager
     async def use(self, name: str) -> AsyncIterator[Engine]:
@@ -101,6 +142,9 @@ class EnginePool:
         finally:
             resident.in_use -= 1
             resident.last_used = time.monotonic()
+            self._freed.set()
+            if resident.keep_alive == 0:  # a request's keep_alive 0: gone as soon as idle
+                await self._unload_if_idle(resident.engine.model, resident)
 
     async def load(self, name: str) -> Engine:
         return (await self._loaded(name)).engine
@@ -115,8 +159,7 @@ class EnginePool:
             model = ModelId(entry.name)
             resident = self._residents.get(model)
             if resident is None:
-                resident = Resident(self._factory(entry, self._capabilities(entry)))
-                self._residents[model] = resident
+                resident = await self._admitted(model, entry)
         model = resident.engine.model
         async with resident.lock:  # one load at a time; others wait for it
             if resident.engine.state is EngineState.CRASHED:
@@ -127,12 +170,65 @@ class EnginePool:
         resident.last_used = time.monotonic()
         return resident
 
+    async def _admitted(self, model: ModelId, entry: ModelEntry) -> Resident:
+        """Register `model`, unloading least recently used idle models to fit the budget."""
+        caps = self._capabilities(entry)
+        size = await asyncio.to_thread(
+            policy.estimate, entry.path, entry.size, caps.context_length * caps.slots
+        )
+        if self.memory_budget and size > self.memory_budget:
+            raise policy.ModelTooLarge(
+                f"{model} needs about {size // policy.MiB} MiB resident (file, KV cache for "
+                f"{caps.slots} x {caps.context_length} tokens, buffers), more than the whole "
+                f"memory budget of {self.memory_budget // policy.MiB} MiB. Raise "
+                "IAFORALL_MEMORY_BUDGET_MB, or lower IAFORALL_CONTEXT_LENGTH or IAFORALL_PARALLEL.",
+                param="model",
+            )
+        deadline = time.monotonic() + self._wait
+        async with self._admit:
+            while True:
+                resident = self._residents.get(model)
+                if resident is not None:  # another request loaded it while we waited
+                    return resident
+                victims = self._plan(size)
+                if victims is not None:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise policy.MemoryBudgetFull(
+                        f"The memory budget ({self.memory_budget // policy.MiB} MiB) is full of "
+                        f"models in use; {model} (about {size // policy.MiB} MiB) could not be "
+                        f"loaded within {self._wait:.0f} s. Try again shortly, or raise "
+                        "IAFORALL_MEMORY_BUDGET_MB."
+                    )
+                self._freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), left)
+            for victim in victims:
+                gone = self._residents.pop(victim)
+                log.info("unloading %s to make room for %s in the memory budget", victim, model)
+                await gone.engine.close()
+            resident = Resident(self._factory(entry, caps), size=size)
+            self._residents[model] = resident
+            return resident
+
+    def _plan(self, need: int) -> list[ModelId] | None:
+        if not self.memory_budget:
+            return []
+        candidates = [
+            policy.Candidate(model, r.size, r.in_use > 0 or r.lock.locked(), r.last_used)
+            for model, r in self._residents.items()
+        ]
+        victims = policy.plan(candidates, need, self.memory_budget)
+        return None if victims is None else [ModelId(str(v)) for v in victims]
+
     async def unload(self, name: str) -> bool:
         model, _ = self.resolve(name)
         resident = self._residents.pop(model, None)
         if resident is None:
             return False
         await resident.engine.close()
+        self._freed.set()
         return True
 
     async def unload_idle(self, now: float | None = None) -> list[ModelId]:
@@ -143,8 +239,9 @@ class EnginePool:
             if expires is not None and expires <= now and not resident.lock.locked():
                 del self._residents[model]
                 await resident.engine.close()
-                log.info("unloaded %s after %.0f s idle", model, self.keep_alive)
+                log.info("unloaded %s after %.0f s idle", model, self.keep_alive_of(resident))
                 gone.append(model)
+                self._freed.set()
         return gone
 
     async def reap_forever(self, every: float = 5.0) -> None:

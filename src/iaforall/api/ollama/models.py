@@ -120,17 +120,17 @@ async def ps(svc: ServicesDep) -> dict[str, Any]:
         info = svc.store.get(model)
         if info is None:
             continue
-        stats = await resident.engine.stats()
         expires = svc.pool.expires_at(resident)
-        if svc.pool.keep_alive < 0:
+        keep = svc.pool.keep_alive_of(resident)
+        if keep < 0:
             until = FOREVER
         else:  # a busy model: kept for keep_alive after its last request ends
-            left = svc.pool.keep_alive if expires is None else max(0.0, expires - now)
+            left = keep if expires is None else max(0.0, expires - now)
             until = now_wall + timedelta(seconds=left)
         models.append(
             {
                 **_tag(info),
-                "size": stats.get("rss_bytes") or info.size,
+                "size": resident.size or info.size,  # what the memory budget counts
                 "size_vram": 0,  # CPU only
                 "expires_at": iso(until),
                 "context_length": resident.engine.capabilities.context_length,

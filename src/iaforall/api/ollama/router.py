@@ -26,7 +26,6 @@ from iaforall.core.types import (
     ChatRequest,
     CompletionRequest,
     GenerationRequest,
-    ModelId,
     Principal,
 )
 from iaforall.policy.gate import Policy, RequestKind, decisions_field
@@ -85,10 +84,11 @@ async def generate(
 async def _load_only(svc: Services, name: str, kind: Kind, keep_alive: float | None) -> Response:
     model, _ = svc.pool.resolve(name)
     if keep_alive == 0:
-        await _release(svc, model, keep_alive)
+        await svc.pool.keep(model, 0)
         reason = "unload"
     else:
         await svc.pool.load(model)
+        await svc.pool.keep(model, keep_alive)
         reason = "load"
     line: dict[str, Any] = {"model": name, "created_at": now_iso()}
     if kind == "chat":
@@ -96,15 +96,6 @@ async def _load_only(svc: Services, name: str, kind: Kind, keep_alive: float | N
     else:
         line["response"] = ""
     return JSONResponse({**line, "done": True, "done_reason": reason})
-
-
-async def _release(svc: Services, model: str, keep_alive: float | None) -> None:
-    """keep_alive 0: unload the model once no request uses it."""
-    if keep_alive != 0:
-        return
-    resident = svc.pool.residents().get(ModelId(model))
-    if resident is not None and resident.in_use == 0:
-        await svc.pool.unload(model)
 
 
 async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind: Kind) -> Response:
@@ -127,7 +118,7 @@ async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind:
         headers["X-IAForAll-Ignored-Options"] = ",".join(sorted(asked.ignored))
 
     async def after() -> None:
-        await _release(svc, model, asked.keep_alive)
+        await svc.pool.keep(model, asked.keep_alive)  # 0 unloads, -1 keeps, None: the default
 
     if not asked.stream:
         try:
