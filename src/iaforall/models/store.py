@@ -24,7 +24,7 @@ from typing import Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound, ModelStoreError
-from iaforall.models.gguf_meta import GGUFMetadata, read_metadata
+from iaforall.models.gguf_meta import GGUFMetadata, is_gguf, read_metadata
 from iaforall.models.packaged import (
     PACKAGED,
     PackagedModel,
@@ -181,6 +181,7 @@ class ModelStore:
         # Manifest first: a model is listed only while its manifest exists.
         manifest.unlink(missing_ok=True)
         (self.models_dir / f"{_file_stem(name)}.gguf").unlink(missing_ok=True)
+        (self.models_dir / f"mmproj-{_file_stem(name)}.gguf").unlink(missing_ok=True)
 
     def copy(self, source: str, destination: str) -> ModelInfo:
         """`source` under a second name: a hard link to its file where the disk allows it (no
@@ -244,7 +245,12 @@ class ModelStore:
         )
 
     def add_local(
-        self, path: Path, name: str | None = None, progress: Progress = no_progress
+        self,
+        path: Path,
+        name: str | None = None,
+        progress: Progress = no_progress,
+        *,
+        expected_sha256: str | None = None,
     ) -> ModelInfo:
         """Copy a local GGUF file into the store, under `name` (default: from the file name)."""
         path = path.expanduser()
@@ -262,7 +268,63 @@ class ModelStore:
             f"file:{path.resolve()}",
             progress,
             description=f"copying {path.name}",
+            expected_sha256=expected_sha256,
         )
+
+    def install_download(
+        self,
+        name: str,
+        download: Path,
+        *,
+        source: str,
+        expected_sha256: str | None = None,
+        projector: Path | None = None,
+        projector_sha256: str | None = None,
+        progress: Progress = no_progress,
+    ) -> ModelInfo:
+        """Check a downloaded file (GGUF, sha256) and move it in place, with its vision
+        projector as `mmproj-<file>` beside it; a file that fails a check is deleted."""
+        name = canonical_name(name)
+        stem = _file_stem(name)
+        target = self.models_dir / f"{stem}.gguf"
+        checked: list[tuple[Path, Path]] = []
+        try:
+            if not is_gguf(download):
+                raise ModelStoreError(
+                    f"What was downloaded for {name} is not a GGUF model file (it does not start "
+                    "with 'GGUF'; perhaps a web page). Nothing was installed."
+                )
+            metadata = read_metadata(download)
+            size = download.stat().st_size
+            sha256 = _verify(download, expected_sha256, name, progress)
+            checked.append((download, target))
+            if projector is not None:
+                _check_gguf_magic(projector)
+                _verify(projector, projector_sha256, f"{name} (vision projector)", progress)
+                checked.append((projector, target.with_name(f"mmproj-{target.name}")))
+        except BaseException:
+            download.unlink(missing_ok=True)
+            if projector is not None:
+                projector.unlink(missing_ok=True)
+            raise
+        # Projector first: the model is listed (manifest) only once everything is in place.
+        for src, dst in reversed(checked):
+            os.replace(src, dst)
+        manifest = Manifest(
+            name=name,
+            file=target.name,
+            size=size,
+            sha256=sha256,
+            source=source,
+            metadata=metadata,
+            added_at=datetime.now(UTC),
+        )
+        self._write_manifest(stem, manifest)
+        progress(f"{name} is ready", size, size)
+        info = self.get(name)
+        if info is None:  # deleted by someone else in between
+            raise ModelStoreError(f"{name} was removed from the store while it was being added.")
+        return info
 
     def _store(
         self,
@@ -367,6 +429,33 @@ def _check_free_space(directory: Path, needed: int) -> None:
             f"Not enough disk space in {directory}: {needed / 1e6:,.0f} MB needed, "
             f"{free / 1e6:,.0f} MB free."
         )
+
+
+def _verify(path: Path, expected: str | None, what: str, progress: Progress) -> str:
+    digest = hashlib.sha256()
+    total, done = path.stat().st_size, 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            progress("verifying sha256 digest", done, total)
+    sha256 = digest.hexdigest()
+    if expected and sha256 != expected.lower():
+        raise ModelStoreError(
+            f"{what} failed its checksum: expected sha256 {expected}, got {sha256}. The file "
+            "was not kept."
+        )
+    return sha256
+
+
+def _check_gguf_magic(path: Path) -> None:
+    if not is_gguf(path):
+        raise ModelStoreError(f"{path.name} is not a GGUF file.")
+
+
+# What the pull module shares.
+check_free_space = _check_free_space
+file_stem = _file_stem
 
 
 def _reinstall(model: PackagedModel) -> str:

@@ -24,6 +24,8 @@ from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.models.gguf_meta import read_fields
 from iaforall.models.packaged import UnknownModel
+from iaforall.models.pull import PackagedSource, parse_source
+from iaforall.models.pull import pull as pull_model
 from iaforall.models.store import ModelInfo
 from iaforall.services import Services
 from iaforall.vision.projector import projector_for
@@ -163,12 +165,14 @@ async def copy(request: Request, svc: ServicesDep) -> Response:
 
 @router.post("/pull", dependencies=Admin, response_model=None)
 async def pull(request: Request, svc: ServicesDep) -> Response:
-    """Packaged models only for now (rebuilt from their installed packages); pulling from the
-    Hugging Face Hub or a URL is not there yet."""
+    """A packaged name, `hf.co/owner/repo[:QUANT]`, `hf://owner/repo/file.gguf` or an http(s)
+    URL (`iaforall.models.pull`); never a path on the server's disk."""
     body = await json_body(request, PullBody)
     name = body.target
-    if svc.store.registry.get(name) is None:
+    source = parse_source(name, local_files=False)  # refuses bad names before streaming
+    if isinstance(source, PackagedSource) and svc.store.registry.get(name) is None:
         raise UnknownModel(name, list(svc.store.registry))
+    allow_private = svc.settings.store.pull_allow_private
     events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     last: dict[str, Any] = {}
@@ -183,9 +187,14 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
         event = {"status": description, "completed": completed, "total": total}
         loop.call_soon_threadsafe(events.put_nowait, event)
 
+    def work() -> None:
+        pull_model(
+            svc.store, name, allow_private=allow_private, local_files=False, progress=progress
+        )
+
     async def run() -> None:
         try:
-            await asyncio.to_thread(svc.store.pull_packaged, name, progress)
+            await asyncio.to_thread(work)
         finally:
             events.put_nowait(None)
 
