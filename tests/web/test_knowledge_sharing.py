@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -73,6 +74,16 @@ def test_the_owner_shares_a_base_by_name_and_stops(
         expect(item.locator(".kb-share-none")).to_be_visible()
         expect(field).to_be_focused()
         assert admin.get(f"{API}/{kb['id']}").json()["shared_with"] == []
+
+        # Not (or no longer) the owner: said plainly.
+        refused = {"error": {"message": "read only", "type": "permission_error"}}
+        page.route("**/shares/**", lambda route: route.fulfill(status=403, json=refused))
+        page.keyboard.type("lou")
+        page.keyboard.press("Enter")
+        expect(page.locator("#knowledge-error")).to_have_text(
+            "Only the owner of this knowledge base can share it."
+        )
+        page.unroute("**/shares/**")
         assert not js_errors(page)
     finally:
         context.close()
@@ -154,3 +165,49 @@ def test_the_file_choice_in_french(browser: Browser, server: RealServer, tmp_pat
         assert not js_errors(page)
     finally:
         context.close()
+
+
+def test_a_new_chat_sends_its_files_and_forgets_a_deleted_one(
+    page: Page, server: RealServer, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES)
+    base = ready_base(server, "Lighthouse files", notes)
+    open_app(page, server)
+    page.get_by_role("button", name="Knowledge bases").click()
+    item = page.locator(f'.kb[data-id="{base["id"]}"]')
+    row = item.locator(".kb-file", has_text="notes.md")
+    row.get_by_role("checkbox", name="Use this file only").check()
+    file_id = row.get_attribute("data-id")
+    page.keyboard.press("Escape")
+    expect(page.locator("#knowledge-line-text")).to_have_text(
+        "Answers use your documents: notes.md."
+    )
+
+    # The chat is created by its first message, with the file (a busy server then undoes it).
+    page.route("**/reply", lambda route: route.fulfill(status=429, headers={"Retry-After": "3"}))
+    page.fill("#composer-input", "Who logs the ships?")
+
+    def creation() -> Any:
+        return page.expect_request(
+            lambda r: r.method == "POST" and r.url.endswith("/web/api/conversations")
+        )
+
+    with creation() as created:
+        page.press("#composer-input", "Enter")
+    assert created.value.post_data_json["knowledge_files"] == [file_id]
+    expect(page.get_by_role("alert")).to_contain_text("busy")
+    expect(page.locator("#knowledge-line-text")).to_contain_text("notes.md")  # still chosen
+
+    # The file deleted, the chat forgets it.
+    page.get_by_role("button", name="Knowledge bases").click()
+    item.get_by_role("button", name="Delete notes.md").click()
+    confirm = page.get_by_role("dialog", name="Delete this file?")
+    confirm.get_by_role("button", name="Delete").click()
+    expect(item.locator(".kb-file")).to_have_count(0)
+    page.keyboard.press("Escape")
+    expect(page.locator("#knowledge-line-text")).not_to_contain_text("notes.md")
+    with creation() as again:
+        page.press("#composer-input", "Enter")
+    assert again.value.post_data_json["knowledge_files"] == []
+    assert not js_errors(page)

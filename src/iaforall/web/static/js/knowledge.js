@@ -417,6 +417,14 @@ export class KnowledgePanel {
     this.renderLine();
   }
 
+  /** Chosen files deleted (alone or with their base): the conversation forgets them too. */
+  async forgetFiles() {
+    const kept = this.selectedFiles();
+    if (kept.length === (this.host.conversation().knowledge_files || []).length) return;
+    await this.host.save({ knowledge_files: kept }).catch(() => {});
+    this.renderLine();
+  }
+
   // ---------- sharing (accounts only) ----------
 
   /** "Share…" opens a small form under the base: a person's name, and who already reads it. */
@@ -598,6 +606,7 @@ export class KnowledgePanel {
     try {
       await api("DELETE", `${basePath(base.id)}/files/${encodeURIComponent(file.id)}`);
       if (index !== -1) list.splice(index, 1);
+      await this.forgetFiles();
       this.renderFiles(base.id);
       this.say(t("knowledge_file_deleted", { name: file.filename }));
       const item = this.itemOf(base.id);
@@ -629,6 +638,7 @@ export class KnowledgePanel {
       // The server already leaves a deleted base out; the conversation forgets it too.
       await this.host.save({ knowledge: this.selected() }).catch(() => {});
     }
+    await this.forgetFiles();
     this.render();
     this.say(t("knowledge_deleted", { name: base.name }));
     $("knowledge-name").focus();
