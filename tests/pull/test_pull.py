@@ -196,6 +196,8 @@ def test_hub_pull_picks_the_quantisation_and_brings_the_projector(
     assert ("pulling tiny.Q4_K_M.gguf", len(gguf_bytes), len(gguf_bytes)) in events
     assert events[-1][0] == "tiny-model:q4_k_m is ready"
     assert [m for m, p, _ in served.requests if p.endswith("tiny.Q8_0.gguf")] == []
+    assert store.get(f"hf.co/{REPO}:Q4_K_M") == store.get(f"hf.co/{REPO}") == info
+    assert store.get(f"hf.co/{REPO}:Q8_0") is None and store.get("hf.co/other/repo") is None
     store.remove(info.name)
     assert leftovers(store) == []
 

@@ -95,6 +95,11 @@ async def test_api_pull_streams_progress_to_the_ollama_client(
     assert "tiny-model:q4_k_m" in names
     shown = await asyncio.to_thread(client.show, "tiny-model:q4_k_m")
     assert shown.capabilities and "vision" in shown.capabilities
+    # ... and by the name it was pulled with, as Ollama's clients go on to use it.
+    same = await asyncio.to_thread(client.show, f"hf.co/{REPO}:Q4_K_M")
+    assert same.modelinfo == shown.modelinfo
+    with pytest.raises(ollama.ResponseError):
+        await asyncio.to_thread(client.show, f"hf.co/{REPO}:Q8_0")
 
 
 async def test_api_pull_refusals(api: str, served: Served, base_url: str) -> None:

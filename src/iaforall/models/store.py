@@ -125,8 +125,28 @@ class ModelStore:
         try:
             name = canonical_name(name)
         except InvalidRequest:
-            return None
+            return self._hub_alias(name)
         return self._load(self.manifests_dir / f"{_file_stem(name)}.json")
+
+    def _hub_alias(self, name: str) -> ModelInfo | None:
+        """A model pulled from the Hub, by the name Ollama's clients pulled it with:
+        `hf.co/owner/repo[:QUANT]` (names in the store cannot hold '/')."""
+        lowered = name.lower()
+        for prefix in ("hf.co/", "huggingface.co/"):
+            if lowered.startswith(prefix):
+                repo, _, quant = lowered.removeprefix(prefix).partition(":")
+                break
+        else:
+            return None
+        quant = "" if quant == DEFAULT_TAG else quant
+        for info in self.list():
+            source = info.source.lower()
+            if not source.startswith(f"hf:{repo}/"):
+                continue
+            file = source.rsplit("/", 1)[-1]
+            if not quant or re.search(rf"(^|[-._]){re.escape(quant)}([-._]|$)", file):
+                return info
+        return None
 
     def list(self) -> builtins.list[ModelInfo]:
         if not self.manifests_dir.is_dir():
