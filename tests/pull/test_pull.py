@@ -141,6 +141,24 @@ def test_a_truncated_download_installs_nothing_then_resumes(
     assert not partial.exists()
 
 
+def test_one_pull_at_a_time_per_url(
+    store: ModelStore, served: Served, base_url: str, gguf_bytes: bytes
+) -> None:
+    import fcntl
+
+    served.files["/m.gguf"] = gguf_bytes
+    served.truncate.add("/m.gguf")
+    with pytest.raises(ModelStoreError):  # leaves a part behind
+        pull(store, f"{base_url}/m.gguf", allow_private=True)
+    (partial,) = store.models_dir.glob(".*.download")
+    kept = partial.stat().st_size
+    with partial.open("ab") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another pull of the same URL is under way
+        with pytest.raises(ModelStoreError, match="already being pulled"):
+            pull(store, f"{base_url}/m.gguf", allow_private=True)
+    assert partial.stat().st_size == kept and store.list() == []  # the other pull's part intact
+
+
 def test_a_dropped_connection_resumes_with_a_range_request(
     store: ModelStore, served: Served, base_url: str, gguf_bytes: bytes
 ) -> None:
@@ -198,6 +216,7 @@ def test_hub_pull_picks_the_quantisation_and_brings_the_projector(
     assert [m for m, p, _ in served.requests if p.endswith("tiny.Q8_0.gguf")] == []
     assert store.get(f"hf.co/{REPO}:Q4_K_M") == store.get(f"hf.co/{REPO}") == info
     assert store.get(f"hf.co/{REPO}:Q8_0") is None and store.get("hf.co/other/repo") is None
+    assert list((store.home / "downloads" / "hf").iterdir()) == []  # no scratch left
     store.remove(info.name)
     assert leftovers(store) == []
 

@@ -14,7 +14,11 @@ import hashlib
 import ipaddress
 import os
 import re
+import secrets
+import shutil
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +37,11 @@ from iaforall.models.store import (
     no_progress,
 )
 from iaforall.vision.fetch import is_public
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 MAX_REDIRECTS = 5
 RETRIES = 3
@@ -171,10 +180,30 @@ def _pull_url(
     key = hashlib.sha256(url.encode()).hexdigest()[:12]
     store.models_dir.mkdir(parents=True, exist_ok=True)
     partial = store.models_dir / f".{stem}.{key}.download"
-    download(url, partial, allow_private=allow_private, progress=progress, label=path_name)
-    return store.install_download(
-        name, partial, source=f"url:{url}", expected_sha256=sha256, progress=progress
-    )
+    with _only_puller(partial, name):
+        download(url, partial, allow_private=allow_private, progress=progress, label=path_name)
+        return store.install_download(
+            name, partial, source=f"url:{url}", expected_sha256=sha256, progress=progress
+        )
+
+
+@contextmanager
+def _only_puller(partial: Path, name: str) -> Iterator[None]:
+    """One pull at a time writes a given partial file (a lock on it; none on Windows)."""
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY, 0o666)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ModelStoreError(f"{name} is already being pulled from this URL.") from None
+        try:
+            yield
+        finally:
+            if partial.exists() and partial.stat().st_size == 0:
+                partial.unlink(missing_ok=True)  # nothing received: leave nothing behind
+    finally:
+        os.close(fd)
 
 
 def check_url(url: str, *, allow_private: bool) -> tuple[str, str]:
@@ -312,6 +341,22 @@ def _pull_hub(
     sha256: str | None,
     progress: Progress,
 ) -> ModelInfo:
+    # huggingface_hub's own bookkeeping (.cache/ under local_dir) goes with this pull's folder.
+    scratch = store.home / "downloads" / "hf" / secrets.token_hex(6)
+    try:
+        return _pull_hub_into(store, src, name, sha256, progress, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pull_hub_into(
+    store: ModelStore,
+    src: HubSource,
+    name: str | None,
+    sha256: str | None,
+    progress: Progress,
+    downloads: Path,
+) -> ModelInfo:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -347,7 +392,6 @@ def _pull_hub(
             name = canonical_name(_hub_name(src.repo, src.quant, model_file))
         store.models_dir.mkdir(parents=True, exist_ok=True)
         check_free_space(store.models_dir, sum(sizes.values()))
-        downloads = store.home / "downloads" / "hf" / file_stem(name)
         paths: dict[str, Path] = {}
         for filename in wanted:
             bar = _hub_progress(progress, f"pulling {Path(filename).name}")
