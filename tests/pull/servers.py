@@ -25,6 +25,7 @@ class Served:
     drop_once: set[str] = field(default_factory=set)  # paths cut mid-file on the first GET
     truncate: set[str] = field(default_factory=set)  # paths always cut short
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, Range
+    authorizations: set[str] = field(default_factory=set)  # Authorization headers seen
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -43,6 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, head: bool) -> None:
         path = self.path.split("?", 1)[0]
         self.served.requests.append((self.command, path, self.headers.get("Range", "")))
+        if auth := self.headers.get("Authorization"):
+            self.served.authorizations.add(auth)
         if info := re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/[^/]+)?", path):
             return self._model_info(info.group(1))
         if resolve := re.fullmatch(r"/([^/]+/[^/]+)/resolve/[^/]+/(.+)", path):

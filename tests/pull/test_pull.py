@@ -263,6 +263,20 @@ def test_hub_unknown_repo_or_quant_is_clear(
         pull(store, f"hf.co/{REPO}:Q2_K")
 
 
+def test_hub_token_is_sent_and_a_default_quantisation_chosen(
+    store: ModelStore,
+    served: Served,
+    base_url: str,
+    gguf_bytes: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_for_a_gated_repo")
+    served.repos[REPO] = {"tiny.Q2_K.gguf": b"x", "tiny.Q4_K_M.gguf": gguf_bytes}
+    info = pull(store, f"hf.co/{REPO}")
+    assert info.name == "tiny-model:q4_k_m" and info.path.read_bytes() == gguf_bytes
+    assert served.authorizations == {"Bearer hf_secret_for_a_gated_repo"}
+
+
 def test_hub_offline_is_honoured(store: ModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelStoreError, match="HF_HUB_OFFLINE"):

@@ -34,6 +34,7 @@ from iaforall.models.store import (
     canonical_name,
     check_free_space,
     file_stem,
+    name_from_file,
     no_progress,
 )
 from iaforall.vision.fetch import is_public
@@ -173,8 +174,6 @@ def _pull_url(
 ) -> ModelInfo:
     path_name = Path(urlsplit(url).path).name or "model.gguf"
     if name is None:
-        from iaforall.models.store import name_from_file
-
         name = canonical_name(name_from_file(Path(path_name)))
     stem = file_stem(name)
     key = hashlib.sha256(url.encode()).hexdigest()[:12]
