@@ -132,3 +132,15 @@ async def test_keep_alive_zero_on_a_busy_model_unloads_when_its_last_request_end
             assert "a" in p.residents()
         assert "a" in p.residents()  # one request still runs
     assert "a" not in p.residents() and built["a"].state is EngineState.STOPPED
+
+
+async def test_a_worker_grown_past_its_estimate_is_counted_at_its_measured_size() -> None:
+    p, built = pool(models=2)
+    await p.load("a")
+
+    async def grown() -> dict[str, object]:
+        return {"pid": 1, "rss_bytes": 2 * COST, "busy_slots": 0}
+
+    built["a"].stats = grown  # type: ignore[method-assign]
+    await p.load("b")  # a alone now fills the budget: it makes room
+    assert set(p.residents()) == {"b"}

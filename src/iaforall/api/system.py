@@ -20,6 +20,7 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
     """What is loaded, for /health and `iaforall ps`."""
     now = time.monotonic()
     models = []
+    await svc.pool.measure()
     for model, resident in svc.pool.residents().items():
         stats = await resident.engine.stats()
         expires = svc.pool.expires_at(resident)
@@ -33,7 +34,7 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
                 "running": svc.scheduler.running(model),
                 "queued": svc.scheduler.queued(model),
                 "memory_bytes": stats.get("rss_bytes"),
-                "budgeted_bytes": resident.size,
+                "budgeted_bytes": resident.counted,
                 "keep_alive": svc.pool.keep_alive_of(resident),
                 "pid": stats.get("pid"),
                 "expires_in": None if expires is None else max(0.0, round(expires - now, 1)),

@@ -53,7 +53,14 @@ class Resident:
     in_use: int = 0
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    size: int = 0  # the budgeted estimate, bytes
+    size: int = 0  # the estimate made before loading, bytes
+    measured: int = 0  # the worker's resident memory when last looked at (RSS), bytes
+
+    @property
+    def counted(self) -> int:
+        """What the budget counts: the estimate, or the measured RSS once it is larger."""
+        return max(self.size, self.measured)
+
     keep_alive: float | None = None  # set by a request (Ollama's keep_alive); None: the default
 
 
@@ -113,7 +120,14 @@ class EnginePool:
         return resident.last_used + keep
 
     def memory_used(self) -> int:
-        return sum(r.size for r in self._residents.values())
+        return sum(r.counted for r in self._residents.values())
+
+    async def measure(self) -> None:
+        """Look at each worker's resident memory (RSS) now."""
+        for resident in list(self._residents.values()):
+            with contextlib.suppress(Exception):  # a worker gone: its estimate stays
+                rss = (await resident.engine.stats()).get("rss_bytes")
+                resident.measured = rss if isinstance(rss, int) else 0
 
     async def keep(self, name: str, seconds: float | None) -> None:
         """A request's keep_alive, from now on: seconds once idle, negative forever, None the
@@ -190,6 +204,7 @@ class EnginePool:
                 resident = self._residents.get(model)
                 if resident is not None:  # another request loaded it while we waited
                     return resident
+                await self.measure()
                 victims = self._plan(size)
                 if victims is not None:
                     break
@@ -216,7 +231,7 @@ class EnginePool:
         if not self.memory_budget:
             return []
         candidates = [
-            policy.Candidate(model, r.size, r.in_use > 0 or r.lock.locked(), r.last_used)
+            policy.Candidate(model, r.counted, r.in_use > 0 or r.lock.locked(), r.last_used)
             for model, r in self._residents.items()
         ]
         victims = policy.plan(candidates, need, self.memory_budget)

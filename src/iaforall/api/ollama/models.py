@@ -118,6 +118,7 @@ async def show(request: Request, svc: ServicesDep) -> dict[str, Any]:
 async def ps(svc: ServicesDep) -> dict[str, Any]:
     models = []
     now_wall, now = datetime.now(UTC), time.monotonic()
+    await svc.pool.measure()
     for model, resident in svc.pool.residents().items():
         info = svc.store.get(model)
         if info is None:
@@ -132,7 +133,7 @@ async def ps(svc: ServicesDep) -> dict[str, Any]:
         models.append(
             {
                 **_tag(info),
-                "size": resident.size or info.size,  # what the memory budget counts
+                "size": resident.counted or info.size,  # what the memory budget counts
                 "size_vram": 0,  # CPU only
                 "expires_at": iso(until),
                 "context_length": resident.engine.capabilities.context_length,
