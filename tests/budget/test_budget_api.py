@@ -120,3 +120,25 @@ async def test_a_model_larger_than_the_budget_is_a_clear_error(world: Factory) -
         assert "more than the whole memory budget of 32 MiB" in error
         assert "IAFORALL_MEMORY_BUDGET_MB" in error
         assert await ps(w.client) == {}
+
+
+async def test_keep_alive_on_v1_as_our_extension(world: Factory) -> None:
+    async with world(budget_mb=500) as (w, _):
+
+        async def v1(model: str, stream: bool = False, **extension: Any) -> httpx.Response:
+            body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+            if extension:
+                body["iaforall"] = extension
+            return await w.client.post("/v1/chat/completions", json={**body, "stream": stream})
+
+        assert (await v1("tiny", keep_alive=-1)).status_code == 200
+        assert (await ps(w.client))["tiny:latest"]["expires_at"].startswith("2318-")
+        assert (await v1("tiny")).status_code == 200  # unset: unchanged
+        assert (await ps(w.client))["tiny:latest"]["expires_at"].startswith("2318-")
+        assert (await v1("tiny", keep_alive="2m")).status_code == 200
+        assert expires_in((await ps(w.client))["tiny:latest"]) == pytest.approx(120, abs=5)
+        streamed = await v1("tiny", stream=True, keep_alive=0)
+        assert streamed.status_code == 200 and "[DONE]" in streamed.text
+        assert await ps(w.client) == {}
+        bad = await v1("tiny", keep_alive="soon")
+        assert bad.status_code == 400 and "keep_alive" in bad.text

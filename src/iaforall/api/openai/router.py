@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import body_limit, json_body, services, user_of
 from iaforall.api.images import with_images
+from iaforall.api.ollama.options import keep_alive_seconds
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.policing import checked_output, first_chunk_with
 from iaforall.api.policy import policy_of, preferred_language
@@ -79,6 +80,7 @@ async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
+    keep_alive = keep_alive_seconds(body.iaforall.keep_alive)
     chat = await with_images(request, svc, body.to_core(me.user))
     chat, citations = await _with_knowledge(svc, body, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
@@ -89,7 +91,7 @@ async def chat_completions(
     if body.iaforall.return_prompt:
         fields["prompt"] = await svc.dispatcher.render_prompt(chat)
     return await _answer(
-        Asked(request, svc, me, policy, "chat", language),
+        Asked(request, svc, me, policy, "chat", language, keep_alive),
         chat,
         decisions,
         fields,
@@ -151,6 +153,7 @@ class Asked:
     policy: Policy
     kind: RequestKind
     language: str | None
+    keep_alive: float | None = None  # our `iaforall.keep_alive`: set on the model after
 
 
 async def _answer(
@@ -166,7 +169,10 @@ async def _answer(
     `iaforall` field (and `fields`, e.g. the prompt)."""
     policy, kind, language = asked.policy, asked.kind, asked.language
     if not generation.stream:
-        result, admission = await _generate(asked.request, asked.svc, asked.me, generation)
+        try:
+            result, admission = await _generate(asked.request, asked.svc, asked.me, generation)
+        finally:
+            await _keep(asked, generation)
         decisions = decisions + await policy.check_output(
             text_of(result), generation, kind=kind, language=language
         )
@@ -180,7 +186,31 @@ async def _answer(
         language=language,
     )
     items = first_chunk_with(items, {**fields, **decisions_field(decisions)})
+    if asked.keep_alive is not None:
+        items = _kept(asked, generation, items)
     return await _sse_response(items, include_usage=include_usage)
+
+
+async def _keep(asked: Asked, generation: GenerationRequest) -> None:
+    """`iaforall.keep_alive`, as Ollama's: the model's keep-alive from now on (0 unloads)."""
+    if asked.keep_alive is None:
+        return
+    try:
+        model, _ = asked.svc.pool.resolve(generation.model)
+    except ModelNotFound:  # already told
+        return
+    await asked.svc.pool.keep(model, asked.keep_alive)
+
+
+async def _kept(
+    asked: Asked, generation: GenerationRequest, items: AsyncGenerator[Item, None]
+) -> AsyncGenerator[Item, None]:
+    try:
+        async for item in items:
+            yield item
+    finally:
+        await items.aclose()
+        await _keep(asked, generation)
 
 
 async def _generate(

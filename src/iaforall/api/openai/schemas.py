@@ -217,6 +217,13 @@ class IAForAllOptions(BaseModel):
     """Our own extension, under the `iaforall` key."""
 
     return_prompt: bool = Field(False, description="Return the exact prompt the model was given.")
+    keep_alive: float | str | None = Field(
+        None,
+        description=(
+            "As Ollama's keep_alive: how long the model stays loaded once idle (seconds or "
+            "'5m'; -1 forever, 0 unload after this answer). Unset: unchanged."
+        ),
+    )
     knowledge: KnowledgeOptions | None = None
 
 
