@@ -33,6 +33,8 @@ class Catalog:
     def get(self, name: str) -> ModelEntry | None:
         if name.startswith("huge"):
             return Entry(name, size=10_000 * MiB)
+        if name == "double":  # costs two models
+            return Entry(name, size=2 * COST - COMPUTE_ALLOWANCE)
         return Entry(name)
 
 
@@ -144,3 +146,26 @@ async def test_a_worker_grown_past_its_estimate_is_counted_at_its_measured_size(
     built["a"].stats = grown  # type: ignore[method-assign]
     await p.load("b")  # a alone now fills the budget: it makes room
     assert set(p.residents()) == {"b"}
+
+
+async def test_models_unloaded_to_make_room_are_not_handed_to_a_request_meanwhile() -> None:
+    p, built = pool(models=3)
+    for name in "abc":
+        await p.load(name)
+    old_b = built["b"]
+    closing = asyncio.Event()
+
+    async def slow_close() -> None:  # a takes its time to stop; b is already out of the table
+        await closing.wait()
+
+    built["a"].close = slow_close  # type: ignore[method-assign]
+    double = asyncio.create_task(p.load("double"))  # needs two models' room: a and b go
+    await asyncio.sleep(0.05)
+    asking_b = asyncio.create_task(p.load("b"))
+    await asyncio.sleep(0.05)
+    assert not asking_b.done()  # never handed the engine being unloaded: it waits its turn
+    closing.set()
+    await asyncio.wait_for(asyncio.gather(double, asking_b), 2)
+    assert old_b.state is EngineState.STOPPED
+    assert built["b"] is not old_b and built["b"].state is EngineState.READY
+    assert set(p.residents()) == {"double", "b"}  # c, then the least recently used, made room

@@ -219,10 +219,12 @@ class EnginePool:
                 self._freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._freed.wait(), left)
-            for victim in victims:
-                gone = self._residents.pop(victim)
+            # All out of the table before the first await, so none is picked up meanwhile.
+            gone = [self._residents.pop(victim) for victim in victims]
+            for victim, evicted in zip(victims, gone, strict=True):
                 log.info("unloading %s to make room for %s in the memory budget", victim, model)
-                await gone.engine.close()
+                await evicted.engine.close()
+            # Registered and returned with no await between: `_loaded` locks it at once.
             resident = Resident(self._factory(entry, caps), size=size)
             self._residents[model] = resident
             return resident
