@@ -20,7 +20,7 @@ def until(model: dict[str, Any], now: float | None = None) -> str:
         return "forever"
     if expires is None:
         return "in use" if keep is None else f"in use, then {_span(keep)}"
-    at = time.strftime("%H:%M:%S", time.localtime((now or time.time()) + expires))
+    at = time.strftime("%H:%M:%S", time.localtime((time.time() if now is None else now) + expires))
     return f"{_span(expires)} (at {at})"
 
 
