@@ -1,4 +1,4 @@
-"""`iaforall`: serve, run, list, ps, pull, users, keys, in the Ollama habit.
+"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, users, keys, in the Ollama habit.
 
 Flags override the same fields as the `IAFORALL_*` variables (settings.py), so there is one
 source of truth for every option.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from iaforall import __version__
@@ -54,6 +55,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     pull.add_argument("--name", help="name in the store (default: from the source)")
     pull.add_argument("--sha256", help="expected sha256 of the file (checked before installing)")
+
+    rm = commands.add_parser("rm", help="remove models from the store")
+    rm.add_argument("names", nargs="+", metavar="NAME")
+    cp = commands.add_parser("cp", help="give a model a second name (no copy where possible)")
+    cp.add_argument("source")
+    cp.add_argument("destination")
+    link = commands.add_parser(
+        "link", help="index GGUF files where they are (a file or a folder), without copying"
+    )
+    link.add_argument("path", help="a .gguf file, or a folder of them")
+    link.add_argument("--name", help="name in the store (one file only; default: from the file)")
+    show = commands.add_parser("show", help="what a model is: metadata, template, licence")
+    show.add_argument("name")
+    part = show.add_mutually_exclusive_group()
+    for what in ("template", "license", "parameters"):
+        part.add_argument(f"--{what}", dest="part", action="store_const", const=what)
 
     from iaforall.cli.people import add_commands
 
@@ -107,6 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iaforall.cli.pull import pull
 
         return pull(settings, args.source, args.name, args.sha256)
+    if args.command in ("rm", "cp", "link", "show"):
+        from iaforall.cli import models
+
+        if args.command == "rm":
+            return models.remove_models(settings, args.names)
+        if args.command == "cp":
+            return models.copy_model(settings, args.source, args.destination)
+        if args.command == "link":
+            return models.link_models(settings, Path(args.path), args.name)
+        return models.show_model(settings, args.name, args.part)
     if args.command in ("users", "keys"):
         from iaforall.cli.people import run_keys, run_users
 

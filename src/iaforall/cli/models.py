@@ -1,4 +1,4 @@
-"""`iaforall pull` and `iaforall list`: the model store from the command line.
+"""The model store from the command line: list, rm, cp, link, show.
 
 Progress and errors go to stderr, results to stdout, so `iaforall list | grep` stays clean.
 """
@@ -20,9 +20,11 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from iaforall.core.errors import IAForAllError, InvalidRequest
+from iaforall.core.errors import IAForAllError, InvalidRequest, ModelNotFound
 from iaforall.models import PACKAGED, ModelInfo, ModelStore, canonical_name
+from iaforall.models.gguf_meta import read_fields
 from iaforall.settings import Settings
+from iaforall.vision.projector import projector_for
 
 
 def pull(settings: Settings, source: str, name: str | None = None) -> int:
@@ -134,3 +136,101 @@ def _summary(info: ModelInfo, state: str) -> str:
     if info.context_length:
         details.append(f"context {info.context_length} tokens")
     return f"{info.name} {state} ({', '.join(details)}), sha256 {info.sha256[:12]}: {info.path}"
+
+
+def _fail(err: Console, error: IAForAllError) -> int:
+    err.print(f"error: {error.message}", style="red", markup=False)
+    return 1
+
+
+def remove_models(settings: Settings, names: list[str]) -> int:
+    """`iaforall rm`: the models' manifests and files (a linked file itself stays)."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    store = _store(settings)
+    for name in names:
+        try:
+            store.remove(name)
+        except IAForAllError as e:
+            return _fail(err, e)
+        Console(highlight=False).print(f"deleted {name}", markup=False)
+    return 0
+
+
+def copy_model(settings: Settings, source: str, destination: str) -> int:
+    """`iaforall cp`: a second name for a model (a hard link: no space taken where possible)."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        info = _store(settings).copy(source, destination)
+    except IAForAllError as e:
+        return _fail(err, e)
+    Console(highlight=False).print(f"copied {source} to {info.name}", markup=False)
+    return 0
+
+
+def link_models(settings: Settings, path: Path, name: str | None = None) -> int:
+    """`iaforall link`: index GGUF files where they are (one file, or every model of a
+    folder), without copying them."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    store = _store(settings)
+    path = path.expanduser()
+    if path.is_dir():
+        if name:
+            return _fail(err, InvalidRequest("--name is for one file, not a folder."))
+        files = sorted(
+            f for f in path.glob("*.gguf") if f.is_file() and not f.name.startswith("mmproj")
+        )
+        if not files:
+            return _fail(err, InvalidRequest(f"There is no .gguf model file in {path}."))
+    else:
+        files = [path]
+    status = 0
+    for file in files:
+        progress = _ProgressBar(err)
+        try:
+            info = store.link(file, name, progress)
+        except IAForAllError as e:
+            progress.close()
+            status = _fail(err, e)  # one bad file does not stop the others
+            continue
+        progress.close()
+        Console(highlight=False, soft_wrap=True).print(
+            _summary(info, f"is linked from {file}"), markup=False
+        )
+    return status
+
+
+def show_model(settings: Settings, name: str, part: str | None = None) -> int:
+    """`iaforall show`: what a model is (from its GGUF header), or one part of it."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    info = _store(settings).get(name)
+    if info is None:
+        return _fail(err, ModelNotFound(name))
+    fields = read_fields(info.path)
+    template = fields.get("tokenizer.chat_template", "")
+    licence = str(fields.get("general.license", "") or "")
+    parameters = f"num_ctx {settings.engine.context_length}"
+    out = Console(highlight=False, soft_wrap=True)
+    if part is not None:
+        text = {"template": template, "license": licence, "parameters": parameters}[part]
+        out.print(text or f"(no {part} in {info.name}'s file)", markup=False)
+        return 0
+    table = Table(box=None, show_header=False, pad_edge=False)
+    rows = [
+        ("name", info.name),
+        ("file", str(info.path.resolve())),
+        ("size", decimal(info.size)),
+        ("sha256", info.sha256),
+        ("source", info.source),
+        ("family", info.family),
+        ("parameters", info.parameter_size or "-"),
+        ("quantization", info.quantization or "-"),
+        ("context", f"{info.context_length or '-'} (served with {parameters})"),
+        ("tools", "yes" if info.supports_tools else "no"),
+        ("vision", "yes" if projector_for(info.path) else "no"),
+        ("chat template", "yes (iaforall show NAME --template)" if template else "none"),
+        ("license", licence or "-"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+    return 0

@@ -291,6 +291,46 @@ class ModelStore:
             expected_sha256=expected_sha256,
         )
 
+    def link(
+        self, path: Path, name: str | None = None, progress: Progress = no_progress
+    ) -> ModelInfo:
+        """Index a GGUF file where it is, without copying it: the store gets a symbolic link
+        to it (and to its `mmproj-<file>` projector beside it, if any) and a manifest.
+        Removing the model removes the links, never the file."""
+        path = path.expanduser().resolve()
+        if not path.is_file():
+            raise ModelStoreError(f"There is no file at {path}: give the path of a .gguf file.")
+        name = canonical_name(name or name_from_file(path))
+        metadata = read_metadata(path)  # refuses a file that is not GGUF
+        size = path.stat().st_size
+        sha256 = _verify(path, None, name, progress)
+        stem = _file_stem(name)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        links = [(path, self.models_dir / f"{stem}.gguf")]
+        projector = path.with_name(f"mmproj-{path.name}")
+        if projector.is_file():
+            links.append((projector, self.models_dir / f"mmproj-{stem}.gguf"))
+        for original, target in links:
+            with _partial_file(self.models_dir, target.stem, ".partial") as partial:
+                partial.unlink()
+                os.symlink(original, partial)
+                os.replace(partial, target)
+        manifest = Manifest(
+            name=name,
+            file=f"{stem}.gguf",
+            size=size,
+            sha256=sha256,
+            source=f"linked:{path}",
+            metadata=metadata,
+            added_at=datetime.now(UTC),
+        )
+        self._write_manifest(stem, manifest)
+        progress(f"{name} is ready", size, size)
+        info = self.get(name)
+        if info is None:
+            raise ModelStoreError(f"{name} was removed from the store while it was being added.")
+        return info
+
     def install_download(
         self,
         name: str,
