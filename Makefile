@@ -39,7 +39,14 @@ system-deps:
 	@if [ "$$(id -u)" = "0" ]; then bash scripts/install-system-deps.sh; \
 	else echo "not root: skipping system packages (see README)"; fi
 
-test: install test-models system-deps check
+# The official Ollama JavaScript client, for the test that an Ollama-speaking tool other than
+# the Python client works unchanged; npm's cache stays inside the repository.
+OLLAMA_JS := tests/ollama/js
+$(OLLAMA_JS)/node_modules/.installed: $(OLLAMA_JS)/package-lock.json
+	cd $(OLLAMA_JS) && npm ci --cache "$(CURDIR)/.npm-cache" --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install test-models system-deps $(OLLAMA_JS)/node_modules/.installed check
 	$(VENV)/bin/pytest -q
 
 bench: install test-models
@@ -51,4 +58,5 @@ bench-knowledge: install
 	$(PY) bench/knowledge.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \
+		$(OLLAMA_JS)/node_modules

@@ -11,7 +11,9 @@ set -euo pipefail
 # espeak-ng: speaks the test audio that the speech-to-text tests transcribe (and French voices).
 # (No pgvector: Debian bookworm has no postgresql-15-pgvector, in bookworm-backports neither; the
 # knowledge index compares vectors in numpy on PostgreSQL, see iaforall/knowledge/index.py.)
-PACKAGES=(chromium postgresql espeak-ng)
+# nodejs (and npm): runs the official Ollama JavaScript client against the server (tests/ollama);
+# npm is asked for only when its command is missing (NodeSource's nodejs bundles it).
+PACKAGES=(chromium postgresql espeak-ng nodejs)
 if [ ${#PACKAGES[@]} -eq 0 ]; then
   exit 0
 fi
@@ -19,6 +21,7 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
