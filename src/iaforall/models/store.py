@@ -315,21 +315,9 @@ class ModelStore:
                 partial.unlink()
                 os.symlink(original, partial)
                 os.replace(partial, target)
-        manifest = Manifest(
-            name=name,
-            file=f"{stem}.gguf",
-            size=size,
-            sha256=sha256,
-            source=f"linked:{path}",
-            metadata=metadata,
-            added_at=datetime.now(UTC),
+        return self._publish(
+            name, f"{stem}.gguf", size, sha256, f"linked:{path}", metadata, progress
         )
-        self._write_manifest(stem, manifest)
-        progress(f"{name} is ready", size, size)
-        info = self.get(name)
-        if info is None:
-            raise ModelStoreError(f"{name} was removed from the store while it was being added.")
-        return info
 
     def install_download(
         self,
@@ -370,21 +358,7 @@ class ModelStore:
         # Projector first: the model is listed (manifest) only once everything is in place.
         for src, dst in reversed(checked):
             os.replace(src, dst)
-        manifest = Manifest(
-            name=name,
-            file=target.name,
-            size=size,
-            sha256=sha256,
-            source=source,
-            metadata=metadata,
-            added_at=datetime.now(UTC),
-        )
-        self._write_manifest(stem, manifest)
-        progress(f"{name} is ready", size, size)
-        info = self.get(name)
-        if info is None:  # deleted by someone else in between
-            raise ModelStoreError(f"{name} was removed from the store while it was being added.")
-        return info
+        return self._publish(name, target.name, size, sha256, source, metadata, progress)
 
     def _store(
         self,
@@ -416,16 +390,29 @@ class ModelStore:
                 )
             metadata = read_metadata(partial)
             os.replace(partial, target)
+        return self._publish(name, target.name, size, sha256, source, metadata, progress)
+
+    def _publish(
+        self,
+        name: str,
+        file: str,
+        size: int,
+        sha256: str,
+        source: str,
+        metadata: GGUFMetadata,
+        progress: Progress,
+    ) -> ModelInfo:
+        """List a model whose file is in place: its manifest, written last."""
         manifest = Manifest(
             name=name,
-            file=target.name,
+            file=file,
             size=size,
             sha256=sha256,
             source=source,
             metadata=metadata,
             added_at=datetime.now(UTC),
         )
-        self._write_manifest(stem, manifest)
+        self._write_manifest(_file_stem(name), manifest)
         progress(f"{name} is ready", size, size)
         info = self.get(name)
         if info is None:  # deleted by someone else in between
