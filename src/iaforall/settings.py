@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -304,6 +305,74 @@ class EmbeddingSettings(BaseSettings):
     )
 
 
+class ClusterSettings(BaseSettings):
+    """Scale-out: the model engines run as Ray Serve deployments (see docs/cluster.md)."""
+
+    model_config = _config()
+
+    cluster: str = Field(
+        "",
+        description=(
+            "Ray cluster that runs the model engines (ray://HOST:PORT, Ray Client's address); "
+            "empty: this machine. Needs the `cluster` extra."
+        ),
+    )
+    cluster_auth: Literal["token", "disabled"] = Field(
+        "token",
+        description="Ray's authentication (RAY_AUTH_MODE), set explicitly in every process.",
+    )
+    cluster_token_file: Path | None = Field(
+        None,
+        description="Ray's token file; empty: `cluster/auth_token` in the home (`cluster up`).",
+    )
+    cluster_replicas: int = Field(
+        1, ge=1, description="Replicas of each model (the least, when autoscaling)."
+    )
+    cluster_max_replicas: int = Field(
+        0,
+        ge=0,
+        description="Most replicas of each model; above cluster_replicas turns autoscaling on.",
+    )
+    cluster_autoscaling: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description='Replica bounds per model, as JSON: {"qwen2.5-coder:1.5b": [1, 4]}.',
+    )
+    cluster_replicas_per_node: int = Field(
+        0, ge=0, description="Most replicas of one model on one node (0: no limit)."
+    )
+    cluster_serve_host: str = Field(
+        "127.0.0.1",
+        description=(
+            "Address Ray Serve's HTTP proxy listens on (on the head), when the gateway starts "
+            "Serve; a private address for a gateway on another machine, never a public one."
+        ),
+    )
+    cluster_serve_port: int = Field(
+        8000, ge=1, le=65535, description="Port of Ray Serve's HTTP proxy."
+    )
+    cluster_serve_url: str = Field(
+        "",
+        description=(
+            "Where the gateway reaches Serve's HTTP proxy; empty: the cluster address's host "
+            "and cluster_serve_port."
+        ),
+    )
+    cluster_status_interval: float = Field(
+        2.0, gt=0, description="Seconds between two looks at the replicas (capacity, /health)."
+    )
+
+    def token_path(self, home: Path) -> Path:
+        return self.cluster_token_file or home / "cluster" / "auth_token"
+
+    def bounds(self, model: str) -> tuple[int, int]:
+        """The least and most replicas of `model`."""
+        if model in self.cluster_autoscaling:
+            low, high = self.cluster_autoscaling[model]
+        else:
+            low, high = self.cluster_replicas, self.cluster_max_replicas
+        return low, max(low, high)
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -318,6 +387,7 @@ class Settings(BaseModel):
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,1 @@
+"""Scale-out: the same engines as Ray Serve replicas, placed on a Ray cluster."""
