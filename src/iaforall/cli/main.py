@@ -1,4 +1,4 @@
-"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, users, keys, in the Ollama habit.
+"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, users, keys, cluster.
 
 Flags override the same fields as the `IAFORALL_*` variables (settings.py), so there is one
 source of truth for every option.
@@ -72,9 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     for what in ("template", "license", "parameters"):
         part.add_argument(f"--{what}", dest="part", action="store_const", const=what)
 
-    from iaforall.cli.people import add_commands
+    from iaforall.cli import cluster, people
 
-    add_commands(commands)
+    people.add_commands(commands)
+    cluster.add_commands(commands)
     return parser
 
 
@@ -134,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "link":
             return models.link_models(settings, Path(args.path), args.name)
         return models.show_model(settings, args.name, args.part)
+    if args.command == "cluster":
+        from iaforall.cli.cluster import run_cluster
+
+        return run_cluster(settings, args)
     if args.command in ("users", "keys"):
         from iaforall.cli.people import run_keys, run_users
 
