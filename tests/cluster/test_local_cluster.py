@@ -20,6 +20,7 @@ from iaforall.cluster.local import (
     NODE_MARK,
     NODE_PORTS,
     ClusterState,
+    LocalCluster,
     LocalClusterError,
     NodeRecord,
     UpOptions,
@@ -30,6 +31,7 @@ from iaforall.cluster.local import (
     node_environment,
     port_is_free,
     processes_of,
+    ray_executable,
     read_state,
     split_address,
     state_path,
@@ -142,6 +144,39 @@ def test_cluster_flags_do_not_leak_into_the_server_settings() -> None:
     assert (args.cluster_auth, args.gcs_port) == ("disabled", 7000)
 
 
+def test_without_ray_it_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    with pytest.raises(LocalClusterError, match=r"pip install 'iaforall\[cluster\]'"):
+        ray_executable()
+
+
+def test_a_stale_state_is_forgotten(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    root = temp_root(tmp_path)
+    node = NodeRecord("head", True, dead.pid, dead.pid, str(root / "head"), "", {})
+    state = ClusterState("127.0.0.1:1", "ray://127.0.0.1:2", "token", "/t", [node], 1.0)
+    state_path(tmp_path).parent.mkdir()
+    state_path(tmp_path).write_text(state.to_json())
+    assert LocalCluster(tmp_path, tmp_path / "token").running() is None
+    assert not state_path(tmp_path).exists()
+
+
+def test_busy_ports_and_tiny_stores_are_refused_before_starting(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path, tmp_path / "token")
+    with pytest.raises(LocalClusterError, match="75 or more"):
+        cluster.up(UpOptions(object_store_mb=10), print)
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        with pytest.raises(LocalClusterError, match=f"Port {busy} \\(--port\\) is already in use"):
+            cluster.up(UpOptions(port=busy, client_port=0), print)
+    assert read_state(tmp_path) is None and not temp_root(tmp_path).exists()
+
+
 def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["sh", "-c", command], env=env, start_new_session=True)
 
@@ -243,6 +278,9 @@ def test_up_status_refuse_down(cluster_home: Path) -> None:
 
 
 def test_joining_a_head_that_is_not_there_fails_quickly(tmp_path: Path) -> None:
+    no_token = iaforall("up", "--join", "127.0.0.1:6379", home=tmp_path, timeout=30)
+    assert no_token.returncode == 1 and "copy the head's" in no_token.stderr
+    ensure_token(tmp_path / "cluster" / "auth_token")
     began = time.monotonic()
     joined = iaforall("up", "--join", f"127.0.0.1:{free_port()}", home=tmp_path, timeout=30)
     assert joined.returncode == 1

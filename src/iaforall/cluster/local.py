@@ -238,14 +238,6 @@ def node_environment(auth: Auth, token_file: Path, temp_dir: Path) -> dict[str, 
 # --- processes ------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")  # zombies are gone too
-
-
 def _stat(entry: Path) -> tuple[int, int] | None:
     """(ppid, pgid) of a live process; None when gone or a zombie."""
     try:
@@ -254,6 +246,10 @@ def _stat(entry: Path) -> tuple[int, int] | None:
         return None
     fields = stat.rpartition(")")[2].split()
     return None if fields[0] in ("Z", "X") else (int(fields[1]), int(fields[2]))
+
+
+def _alive(pid: int) -> bool:
+    return _stat(Path(f"/proc/{pid}")) is not None  # zombies are gone too
 
 
 def processes_of(temp_dirs: Iterable[str]) -> dict[int, str]:
@@ -375,7 +371,14 @@ class LocalCluster:
             )
         if options.nodes < 1:
             raise LocalClusterError("--nodes must be 1 or more.")
+        if options.object_store_mb < 75:
+            raise LocalClusterError("--object-store-mb must be 75 or more (Ray's minimum).")
         ray = ray_executable()
+        if options.auth == "token" and options.join and not self.token_file.is_file():
+            raise LocalClusterError(
+                f"No token file at {self.token_file}: copy the head's `cluster/auth_token` "
+                "there (mode 0600), or set IAFORALL_CLUSTER_TOKEN_FILE."
+            )
         if options.auth == "token":
             ensure_token(self.token_file)
         if options.join:
@@ -419,6 +422,7 @@ class LocalCluster:
         except BaseException:
             stop_nodes(started)
             state_path(self.home).unlink(missing_ok=True)
+            shutil.rmtree(self.root, ignore_errors=True)
             raise
         return state
 
