@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -185,19 +186,22 @@ def test_stop_finds_descendants_and_spares_the_rest(tmp_path: Path) -> None:
     mine = str(tmp_path / "node")
     ours = _spawn("trap '' TERM; sleep 60 & sleep 60", {**os.environ, NODE_MARK: mine})
     other = _spawn("sleep 60", dict(os.environ))
+    naming = _spawn(f"sleep 60; echo {mine}", dict(os.environ))  # names it, started elsewhere
     try:
         time.sleep(0.3)
         found = processes_of([mine])
-        assert ours.pid in found and len(found) == 3 and other.pid not in found
+        assert ours.pid in found and other.pid not in found
+        assert naming.pid in found and len(found) == 4  # the shell, not its child
         record = NodeRecord("node", False, ours.pid, ours.pid, mine, "")
         [stopped] = stop_nodes([record], grace=1.0)
         assert stopped.killed and set(stopped.pids) == set(found)  # the shell ignored SIGTERM
         ours.wait(5)
         assert not processes_of([mine]) and other.poll() is None
+        assert naming.wait(5) == -signal.SIGKILL
     finally:
-        for process in (ours, other):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+        for process in (ours, other, naming):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the group: a child may outlive its shell
             process.wait()
 
 

@@ -253,12 +253,14 @@ def _alive(pid: int) -> bool:
 
 
 def processes_of(temp_dirs: Iterable[str]) -> dict[int, str]:
-    """Our processes, by pid: those whose environment or command line names one of our dirs,
-    and their descendants and process-group members (Ray's agents overwrite their environment
-    with their process title, so only their parent or group tells they are ours)."""
+    """Our processes, by pid: those started with one of our dirs as NODE_MARK, with their
+    descendants and process-group members (Ray's agents overwrite their environment with their
+    process title: only their parent or group tells they are ours), and any process whose
+    command line names one of our dirs."""
     marks = [(f"{NODE_MARK}={d}\0".encode(), d.encode()) for d in temp_dirs]
     table: dict[int, tuple[int, int, str]] = {}
     found: set[int] = set()
+    named: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -272,8 +274,10 @@ def processes_of(temp_dirs: Iterable[str]) -> dict[int, str]:
         if stat is None:
             continue
         table[pid] = (*stat, cmdline.replace(b"\0", b" ").decode(errors="replace")[:80])
-        if any(mark in environ or path in cmdline for mark, path in marks):
+        if any(mark in environ for mark, _ in marks):
             found.add(pid)
+        elif any(path in cmdline for _, path in marks):
+            named.add(pid)  # names our dir, but was not started by us: itself only
     leaders = {pid for pid in found if table[pid][1] == pid}
     grown = True
     while grown:
@@ -284,7 +288,7 @@ def processes_of(temp_dirs: Iterable[str]) -> dict[int, str]:
         }
         found |= more
         grown = bool(more)
-    return {pid: table[pid][2].strip() for pid in sorted(found)}
+    return {pid: table[pid][2].strip() for pid in sorted(found | named)}
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
