@@ -15,18 +15,12 @@ from typing import Any
 
 import aiohttp
 
-from iaforall.core.errors import EngineUnavailable, RequestTimeout
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
-from iaforall.engines.llamacpp.assemble import assemble
-from iaforall.engines.llamacpp.errors import error_from_body
-from iaforall.engines.llamacpp.payload import chat_messages, request_path_and_body
-from iaforall.engines.llamacpp.toolcalls import recover_in_stream, tool_names
+from iaforall.core.errors import EngineUnavailable
+from iaforall.core.types import ChatRequest, GenerationRequest, ModelId
+from iaforall.engines.llamacpp.client import WorkerClient
 from iaforall.engines.protocol import Capabilities, Chunk, EngineState
 
 log = logging.getLogger(__name__)
-
-_USAGE_KEY = b'"usage":'
-_ERROR_START = b'{"error"'
 
 
 class LlamaCppEngine:
@@ -56,7 +50,7 @@ class LlamaCppEngine:
         self._template_default_system = template_default_system
         self._state = EngineState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
-        self._client: aiohttp.ClientSession | None = None
+        self.client: WorkerClient | None = None  # set once the worker is ready
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -103,16 +97,13 @@ class LlamaCppEngine:
             raise EngineUnavailable(
                 f"The model '{self.model}' did not load within {self._load_timeout:.0f} s."
             ) from None
-        # aiohttp, for its C HTTP parser: relaying a token costs the gateway half the CPU it
-        # does with httpx (measured by bench/throughput.py), and on 2 cores that CPU is taken
-        # from the engine.
-        self._client = aiohttp.ClientSession(
-            base_url=url,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=5.0, sock_read=self._read_timeout
-            ),
-            connector=aiohttp.TCPConnector(limit=self.capabilities.slots + 4),
+        self.client = WorkerClient(
+            self.model,
+            url,
+            key,
+            connections=self.capabilities.slots + 4,
+            read_timeout=self._read_timeout,
+            template_default_system=self._template_default_system,
         )
         self._watcher = asyncio.create_task(self._watch(self._proc))
         self._state = EngineState.READY
@@ -148,105 +139,40 @@ class LlamaCppEngine:
                 code,
             )
 
-    def _ready_client(self) -> aiohttp.ClientSession:
-        if self._state is not EngineState.READY or self._client is None:
+    def _ready(self) -> WorkerClient:
+        if self._state is not EngineState.READY or self.client is None:
             raise EngineUnavailable(
                 f"The model '{self.model}' is not running (state: {self._state.value}). Try again."
             )
-        return self._client
+        return self.client
+
+    def _ready_client(self) -> aiohttp.ClientSession:
+        return self._ready().session
 
     def _crashed(self) -> EngineUnavailable:
-        return EngineUnavailable(
-            f"The engine of '{self.model}' stopped while answering. It restarts on the next "
-            "request: try again."
-        )
+        return self._ready().stopped()
 
     def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        chunks = self._stream(request)
-        if isinstance(request, ChatRequest) and request.tools:
-            return recover_in_stream(chunks, tool_names(request))
-        return chunks
-
-    async def _stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        client = self._ready_client()
-        path, body = request_path_and_body(
-            request, stream=True, template_default_system=self._template_default_system
-        )
-        # llama.cpp names completions "chatcmpl-" too, where OpenAI says "cmpl-".
-        rename_id = not isinstance(request, ChatRequest)
-        try:
-            # llama.cpp closes the connection after a streamed answer whatever it announces:
-            # say so, so that a connection is never reused half-closed.
-            headers = {"Connection": "close"}
-            async with client.post(path, json=body, headers=headers) as response:
-                if response.status != 200:
-                    raise error_from_body(response.status, await response.read())
-                buffer = b""
-                async for raw in response.content.iter_any():
-                    buffer += raw
-                    while (end := buffer.find(b"\n\n")) >= 0:
-                        event, buffer = buffer[:end], buffer[end + 2 :]
-                        if not event.startswith(b"data: "):
-                            continue  # SSE comments and keep-alive pings
-                        data = event[6:]
-                        if data == b"[DONE]":
-                            return
-                        if data.startswith(_ERROR_START):
-                            raise error_from_body(500, data)
-                        if rename_id:
-                            data = data.replace(b'"id":"chatcmpl-', b'"id":"cmpl-', 1)
-                        if _USAGE_KEY in data:
-                            parsed = json.loads(data)
-                            yield Chunk(data, _usage(parsed), not parsed.get("choices"))
-                        else:
-                            yield Chunk(data)
-        except TimeoutError:
-            raise RequestTimeout(
-                f"The engine of '{self.model}' sent nothing for {self._read_timeout:.0f} s; "
-                "the answer was stopped."
-            ) from None
-        except aiohttp.ClientError:
-            raise self._crashed() from None
-        if self._state is not EngineState.READY:
-            raise self._crashed()
+        return self._ready().stream(request)
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
-        async with contextlib.aclosing(self.stream(request)) as chunks:
-            return assemble([json.loads(chunk.data) async for chunk in chunks])
+        return await self._ready().generate(request)
 
     async def render_prompt(self, request: ChatRequest) -> str:
-        client = self._ready_client()
-        body: dict[str, Any] = {
-            "messages": chat_messages(
-                request, template_default_system=self._template_default_system
-            )
-        }
-        if request.tools:
-            body["tools"] = list(request.tools)
-        try:
-            async with client.post("/apply-template", json=body) as response:
-                if response.status != 200:
-                    raise error_from_body(response.status, await response.read())
-                return str((await response.json())["prompt"])
-        except aiohttp.ClientError:
-            raise self._crashed() from None
+        return await self._ready().render_prompt(request)
 
     async def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"pid": self.pid, "rss_bytes": _rss(self.pid), "busy_slots": None}
-        if self._state is EngineState.READY and self._client is not None:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-                timeout = aiohttp.ClientTimeout(total=2.0)
-                async with self._client.get("/slots", timeout=timeout) as response:
-                    slots = await response.json()
-                stats["busy_slots"] = sum(1 for s in slots if s.get("is_processing"))
+        if self._state is EngineState.READY and self.client is not None:
+            stats["busy_slots"] = await self.client.busy_slots()
         return stats
 
     async def close(self) -> None:
         self._closing = True
         self._state = EngineState.STOPPED
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
         await self._kill()
         if self._watcher is not None:
             self._watcher.cancel()
@@ -263,11 +189,6 @@ class LlamaCppEngine:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-
-
-def _usage(chunk: dict[str, Any]) -> Usage:
-    usage = chunk.get("usage") or {}
-    return Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
 
 
 def _rss(pid: int | None) -> int | None:
