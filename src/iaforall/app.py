@@ -28,6 +28,8 @@ from iaforall.api.web.pages import mount_static
 from iaforall.api.web.pages import router as web_pages
 from iaforall.api.web.reply import router as web_reply_router
 from iaforall.api.web.router import router as web_router
+from iaforall.cluster.engine import serve_factory
+from iaforall.cluster.gateway import ClusterGateway
 from iaforall.core.errors import IAForAllError
 from iaforall.embeddings import Embeddings
 from iaforall.engines.budget import budget_bytes
@@ -53,25 +55,30 @@ log = logging.getLogger(__name__)
 def build_services(settings: Settings, factory: EngineFactory | None = None) -> Services:
     store = ModelStore(settings.store.home, install_missing=settings.store.install_missing)
     engine = settings.engine
+    timeout = settings.scheduling.request_timeout
+    cluster = ClusterGateway(settings) if settings.cluster.cluster else None
+    if factory is None:
+        factory = (
+            serve_factory(cluster, engine, read_timeout=timeout)
+            if cluster
+            else llamacpp_factory(engine, settings.store.home / "logs", read_timeout=timeout)
+        )
     pool = EnginePool(
         store,
-        factory
-        or llamacpp_factory(
-            engine,
-            settings.store.home / "logs",
-            read_timeout=settings.scheduling.request_timeout,
-        ),
+        factory,
         slots=engine.parallel,
         context_length=engine.context_length,
         keep_alive=engine.keep_alive,
-        memory_budget=budget_bytes(engine.memory_budget_mb),
+        # On a cluster, Ray places each replica where its memory is free.
+        memory_budget=0 if cluster else budget_bytes(engine.memory_budget_mb),
         wait=settings.scheduling.queue_timeout,
     )
     scheduler = Scheduler(
-        slots_for=pool.slots_for,
+        slots_for=cluster.slots_for if cluster else pool.slots_for,
         max_queue=settings.scheduling.max_queue,
         queue_timeout=settings.scheduling.queue_timeout,
-        max_active_models=settings.scheduling.max_active_models,
+        # Models on a cluster have replicas of their own: none waits for another's cores.
+        max_active_models=0 if cluster else settings.scheduling.max_active_models,
     )
     metrics = Metrics()
     dispatcher = Dispatcher(
@@ -95,6 +102,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
         embeddings,
         Knowledge.build(settings, database, embeddings),
+        cluster=cluster,
     )
 
 
@@ -134,6 +142,9 @@ def create_app(
         app.state.services = svc
         await svc.knowledge.ingestion.start()
         tasks = [asyncio.create_task(svc.pool.reap_forever())]
+        if svc.cluster:  # a cluster that cannot be joined stops the start, with the reason
+            await svc.cluster.start()
+            tasks.append(asyncio.create_task(svc.cluster.watch_forever()))
         if settings.server.preload:
             tasks.append(asyncio.create_task(_preload(svc)))
         try:
@@ -146,6 +157,8 @@ def create_app(
                     await task
             await svc.knowledge.close()
             await svc.pool.close()
+            if svc.cluster:
+                await svc.cluster.close()
             await svc.embeddings.close()
             svc.database.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from iaforall.cluster.gateway import ClusterGateway
 from iaforall.embeddings import Embeddings
 from iaforall.engines.pool import EnginePool
 from iaforall.knowledge.service import Knowledge
@@ -35,6 +36,7 @@ class Services:
     gate: Gate
     embeddings: Embeddings
     knowledge: Knowledge
+    cluster: ClusterGateway | None = None  # engines on a Ray cluster (IAFORALL_CLUSTER)
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)

@@ -19,7 +19,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 async def resident_models(svc: Services) -> list[dict[str, Any]]:
     """What is loaded, for /health and `iaforall ps`."""
     now = time.monotonic()
-    models = []
+    models: list[dict[str, Any]] = []
     await svc.pool.measure()
     for model, resident in svc.pool.residents().items():
         stats = await resident.engine.stats()
@@ -38,6 +38,8 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
                 "keep_alive": svc.pool.keep_alive_of(resident),
                 "pid": stats.get("pid"),
                 "expires_in": None if expires is None else max(0.0, round(expires - now, 1)),
+                # on a cluster: replicas wanted and running, and answers per replica
+                **{key: stats[key] for key in ("replicas", "served_by") if key in stats},
             }
         )
     return models
@@ -45,13 +47,16 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
 
 @router.get("/health")
 async def health(svc: ServicesDep) -> dict[str, Any]:
+    cluster = svc.cluster.health() if svc.cluster else None
     return {
-        "status": "ok",
+        # degraded: the cluster is missing replicas or nodes, or cannot be reached
+        "status": cluster["status"] if cluster else "ok",
         "default_model": svc.settings.server.model,
         "uptime_seconds": round(time.time() - svc.started_at, 1),
         "queue_length": svc.scheduler.queue_length,
         "models": await resident_models(svc),
         "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
+        **({"cluster": cluster} if cluster else {}),
     }
 
 

@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--auth", action="store_true", default=None, help="require accounts (IAFORALL_AUTH)"
     )
+    serve.add_argument(
+        "--cluster",
+        metavar="ray://HOST:PORT",
+        help="run the models on a Ray cluster (IAFORALL_CLUSTER; needs iaforall[cluster])",
+    )
 
     run = commands.add_parser("run", help="chat with a model in the terminal")
     run.add_argument("model", help="model name, e.g. qwen2.5-coder:1.5b")
@@ -99,7 +104,13 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         keep_alive=getattr(args, "keep_alive", None),
     )
     people = updated(settings.people, auth=getattr(args, "auth", None))
-    return settings.model_copy(update={"server": server, "engine": engine, "people": people})
+    cluster = updated(
+        settings.cluster,
+        cluster=getattr(args, "cluster", None) if args.command == "serve" else None,
+    )
+    return settings.model_copy(
+        update={"server": server, "engine": engine, "people": people, "cluster": cluster}
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
@@ -29,8 +30,26 @@ def exposure_problem(settings: Settings) -> str | None:
     )
 
 
+def cluster_problem(settings: Settings) -> str | None:
+    """What stops `--cluster` before anything starts: Ray missing, or its token."""
+    cluster = settings.cluster
+    if not cluster.cluster:
+        return None
+    if not cluster.cluster.startswith("ray://"):
+        return f"--cluster takes Ray Client's address, ray://HOST:PORT (not {cluster.cluster!r})."
+    if importlib.util.find_spec("ray") is None:
+        return "Ray is not installed: pip install 'iaforall[cluster]' (on every node too)."
+    token = cluster.token_path(settings.store.home)
+    if cluster.cluster_auth == "token" and not token.is_file():
+        return (
+            f"Ray's token authentication is on but there is no token at {token}: copy the "
+            "head's `cluster/auth_token` there (mode 0600), or set IAFORALL_CLUSTER_TOKEN_FILE."
+        )
+    return None
+
+
 def serve(settings: Settings) -> int:
-    problem = exposure_problem(settings)
+    problem = exposure_problem(settings) or cluster_problem(settings)
     if problem:
         print(problem, file=sys.stderr)
         return 2

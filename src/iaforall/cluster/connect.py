@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +34,13 @@ def ray_environment(auth: Literal["token", "disabled"], token_file: Path | None)
     return env
 
 
-def connect(address: str, *, auth: Literal["token", "disabled"], token_file: Path | None) -> None:
+def connect(
+    address: str,
+    *,
+    auth: Literal["token", "disabled"],
+    token_file: Path | None,
+    attempts: int = 3,
+) -> None:
     """Join the cluster at `address` (ray://HOST:PORT) as a client; raises ClusterError."""
     if auth == "token" and (token_file is None or not token_file.is_file()):
         raise ClusterError(
@@ -50,15 +57,22 @@ def connect(address: str, *, auth: Literal["token", "disabled"], token_file: Pat
         ) from None
     if ray.is_initialized():
         return
-    try:
-        ray.init(
-            address=address,
-            namespace=NAMESPACE,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
-    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, gRPC errors...
-        raise ClusterError(f"Could not join the Ray cluster at {address}: {exc}") from None
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                address=address,
+                namespace=NAMESPACE,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+            )
+            break
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, gRPC errors...
+            # Ray Client's proxy picks a port per client (23000-24000) by looking, then
+            # binding: two clusters on one machine can race for it. Another try fixes that.
+            if attempt == attempts:
+                raise ClusterError(f"Could not join the Ray cluster at {address}: {exc}") from None
+            log.warning("joining %s failed (%s); trying again", address, exc)
+            time.sleep(2.0)
     log.info("joined the Ray cluster at %s (authentication: %s)", address, auth)
 
 
