@@ -267,6 +267,23 @@ class KnowledgeSettings(BaseSettings):
     chunk_overlap: int = Field(
         200, ge=0, description="Characters a passage repeats from the end of the one before."
     )
+    retrieval_vector_weight: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description=(
+            "Share of the meaning (cosine) in a hybrid search's score; the words (BM25) have "
+            "the rest, each scaled to 0-1 over the candidates."
+        ),
+    )
+    retrieval_word_prefix: int = Field(
+        4,
+        ge=0,
+        description=(
+            "A question's word longer than this many characters also finds the words that "
+            "start like it ('libraries': 'library'); 0: whole words only."
+        ),
+    )
 
 
 class EmbeddingSettings(BaseSettings):

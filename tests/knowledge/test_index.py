@@ -13,7 +13,7 @@ from iaforall.knowledge.index import (
     IndexError_,
     KnowledgeIndex,
     _read_vec0_chunks,
-    fuse,
+    query_pairs,
     query_words,
 )
 from iaforall.store.database import Database
@@ -69,9 +69,9 @@ def test_hybrid_fuses_both_lists(index: KnowledgeIndex) -> None:
     assert set(ids(hits)[:2]) == {"c2", "c3"}
     top = {h.chunk_id: h for h in hits}
     assert top["c2"].keyword_rank == 1 and top["c3"].vector_rank == 1
-    c2 = top["c2"]
-    assert c2.vector_rank is not None
-    assert c2.score == pytest.approx(1 / (60 + 1) + 1 / (60 + c2.vector_rank))
+    # Fused by scores: c2 has the best (only) BM25 and the lowest cosine, c3 the reverse.
+    assert top["c2"].score == pytest.approx(1 - index.vector_weight)
+    assert top["c3"].score == pytest.approx(index.vector_weight)
     # With no words in the query, hybrid is the vector ranking.
     assert ids(index.search(["kb-a"], unit(0, 1), "", k=1)) == ["c2"]
 
@@ -174,7 +174,67 @@ def test_query_words_and_fusion() -> None:
     assert query_words("How many of them?") == ["how", "many", "of", "them"]  # nothing else
     assert query_words("!!! ???") == []
     assert len(query_words(" ".join(f"w{i}" for i in range(100)))) == 32
-    assert fuse([["a", "b"], ["b", "c"]])[0][0] == "b"
+    assert query_pairs("Où est la gare de Lyon-Part-Dieu ? Lyon part") == [
+        ("lyon", "part"),
+        ("part", "dieu"),
+    ]
+    assert query_pairs("the cat and the dog") == []
+
+
+def test_words_match_by_their_beginning(any_database: Database) -> None:
+    passages = [
+        ("p1", "The public library lends dictionaries.", unit(1)),
+        ("p2", "Les trophées du club de voile.", unit(0, 1)),
+        ("p3", "A pot of honey.", unit(0, 0, 1)),
+    ]
+    index = KnowledgeIndex(any_database)  # words longer than 4 letters: their first 4
+    index.add("kb", passages)
+    assert ids(index.search(["kb"], None, "libraries", mode="keyword")) == ["p1"]
+    assert ids(index.search(["kb"], None, "Trophies?", mode="keyword")) == ["p2"]
+    assert ids(index.search(["kb"], None, "pot", mode="keyword")) == ["p3"]  # short: whole
+    assert index.search(["kb"], None, "pots", mode="keyword") == []
+    whole = KnowledgeIndex(any_database, word_prefix=0)
+    assert whole.search(["kb"], None, "libraries trophies", mode="keyword") == []
+    assert ids(whole.search(["kb"], None, "library", mode="keyword")) == ["p1"]
+
+
+def test_words_next_to_each_other_count_as_a_phrase(any_database: Database) -> None:
+    passages = [
+        ("apart", "Thomas Martin met Jade Henry in Arles, then Thomas Henry.", unit(1)),
+        ("together", "In Arles, trees were planted with Thomas Henry's help.", unit(0, 1)),
+    ]
+    index = KnowledgeIndex(any_database)
+    index.add("kb", passages)
+    # The first passage has each word more often, the second has them side by side.
+    assert ids(index.search(["kb"], None, "Thomas Henry", mode="keyword"))[0] == "apart"
+    index.remove("kb", ["apart"])
+    index.add("kb", [("apart", "Thomas Martin met Jade Henry in Arles.", unit(1))])
+    assert ids(index.search(["kb"], None, "Thomas Henry Arles", mode="keyword")) == [
+        "together",
+        "apart",
+    ]
+
+
+@pytest.mark.parametrize("memory_from", [1, 10_000], ids=["in-memory", "sqlite-vec"])
+def test_hybrid_gives_the_words_candidates_their_cosine(
+    any_database: Database, memory_from: int
+) -> None:
+    # "near" and "far" match the words equally ("far" first, stored first); neither is among
+    # the meaning's 2 candidates, yet "near" comes first on its own cosine, computed for it.
+    index = KnowledgeIndex(any_database, candidates=2, memory_from=memory_from)
+    index.add(
+        "kb",
+        [
+            ("far", "red apples", unit(0.1, 1)),
+            ("near", "red apples", unit(1, 0.3)),
+            ("other", "green pears", unit(1)),
+            ("other2", "yellow lemons", unit(1, 0.01)),
+        ],
+    )
+    hits = index.search(["kb"], unit(1), "red apples", k=2, mode="hybrid")
+    assert ids(hits) == ["near", "far"]
+    assert hits[0].vector_rank is None and hits[0].keyword_rank is not None
+    assert hits[0].score > hits[1].score
 
 
 def test_big_bases_are_read_whole_from_sqlite_vec_storage(tmp_path: Path) -> None:

@@ -12,8 +12,11 @@ chunk texts; this module keeps only what search needs). Calls block: run them in
     index.close()                       # at shutdown (its helper threads)
 
 - `vector` mode: cosine similarity (exact, every chunk of the knowledge bases is compared).
-- `keyword` mode: BM25 over the words (case and accents ignored), any word may match.
-- `hybrid`: both lists fused by reciprocal rank fusion (score = sum of 1 / (60 + rank)).
+- `keyword` mode: BM25 over the words (case and accents ignored), any word may match, a long
+  word by its first `word_prefix` characters (4: "libraries" finds "library", "trophies"
+  "trophées").
+- `hybrid`: both lists' candidates, each given its cosine and its BM25, fused by scores:
+  `vector_weight * cosine + (1 - vector_weight) * BM25`, each scaled to [0, 1] (see fusion.py).
 
 On SQLite (the default) vectors live in sqlite-vec `vec0` tables (cosine distance), one per
 vector size, partitioned by knowledge base, so a search reads only the bases it is asked about;
@@ -23,8 +26,8 @@ searched in a copy of its vectors kept in memory instead (numpy: ~0.2 ms per tho
 chunk of 512 numbers), read from sqlite-vec's own blocks and dropped when the base changes. On
 PostgreSQL, where no pgvector reaches our machines, vectors are stored as bytes beside each row
 and every base is searched that way; words are a `tsvector` ('simple' configuration over case-
-and accent-folded text) with a GIN index. Measured by bench/knowledge.py: p95 47 ms for hybrid
-search over 100,000 chunks.
+and accent-folded text) with a GIN index. Measured by bench/knowledge.py: see
+docs/knowledge.md.
 
 All the chunks of one knowledge base have vectors of the same size (its embedding model's); a
 search over several bases compares the query vector with those of its own size only.
@@ -35,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -48,17 +52,24 @@ import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
+from iaforall.knowledge.fusion import (
+    VECTOR_WEIGHT,
+    WORD_PREFIX,
+    Term,
+    fuse_scores,
+    match_terms,
+)
 from iaforall.store.database import Database
 from iaforall.store.folding import fold
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
-RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al., 2009)
 MAX_QUERY_WORDS = 32
 MAX_DIMENSIONS = 8192
 Vector = Sequence[float] | npt.NDArray[np.floating[Any]]
 
 _WORD = re.compile(r"\w+")
+_PUNCTUATION = re.compile(r"[^\w\s'\u2019-]+")  # all but hyphens and apostrophes
 # Words too common to tell passages apart (English and French, folded): a query's other words
 # are searched without them, which also spares reading their long lists of passages.
 _STOPWORDS = """
@@ -115,21 +126,25 @@ def _unit(vector: Vector, dimensions: int | None = None) -> npt.NDArray[np.float
     return unit
 
 
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    """The distinct pairs of words next to each other in the query (not across punctuation
+    other than hyphens and apostrophes), case- and accent-folded, neither of them a common
+    word, at most MAX_QUERY_WORDS."""
+    pairs = [
+        (a, b)
+        for part in _PUNCTUATION.split(fold(query))
+        for a, b in itertools.pairwise(_WORD.findall(part))
+        if STOPWORDS.isdisjoint((a, b))
+    ]
+    return list(dict.fromkeys(pairs))[:MAX_QUERY_WORDS]
+
+
 def query_words(query: str) -> list[str]:
     """The distinct words of a query, case- and accent-folded, without the most common ones
     (unless it has no others), at most MAX_QUERY_WORDS."""
     words = list(dict.fromkeys(_WORD.findall(fold(query))))
     telling = [w for w in words if w not in STOPWORDS]
     return (telling or words)[:MAX_QUERY_WORDS]
-
-
-def fuse(lists: Sequence[Sequence[Any]], k: int = RRF_K) -> list[tuple[Any, float]]:
-    """Reciprocal rank fusion of ranked lists of keys: (key, score), best first."""
-    scores: dict[Any, float] = {}
-    for ranked in lists:
-        for rank, key in enumerate(ranked, 1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: -item[1])
 
 
 class KnowledgeIndex:
@@ -140,8 +155,13 @@ class KnowledgeIndex:
         candidates: int = 50,
         memory_from: int = 10_000,
         cache_mb: int = 1024,
+        vector_weight: float = VECTOR_WEIGHT,
+        word_prefix: int = WORD_PREFIX,
     ) -> None:
         """`candidates`: how many of each list hybrid search fuses (at least k).
+        `vector_weight`: the meaning's share of hybrid search's score, 0 to 1 (the words have
+        the rest). `word_prefix`: a query word longer than this many characters matches the
+        words that start like it (0: whole words only).
         `memory_from`: on SQLite, a base of this many chunks or more is searched in a copy of
         its vectors kept in memory (sqlite-vec reads every vector from its pages at each
         search, ~0.7 ms per thousand here, numpy ~0.15); smaller ones are searched by
@@ -150,6 +170,10 @@ class KnowledgeIndex:
         self.database = database
         self.candidates = candidates
         self.memory_from = memory_from
+        if not 0.0 <= vector_weight <= 1.0:
+            raise ValueError("vector_weight must be between 0 and 1.")
+        self.vector_weight = vector_weight
+        self.word_prefix = max(0, word_prefix)
         self._sqlite = database.is_sqlite
         self._matrices = _MatrixCache(cache_mb * 1_000_000)
         self._helpers = ThreadPoolExecutor(2, thread_name_prefix="knowledge-index")
@@ -343,27 +367,36 @@ class KnowledgeIndex:
             return []
         wanted = k if mode != "hybrid" else max(k, self.candidates)
         query = None if query_vector is None or mode == "keyword" else _unit(query_vector)
-        words = query_words(query_text or "") if mode != "vector" else []
+        terms: list[Term] = []
+        if mode != "vector":
+            words = query_words(query_text or "")
+            terms = match_terms(words, query_pairs(query_text or ""), self.word_prefix)
         with self.database.engine.connect() as connection:
             by_vector: list[_Found] = []
             by_words: list[_Found] = []
-            if query is not None and words:
+            if query is not None and terms:
                 # Both at once, the words on a connection of their own: sqlite and numpy
                 # let go of the GIL, so on 2 cores hybrid costs about the slower of the two.
-                pending = self._helpers.submit(self._keywords_apart, kbs, words, wanted)
+                pending = self._helpers.submit(self._keywords_apart, kbs, terms, wanted)
                 try:
                     by_vector = self._nearest(connection, kbs, query, wanted)
                 finally:
                     by_words = pending.result()
             elif query is not None:
                 by_vector = self._nearest(connection, kbs, query, wanted)
-            elif words:
-                by_words = self._keywords(connection, kbs, words, wanted)
+            elif terms:
+                by_words = self._keywords(connection, kbs, terms, wanted)
             if mode == "hybrid":
                 vector_rank = {f.id: r for r, f in enumerate(by_vector, 1)}
                 word_rank = {f.id: r for r, f in enumerate(by_words, 1)}
-                fused = fuse([[f.id for f in by_vector], [f.id for f in by_words]])[:k]
-                found = [_Found(i, s) for i, s in fused]
+                cosines = {f.id: f.score for f in by_vector}
+                if query is not None:
+                    missing = [f.id for f in by_words if f.id not in cosines]
+                    cosines.update(self._cosines(connection, kbs, query, missing))
+                fused = fuse_scores(
+                    [(f.id, f.score) for f in by_words], cosines, self.vector_weight
+                )
+                found = [_Found(i, s) for i, s in fused[:k]]
             else:
                 found = (by_vector if mode == "vector" else by_words)[:k]
                 vector_rank = {f.id: r for r, f in enumerate(found, 1)} if mode == "vector" else {}
@@ -410,13 +443,13 @@ class KnowledgeIndex:
     def _in_memory(self, base: _Base) -> bool:
         return not self._sqlite or base.chunks >= self.memory_from
 
-    def _matrix(self, connection: Connection, kb: str, base: _Base) -> Matrix:
-        def read() -> Matrix:
+    def _matrix(self, connection: Connection, kb: str, base: _Base) -> _Vectors:
+        def read() -> _Vectors:
             if self._sqlite:
                 table = _vectors_table(base.dimensions)
                 fast = _read_vec0_chunks(connection, table, kb, base)
                 if fast is not None:
-                    return fast
+                    return _Vectors.of(*fast)
                 rows = connection.exec_driver_sql(
                     f"SELECT id, embedding FROM {table} WHERE kb_id = ?", (kb,)
                 ).all()
@@ -426,7 +459,7 @@ class KnowledgeIndex:
                 ).all()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4")
-            return ids, matrix.reshape(len(rows), base.dimensions)
+            return _Vectors.of(ids, matrix.reshape(len(rows), base.dimensions))
 
         return self._matrices.get(kb, base.version, read)
 
@@ -444,6 +477,35 @@ class KnowledgeIndex:
         found.sort(key=lambda f: -f.score)
         return found[:n]
 
+    def _cosines(
+        self, connection: Connection, kbs: list[str], query: npt.NDArray[np.float32], ids: list[int]
+    ) -> dict[int, float]:
+        """The cosine similarity to the query of these rows (those of a base of the query's
+        vector size; the others are left out)."""
+        found: dict[int, float] = {}
+        if not ids:
+            return found
+        on_disk = False
+        for kb, base in self._bases(connection, kbs).items():
+            if base.dimensions != query.size:
+                continue
+            if not self._in_memory(base):
+                on_disk = True
+                continue
+            rows, vectors = self._matrix(connection, kb, base).rows(ids)
+            found.update(zip(rows.tolist(), (vectors @ query).tolist(), strict=True))
+        if on_disk:  # one by one: vec0 reads a row by its id at once, but scans for `IN`
+            table = _vectors_table(query.size)
+            for i in ids:
+                if i in found:
+                    continue
+                row = connection.exec_driver_sql(
+                    f"SELECT embedding FROM {table} WHERE id = ?", (i,)
+                ).first()
+                if row is not None:
+                    found[i] = float(np.frombuffer(row[0], dtype="<f4") @ query)
+        return found
+
     def _nearest_sqlite(
         self, connection: Connection, kb: str, query: npt.NDArray[np.float32], n: int
     ) -> list[_Found]:
@@ -454,18 +516,20 @@ class KnowledgeIndex:
         )
         return [_Found(int(i), 1.0 - float(d)) for i, d in rows]
 
-    def _keywords_apart(self, kbs: list[str], words: list[str], n: int) -> list[_Found]:
+    def _keywords_apart(self, kbs: list[str], terms: list[Term], n: int) -> list[_Found]:
         with self.database.engine.connect() as connection:
-            return self._keywords(connection, kbs, words, n)
+            return self._keywords(connection, kbs, terms, n)
 
     def _keywords(
-        self, connection: Connection, kbs: list[str], words: list[str], n: int
+        self, connection: Connection, kbs: list[str], terms: list[Term], n: int
     ) -> list[_Found]:
         if self._sqlite:
             match = " AND ".join(
                 [
                     "kb_id : (" + " OR ".join(_phrase(_kb_token(kb)) for kb in kbs) + ")",
-                    "text : (" + " OR ".join(_phrase(w) for w in words) + ")",
+                    "text : ("
+                    + " OR ".join(_phrase(" ".join(t)) + "*" * p for t, p in terms)
+                    + ")",
                 ]
             )
             # The bases' words filter in FTS5 itself (a join would be paid for every match);
@@ -476,19 +540,23 @@ class KnowledgeIndex:
                 (match, n),
             )
             return [_Found(int(i), -float(r)) for i, r in rows]
+        # Words are \w+ only (query_words): quoted, they are lexemes as they are.
+        query = " | ".join(
+            "(" + " <-> ".join(f"'{w}'" for w in t) + ":*" * p + ")" for t, p in terms
+        )
         rows = connection.execute(
             text(
                 "SELECT id, ts_rank(words, q) AS rank FROM knowledge_index, "
-                "websearch_to_tsquery('simple', :query) AS q "
+                "to_tsquery('simple', :query) AS q "
                 "WHERE kb_id IN :kbs AND words @@ q ORDER BY rank DESC, id LIMIT :n"
             ).bindparams(bindparam("kbs", expanding=True)),
-            {"query": " or ".join(words), "kbs": kbs, "n": n},
+            {"query": query, "kbs": kbs, "n": n},
         )
         return [_Found(int(i), float(r)) for i, r in rows]
 
 
-def _nearest_in(matrix: Matrix, query: npt.NDArray[np.float32], n: int) -> list[_Found]:
-    ids, vectors = matrix
+def _nearest_in(matrix: _Vectors, query: npt.NDArray[np.float32], n: int) -> list[_Found]:
+    ids, vectors = matrix.ids, matrix.vectors
     if not len(ids):
         return []
     # One thread: the product is bound by memory, and hybrid search runs the keywords on the
@@ -579,6 +647,36 @@ def _vectors_table_sql(dimensions: int) -> str:
 Matrix = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Vectors:
+    """A base's vectors in memory, with their rows' ids, and those ids' order (to find rows)."""
+
+    ids: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+    order: npt.NDArray[np.intp]
+    sorted_ids: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> _Vectors:
+        order = np.argsort(ids, kind="stable")
+        return cls(ids, vectors, order, ids[order])
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.vectors.nbytes + self.order.nbytes + self.sorted_ids.nbytes
+
+    def rows(self, wanted: Sequence[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The ids among `wanted` held here, and their vectors."""
+        if not len(self.ids) or not len(wanted):
+            return np.zeros(0, dtype=np.int64), self.vectors[:0]
+        sorted_ids = self.sorted_ids
+        asked = np.asarray(wanted, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_ids, asked), len(sorted_ids) - 1)
+        held = sorted_ids[at] == asked
+        positions = self.order[at[held]]
+        return self.ids[positions], self.vectors[positions]
+
+
 class _MatrixCache:
     """PostgreSQL only: each base's vectors as one matrix (with its rows' ids), the least
     recently used evicted beyond the budget. A base's version (raised by every change, by any
@@ -587,9 +685,9 @@ class _MatrixCache:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, Matrix]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, _Vectors]] = OrderedDict()
 
-    def get(self, kb: str, version: int, read: Callable[[], Matrix]) -> Matrix:
+    def get(self, kb: str, version: int, read: Callable[[], _Vectors]) -> _Vectors:
         with self._lock:
             cached = self._entries.get(kb)
             if cached is not None and cached[0] == version:
@@ -604,7 +702,7 @@ class _MatrixCache:
         return entry
 
     def _size(self) -> int:
-        return sum(m.nbytes + i.nbytes for _, (i, m) in self._entries.values())
+        return sum(m.nbytes for _, m in self._entries.values())
 
     def drop(self, kb: str) -> None:
         with self._lock:

@@ -24,7 +24,11 @@ class Knowledge:
     @classmethod
     def build(cls, settings: Settings, database: Database, embeddings: Embeddings) -> Knowledge:
         bases = KnowledgeBases(database, settings.store.home / "knowledge")
-        index = KnowledgeIndex(database)
+        index = KnowledgeIndex(
+            database,
+            vector_weight=settings.knowledge.retrieval_vector_weight,
+            word_prefix=settings.knowledge.retrieval_word_prefix,
+        )
         return cls(
             bases,
             index,
