@@ -106,6 +106,12 @@ def test_health_is_degraded_when_replicas_or_nodes_are_missing() -> None:
     assert summarize([node()], failed, bounds).models[0].message == "no file"
 
 
+def test_the_target_is_read_from_the_deployment_itself() -> None:
+    apps = {"iaforall-m": App("RUNNING", {"engine-replicas-3-5": Deployment({"RUNNING": 2})})}
+    report = summarize([node()], apps, lambda model: (1, 1))  # the reader's settings differ
+    assert report.models[0].target == 3 and report.degraded
+
+
 def test_other_serve_applications_are_not_ours() -> None:
     apps = {"someone-else": App("UNHEALTHY", {"d": Deployment({"RUNNING": 0})})}
     report = summarize([node()], apps, lambda model: (1, 1))

@@ -9,6 +9,7 @@ leaving (the last: it leaves the cluster degraded).
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
 import subprocess
@@ -116,6 +117,25 @@ def test_requests_are_spread_over_replicas_on_both_nodes(gateway: RealServer) ->
 
     answer = client(gateway).completions.create(model=SMOL, prompt="1, 2, 3,", max_tokens=8)
     assert answer.choices[0].text and answer.id.startswith("cmpl-")
+
+
+def test_ps_and_cluster_status_show_the_replicas(home: Path, gateway: RealServer) -> None:
+    port = gateway.url.rsplit(":", 1)[1]
+    ps = subprocess.run(
+        [sys.executable, "-m", "iaforall", "ps"],
+        env={**os.environ, "IAFORALL_HOME": str(home), "IAFORALL_PORT": port, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ps.returncode == 0 and "2/2 replicas" in ps.stdout, ps.stdout + ps.stderr
+
+    status = cli(home, "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    report = json.loads(status.stdout)
+    assert report["status"] == "ok" and len(report["nodes"]) == 2
+    (model,) = report["models"]
+    assert model["model"] == SMOL and model["replicas"] == {"target": 2, "running": 2}
 
 
 def test_a_killed_replica_is_replaced_and_no_request_hangs(gateway: RealServer) -> None:

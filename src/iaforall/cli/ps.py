@@ -59,12 +59,16 @@ def ps(settings: Settings) -> int:
         size = decimal(m["budgeted_bytes"]) if m.get("budgeted_bytes") else "-"
         memory = decimal(m["memory_bytes"]) if m.get("memory_bytes") else "-"
         busy = m.get("busy_slots")
+        state, slots = m["state"], m["slots"]
+        if replicas := m.get("replicas"):  # on a cluster: `iaforall cluster status` for more
+            state += f", {replicas['running']}/{replicas['target']} replicas"
+            busy, slots = m.get("running"), slots * replicas["running"]
         table.add_row(
             m["name"],
-            m["state"],
+            state,
             size,
             memory,
-            f"{busy if busy is not None else '?'}/{m['slots']}",
+            f"{busy if busy is not None else '?'}/{slots}",
             str(m.get("queued", 0)),
             until(m),
         )

@@ -165,7 +165,7 @@ class ClusterGateway:
 
             from iaforall.cluster.replica import deployment
 
-            serve.run(deployment(**options).bind(spec), name=app, route_prefix=route)
+            serve.run(deployment(low, high, **options).bind(spec), name=app, route_prefix=route)
 
         log.info("deploying %s on the cluster (%d to %d replicas)", model, low, high)
         # Its own thread, not the Ray one: `serve.run` waits for the replicas, and /health

@@ -21,6 +21,7 @@ from ray.serve import Deployment
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from iaforall.cluster.status import deployment_name
 from iaforall.core.types import ModelId
 from iaforall.engines.llamacpp.client import REPLICA_HEADER
 from iaforall.engines.llamacpp.engine import LlamaCppEngine
@@ -118,6 +119,8 @@ class ModelReplica:
         )
 
 
-def deployment(**options: Any) -> Deployment:
-    """The Serve deployment of a model, with its replicas' options (see cluster/gateway.py)."""
-    return serve.deployment(name="engine")(ModelReplica).options(**options)
+def deployment(low: int, high: int, **options: Any) -> Deployment:
+    """The Serve deployment of a model, with its replicas' options (see cluster/gateway.py).
+    Its name carries the replica bounds, so that whoever reads the cluster knows the target."""
+    name = deployment_name(low, high)
+    return serve.deployment(name=name)(ModelReplica).options(**options)

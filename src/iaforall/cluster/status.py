@@ -6,6 +6,7 @@ summary (`summarize`) is pure, so what counts as degraded is tested without a cl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,9 @@ def summarize(
         model = model_of(app)
         states: dict[str, int] = {}
         messages = []
-        for deployment in overview.deployments.values():
+        low = bounds(model)[0]
+        for name, deployment in overview.deployments.items():
+            low = bounds_of(name, low)
             for state, count in deployment.replica_states.items():
                 key = str(getattr(state, "value", state))
                 states[key] = states.get(key, 0) + int(count)
@@ -115,13 +118,23 @@ def summarize(
                 model=model,
                 app=app,
                 status=str(getattr(overview.status, "value", overview.status)),
-                target=bounds(model)[0],
+                target=low,
                 running=states.get("RUNNING", 0),
                 replica_states=states,
                 message=" ".join(messages),
             )
         )
     return ClusterReport(node_reports, models)
+
+
+def deployment_name(low: int, high: int) -> str:
+    return f"engine-replicas-{low}-{high}"
+
+
+def bounds_of(deployment: str, default: int) -> int:
+    """The least replicas a deployment was made with (its name says), else `default`."""
+    found = re.fullmatch(r"engine-replicas-(\d+)-(\d+)", deployment)
+    return int(found.group(1)) if found else default
 
 
 def app_name(model: str) -> str:
