@@ -7,22 +7,21 @@ as a local engine: the scheduler and the API do not know where it runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from iaforall.cluster.connect import ClusterError
 from iaforall.cluster.gateway import ClusterGateway
 from iaforall.cluster.status import app_name
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId
+from iaforall.core.types import ModelId
 from iaforall.engines import budget
-from iaforall.engines.llamacpp.client import WorkerClient
+from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
 from iaforall.engines.pool import EngineFactory, ModelEntry
-from iaforall.engines.protocol import Capabilities, Chunk, Engine, EngineState
+from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from iaforall.settings import EngineSettings
 from iaforall.vision.projector import projector_for
 
 
-class ServeEngine:
+class ServeEngine(ClientEngine):
     def __init__(
         self,
         gateway: ClusterGateway,
@@ -81,15 +80,6 @@ class ServeEngine:
                 f"(state: {self._state.value}). Try again."
             )
         return self.client
-
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        return self._ready().stream(request)
-
-    async def generate(self, request: GenerationRequest) -> dict[str, Any]:
-        return await self._ready().generate(request)
-
-    async def render_prompt(self, request: ChatRequest) -> str:
-        return await self._ready().render_prompt(request)
 
     async def stats(self) -> dict[str, Any]:
         report = self._gateway.report

@@ -175,6 +175,22 @@ class WorkerClient:
         await self.session.close()
 
 
+class ClientEngine:
+    """What an engine does through its WorkerClient once ready (local worker or replica)."""
+
+    def _ready(self) -> WorkerClient:
+        raise NotImplementedError
+
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        return self._ready().stream(request)
+
+    async def generate(self, request: GenerationRequest) -> dict[str, Any]:
+        return await self._ready().generate(request)
+
+    async def render_prompt(self, request: ChatRequest) -> str:
+        return await self._ready().render_prompt(request)
+
+
 def _usage(chunk: dict[str, Any]) -> Usage:
     usage = chunk.get("usage") or {}
     return Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))

@@ -9,21 +9,20 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from iaforall.core.errors import EngineUnavailable
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId
-from iaforall.engines.llamacpp.client import WorkerClient
-from iaforall.engines.protocol import Capabilities, Chunk, EngineState
+from iaforall.core.types import ModelId
+from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
+from iaforall.engines.protocol import Capabilities, EngineState
 
 log = logging.getLogger(__name__)
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(ClientEngine):
     """One model in its own process; a crash there ends in-flight requests with a clean error."""
 
     def __init__(
@@ -151,15 +150,6 @@ class LlamaCppEngine:
 
     def _crashed(self) -> EngineUnavailable:
         return self._ready().stopped()
-
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        return self._ready().stream(request)
-
-    async def generate(self, request: GenerationRequest) -> dict[str, Any]:
-        return await self._ready().generate(request)
-
-    async def render_prompt(self, request: ChatRequest) -> str:
-        return await self._ready().render_prompt(request)
 
     async def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"pid": self.pid, "rss_bytes": _rss(self.pid), "busy_slots": None}
