@@ -22,7 +22,7 @@ from typing import Any
 import openai
 import pytest
 
-from iaforall.cluster.local import read_state
+from iaforall.cluster.local import read_state, temp_root
 from iaforall.models.store import ModelStore
 from tests.real_server import SMOL, RealServer, free_port, start_server, stop_server
 
@@ -50,6 +50,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
     down = cli(home, "down")
     assert down.returncode == 0, down.stdout + down.stderr
+    assert not temp_root(home).exists(), "cluster down left its temp dir"
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,9 @@ def test_requests_are_spread_over_replicas_on_both_nodes(gateway: RealServer) ->
     assert len(served) == 2 and sum(served.values()) >= 12, served
     nodes = {replica.split("/")[0] for replica in served}
     assert len(nodes) == 2, f"both replicas on one node: {served}"
+    for replica in served:  # the engines run at normal priority, not Ray's nice 15
+        stat = Path(f"/proc/{replica.split('/')[1]}/stat").read_text().rpartition(")")[2]
+        assert int(stat.split()[16]) == 0, replica
 
     answer = client(gateway).completions.create(model=SMOL, prompt="1, 2, 3,", max_tokens=8)
     assert answer.choices[0].text and answer.id.startswith("cmpl-")

@@ -230,6 +230,8 @@ def node_command(
 
 def node_environment(auth: Auth, token_file: Path, temp_dir: Path) -> dict[str, str]:
     env = {**os.environ, **ray_environment(auth, token_file), NODE_MARK: str(temp_dir)}
+    # Ray starts its workers at nice 15; here the workers are the engines, the node's real work.
+    env["RAY_worker_niceness"] = "0"
     if auth == "disabled":
         env.pop("RAY_AUTH_TOKEN_PATH", None)
     return env
@@ -443,6 +445,9 @@ class LocalCluster:
             ]
         stopped = stop_nodes(nodes) if nodes else []
         state_path(self.home).unlink(missing_ok=True)
+        deadline = time.monotonic() + 10.0  # Ray's workers end a moment after their node
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
         if not self.leftovers():
             shutil.rmtree(self.root, ignore_errors=True)
         return stopped

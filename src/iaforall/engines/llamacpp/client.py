@@ -115,6 +115,10 @@ class WorkerClient:
                             yield Chunk(data, _usage(parsed), not parsed.get("choices"))
                         else:
                             yield Chunk(data)
+        except aiohttp.ConnectionTimeoutError:  # before TimeoutError: it is one too
+            raise EngineUnavailable(
+                f"The {self._where} of '{self.model}' could not be reached: try again."
+            ) from None
         except TimeoutError:
             raise RequestTimeout(
                 f"The {self._where} of '{self.model}' sent nothing for "
