@@ -277,7 +277,7 @@ class KnowledgeSettings(BaseSettings):
         ),
     )
     retrieval_word_prefix: int = Field(
-        4,
+        5,
         ge=0,
         description=(
             "A question's word longer than this many characters also finds the words that "

@@ -260,3 +260,17 @@ def test_big_bases_are_read_whole_from_sqlite_vec_storage(tmp_path: Path) -> Non
     expected = np.stack([np.frombuffer(r[1], dtype="<f4") for r in slow])
     assert np.array_equal(fast[1][order], expected)
     database.close()
+
+
+def test_a_base_that_is_most_of_the_index_is_searched_exactly(any_database: Database) -> None:
+    # "big" holds most chunks, so its words are first searched without the bases' filter;
+    # "small"'s passages say "apple" more, and fill the best places: the search is made
+    # again, filtered, and still finds big's one apple.
+    index = KnowledgeIndex(any_database)
+    filler = [(f"b{i}", f"nothing to see here, number {i}", unit(1)) for i in range(8)]
+    index.add("big", [*filler, ("b-apple", "a long story that ends with one apple", unit(1))])
+    index.add("small", [(f"s{i}", "apple apple apple", unit(1)) for i in range(4)])
+    assert ids(index.search(["big"], None, "apple", k=1, mode="keyword")) == ["b-apple"]
+    assert ids(index.search(["big"], unit(1), "apple", k=1, mode="hybrid")) == ["b-apple"]
+    found = index.search(["big", "small"], None, "apple", k=5, mode="keyword")
+    assert set(ids(found)) == {"b-apple", "s0", "s1", "s2", "s3"}

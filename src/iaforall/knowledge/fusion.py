@@ -35,7 +35,7 @@ from typing import TypeVar
 Key = TypeVar("Key")
 
 VECTOR_WEIGHT = 0.4
-WORD_PREFIX = 4
+WORD_PREFIX = 5
 
 
 def _scaled(values: Mapping[Key, float], keys: Sequence[Key]) -> dict[Key, float]:
