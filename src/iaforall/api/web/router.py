@@ -21,6 +21,7 @@ from iaforall.api.web.schemas import (
     ConversationSummary,
     ExportedConversation,
 )
+from iaforall.core.errors import NotFound
 from iaforall.core.types import UserId
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
@@ -67,7 +68,26 @@ async def import_conversation(request: Request, svc: ServicesDep, user: UserDep)
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
         for i, m in enumerate(body.messages)
     ]
-    return await _create(svc, user, body, messages)
+    # The bases and files kept are those the importing user may read (on this server: the
+    # exporter's own, or shared with them); the others are left out without a word.
+    bases = svc.knowledge.bases
+    knowledge = await off_loop(_readable, lambda i: bases.readable(user, [i]), body.knowledge)
+    files = await off_loop(
+        _readable, lambda i: bases.documents_by_id(user, [i]), body.knowledge_files
+    )
+    return await _create(svc, user, body, messages, knowledge, files)
+
+
+def _readable(check: Callable[[str], object], ids: Sequence[str]) -> list[str]:
+    """The ids that `check` finds (it raises NotFound for the others), each once."""
+    kept = []
+    for found in dict.fromkeys(ids):
+        try:
+            check(found)
+        except NotFound:
+            continue
+        kept.append(found)
+    return kept
 
 
 async def _create(
@@ -75,6 +95,8 @@ async def _create(
     user: UserId,
     body: ConversationCreate | ExportedConversation,
     messages: Sequence[NewMessage] = (),
+    knowledge: Sequence[str] | None = None,
+    knowledge_files: Sequence[str] | None = None,
 ) -> Any:
     created = await off_loop(
         svc.conversations.create,
@@ -84,8 +106,8 @@ async def _create(
         system_prompt=body.system_prompt,
         settings=body.settings.model_dump(),
         messages=messages,
-        knowledge=body.knowledge if isinstance(body, ConversationCreate) else (),
-        knowledge_files=body.knowledge_files if isinstance(body, ConversationCreate) else (),
+        knowledge=body.knowledge if knowledge is None else knowledge,
+        knowledge_files=body.knowledge_files if knowledge_files is None else knowledge_files,
     )
     return ConversationFull.of(created).model_dump(mode="json")
 

@@ -227,6 +227,10 @@ class ExportedConversation(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     messages: list[ExportedMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    # Ids of the knowledge bases and single files the conversation searches: kept on import
+    # where they exist and the importing user may read them.
+    knowledge: list[str] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge_files: list[str] = Field(default_factory=list, max_length=MAX_BASES)
 
     @classmethod
     def of(cls, c: ConversationView, images: Mapping[str, NewImage]) -> ExportedConversation:
@@ -240,6 +244,8 @@ class ExportedConversation(BaseModel):
             settings=GenerationSettings.model_validate(c.settings),
             created_at=c.created_at,
             updated_at=c.updated_at,
+            knowledge=list(c.knowledge),
+            knowledge_files=list(c.knowledge_files),
             messages=[
                 ExportedMessage(
                     role="user" if m.role == "user" else "assistant",
