@@ -372,27 +372,29 @@ class KnowledgeIndex:
             words = query_words(query_text or "")
             terms = match_terms(words, query_pairs(query_text or ""), self.word_prefix)
         with self.database.engine.connect() as connection:
+            bases, total = self._bases_and_total(connection, kbs)
+            share = sum(b.chunks for b in bases.values()) / total if total else 0.0
             by_vector: list[_Found] = []
             by_words: list[_Found] = []
             if query is not None and terms:
                 # Both at once, the words on a connection of their own: sqlite and numpy
                 # let go of the GIL, so on 2 cores hybrid costs about the slower of the two.
-                pending = self._helpers.submit(self._keywords_apart, kbs, terms, wanted)
+                pending = self._helpers.submit(self._keywords_apart, kbs, terms, wanted, share)
                 try:
-                    by_vector = self._nearest(connection, kbs, query, wanted)
+                    by_vector = self._nearest(connection, bases, query, wanted)
                 finally:
                     by_words = pending.result()
             elif query is not None:
-                by_vector = self._nearest(connection, kbs, query, wanted)
+                by_vector = self._nearest(connection, bases, query, wanted)
             elif terms:
-                by_words = self._keywords(connection, kbs, terms, wanted)
+                by_words = self._keywords(connection, kbs, terms, wanted, share)
             if mode == "hybrid":
                 vector_rank = {f.id: r for r, f in enumerate(by_vector, 1)}
                 word_rank = {f.id: r for r, f in enumerate(by_words, 1)}
                 cosines = {f.id: f.score for f in by_vector}
                 if query is not None:
                     missing = [f.id for f in by_words if f.id not in cosines]
-                    cosines.update(self._cosines(connection, kbs, query, missing))
+                    cosines.update(self._cosines(connection, bases, query, missing))
                 fused = fuse_scores(
                     [(f.id, f.score) for f in by_words], cosines, self.vector_weight
                 )
@@ -421,6 +423,21 @@ class KnowledgeIndex:
             {"ids": ids},
         )
         return {int(i): (str(chunk), str(kb)) for i, chunk, kb in rows if kb in kbs}
+
+    def _bases_and_total(
+        self, connection: Connection, kbs: list[str]
+    ) -> tuple[dict[str, _Base], int]:
+        """These bases (those that exist), and how many chunks all bases hold together."""
+        rows = connection.execute(
+            text(
+                "SELECT kb_id, dimensions, version, chunks, "
+                "(SELECT coalesce(sum(chunks), 0) FROM knowledge_index_kbs) "
+                "FROM knowledge_index_kbs WHERE kb_id IN :kbs"
+            ).bindparams(bindparam("kbs", expanding=True)),
+            {"kbs": kbs},
+        ).all()
+        total = int(rows[0][4]) if rows else 0
+        return {str(kb): _Base(int(d), int(v), int(n)) for kb, d, v, n, _ in rows}, total
 
     def _bases(self, connection: Connection, kbs: list[str]) -> dict[str, _Base]:
         rows = connection.execute(
@@ -464,10 +481,14 @@ class KnowledgeIndex:
         return self._matrices.get(kb, base.version, read)
 
     def _nearest(
-        self, connection: Connection, kbs: list[str], query: npt.NDArray[np.float32], n: int
+        self,
+        connection: Connection,
+        bases: dict[str, _Base],
+        query: npt.NDArray[np.float32],
+        n: int,
     ) -> list[_Found]:
         found: list[_Found] = []
-        for kb, base in self._bases(connection, kbs).items():
+        for kb, base in bases.items():
             if base.dimensions != query.size:
                 continue
             if self._in_memory(base):
@@ -478,7 +499,11 @@ class KnowledgeIndex:
         return found[:n]
 
     def _cosines(
-        self, connection: Connection, kbs: list[str], query: npt.NDArray[np.float32], ids: list[int]
+        self,
+        connection: Connection,
+        bases: dict[str, _Base],
+        query: npt.NDArray[np.float32],
+        ids: list[int],
     ) -> dict[int, float]:
         """The cosine similarity to the query of these rows (those of a base of the query's
         vector size; the others are left out)."""
@@ -486,7 +511,7 @@ class KnowledgeIndex:
         if not ids:
             return found
         on_disk = False
-        for kb, base in self._bases(connection, kbs).items():
+        for kb, base in bases.items():
             if base.dimensions != query.size:
                 continue
             if not self._in_memory(base):
@@ -516,15 +541,18 @@ class KnowledgeIndex:
         )
         return [_Found(int(i), 1.0 - float(d)) for i, d in rows]
 
-    def _keywords_apart(self, kbs: list[str], terms: list[Term], n: int) -> list[_Found]:
+    def _keywords_apart(
+        self, kbs: list[str], terms: list[Term], n: int, share: float
+    ) -> list[_Found]:
         with self.database.engine.connect() as connection:
-            return self._keywords(connection, kbs, terms, n)
+            return self._keywords(connection, kbs, terms, n, share)
 
     def _keywords(
-        self, connection: Connection, kbs: list[str], terms: list[Term], n: int
+        self, connection: Connection, kbs: list[str], terms: list[Term], n: int, share: float
     ) -> list[_Found]:
+        """`share`: how much of the index (its chunks) these bases are, 0 to 1."""
         if self._sqlite:
-            return self._keywords_sqlite(connection, kbs, terms, n)
+            return self._keywords_sqlite(connection, kbs, terms, n, share)
         # Words are \w+ only (query_words): quoted, they are lexemes as they are.
         query = " | ".join(
             "(" + " <-> ".join(f"'{w}'" for w in t) + ":*" * p + ")" for t, p in terms
@@ -540,22 +568,15 @@ class KnowledgeIndex:
         return [_Found(int(i), float(r)) for i, r in rows]
 
     def _keywords_sqlite(
-        self, connection: Connection, kbs: list[str], terms: list[Term], n: int
+        self, connection: Connection, kbs: list[str], terms: list[Term], n: int, share: float
     ) -> list[_Found]:
         words = "text : (" + " OR ".join(_phrase(" ".join(t)) + "*" * p for t, p in terms) + ")"
         search = (
             "SELECT rowid, bm25(knowledge_fts, 1.0, 0.0) AS rank, kb_id FROM knowledge_fts "
             "WHERE knowledge_fts MATCH ? ORDER BY rank LIMIT ?"
         )
-        held, total = connection.execute(
-            text(
-                "SELECT coalesce(sum(CASE WHEN kb_id IN :kbs THEN chunks END), 0), "
-                "coalesce(sum(chunks), 0) FROM knowledge_index_kbs"
-            ).bindparams(bindparam("kbs", expanding=True)),
-            {"kbs": kbs},
-        ).one()
         tokens = {_kb_token(kb) for kb in kbs}
-        if total and 2 * held >= total:
+        if share >= 0.5:
             # These bases are most of the index: the words alone, without the bases' filter
             # (which reads a word for each of their chunks: ~6 ms per 100,000), their best 2n,
             # then these bases' among them. The same BM25 either way (the filter's column has
