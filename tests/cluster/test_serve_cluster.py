@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+from iaforall.cluster.gateway import route_of
 from iaforall.cluster.local import read_state, temp_root
 from iaforall.models.store import ModelStore
 from tests.real_server import SMOL, RealServer, free_port, start_server, stop_server
@@ -121,6 +123,16 @@ def test_requests_are_spread_over_replicas_on_both_nodes(gateway: RealServer) ->
 
     answer = client(gateway).completions.create(model=SMOL, prompt="1, 2, 3,", max_tokens=8)
     assert answer.choices[0].text and answer.id.startswith("cmpl-")
+
+
+def test_replicas_answer_only_the_gateway(gateway: RealServer) -> None:
+    """Serve's proxy has no authentication of its own: the replicas ask for the gateway's key."""
+    replica = gateway.health()["cluster"]["serve_url"] + route_of(SMOL) + "/v1/completions"
+    body = {"model": SMOL, "prompt": "1, 2,", "max_tokens": 2}
+    for headers in ({}, {"Authorization": "Bearer guessed"}):
+        answer = httpx.post(replica, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["message"] == "This replica only answers the gateway."
 
 
 def test_ps_and_cluster_status_show_the_replicas(home: Path, gateway: RealServer) -> None:
