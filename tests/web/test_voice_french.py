@@ -38,6 +38,10 @@ def test_a_french_conversation_is_heard_and_answered_in_french(
     page.on("response", lambda r: calls.append(r) if "/v1/audio/" in r.url else None)
     mode.click()
     expect(page.locator("#voice-status")).to_contain_text("Lecture de la réponse", timeout=120_000)
+    for _ in range(100):  # the speech answer streams: its response may come after the status
+        if len(calls) >= 2:
+            break
+        page.wait_for_timeout(100)  # lets Playwright deliver the events meanwhile
     heard, said = calls[0], calls[1]
     assert heard.url.endswith("/transcriptions") and said.url.endswith("/speech")
     text = heard.json()["text"].lower()
