@@ -249,7 +249,7 @@ def test_big_bases_are_read_whole_from_sqlite_vec_storage(tmp_path: Path) -> Non
     index.add("other", [(f"o{i}", "x", v) for i, v in enumerate(vectors[2100:])])
     index.remove("big", [f"n{i}" for i in range(0, 2100, 7)])
     with database.engine.connect() as connection:
-        base = index._bases(connection, ["big"])["big"]
+        base = index._bases_and_total(connection, ["big"])[0]["big"]
         fast = _read_vec0_chunks(connection, "knowledge_vectors_8", "big", base)
         slow = connection.exec_driver_sql(
             "SELECT id, embedding FROM knowledge_vectors_8 WHERE kb_id = 'big' ORDER BY id"

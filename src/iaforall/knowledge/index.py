@@ -439,21 +439,11 @@ class KnowledgeIndex:
         total = int(rows[0][4]) if rows else 0
         return {str(kb): _Base(int(d), int(v), int(n)) for kb, d, v, n, _ in rows}, total
 
-    def _bases(self, connection: Connection, kbs: list[str]) -> dict[str, _Base]:
-        rows = connection.execute(
-            text(
-                "SELECT kb_id, dimensions, version, chunks FROM knowledge_index_kbs "
-                "WHERE kb_id IN :kbs"
-            ).bindparams(bindparam("kbs", expanding=True)),
-            {"kbs": kbs},
-        )
-        return {str(kb): _Base(int(d), int(v), int(n)) for kb, d, v, n in rows}
-
     def warm(self, kb_ids: Iterable[str]) -> None:
         """Read the vectors of these bases into memory now (those searched from memory), so
         that their first search does not (~2 s per 100,000 chunks)."""
         with self.database.engine.connect() as connection:
-            for kb, base in self._bases(connection, sorted(set(kb_ids))).items():
+            for kb, base in self._bases_and_total(connection, sorted(set(kb_ids)))[0].items():
                 if self._in_memory(base):
                     self._matrix(connection, kb, base)
 
