@@ -47,25 +47,38 @@ async def checked(reader: ImageReader, images: Sequence[ImageIn], param: str) ->
     return result
 
 
+def shown_images(history: Sequence[Said], most: int) -> set[str]:
+    """The ids of the images the model is given: the conversation's last `most` (those of
+    the newest messages). Older ones are left out with a note, never read."""
+    ids = [i for said in history for i in said.images]
+    return set(ids[-most:])
+
+
 async def history_images(
     svc: Services, user: UserId, turn: Turn
 ) -> tuple[dict[str, NewImage], list[NewImage]]:
-    """The bytes of every image the turn's history shows the model, and the images to store
+    """The bytes of the images the model is shown (the history's last `image_max_count`,
+    so a long conversation costs no more memory than one request), and the images to store
     with its new message (an edit's kept images get new ids: the old rows go with the old
     message)."""
     known = {i.id: i for i in turn.images if isinstance(i, NewImage)}
-    wanted = [i for said in turn.history for i in said.images if i not in known]
+    shown = shown_images(turn.history, svc.settings.images.image_max_count)
+    kept = [i.id for i in turn.images if not isinstance(i, NewImage)]
+    wanted = [i for i in dict.fromkeys([*kept, *shown]) if i not in known]
     found = {**await run_in_threadpool(svc.conversations.images, user, wanted), **known}
     attach = [
         i if isinstance(i, NewImage) else replace(found[i.id], id=new_id())
         for i in turn.images
         if i.id in found
     ]
-    return found, attach
+    return {k: v for k, v in found.items() if k in shown}, attach
 
 
-def with_parts(messages: Sequence[Said], images: Mapping[str, NewImage]) -> list[dict[str, object]]:
-    """The history as chat messages: those with images get OpenAI content parts."""
+def with_parts(
+    messages: Sequence[Said], images: Mapping[str, NewImage], most: int
+) -> list[dict[str, object]]:
+    """The history as chat messages: those with images get OpenAI content parts; an image
+    left out (older than the last `most`) is a short note, so the prompt says so."""
     result: list[dict[str, object]] = []
     for said in messages:
         if not said.images:
@@ -79,8 +92,17 @@ def with_parts(messages: Sequence[Said], images: Mapping[str, NewImage]) -> list
                 image = images[image_id]
                 url = data_url(image.data, image.media_type)
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                parts.append({"type": "text", "text": left_out(most)})
         result.append({"role": said.role, "content": parts})
     return result
+
+
+def left_out(most: int) -> str:
+    return (
+        f"[An earlier image is left out: the model is given the conversation's last {most} "
+        "images only]"
+    )
 
 
 async def model_input(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:

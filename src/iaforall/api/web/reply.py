@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -55,14 +55,16 @@ def chat_request(
     user: UserId,
     *,
     stream: bool,
-    images: dict[str, NewImage] | None = None,
+    images: Mapping[str, NewImage],
+    most_images: int,
 ) -> ChatRequest:
     """The conversation as the model sees it: its system prompt only if the user wrote one;
-    messages with images as content parts (read for the model by `model_input`)."""
+    messages with images as content parts (read for the model by `model_input`), the last
+    `most_images` of them (`images`, from `history_images`)."""
     messages: list[dict[str, Any]] = []
     if conversation.system_prompt:
         messages.append({"role": "system", "content": conversation.system_prompt})
-    messages += with_parts(history, images or {})
+    messages += with_parts(history, images, most_images)
     return ChatRequest(
         model=ModelId(model),
         messages=tuple(messages),
@@ -95,7 +97,10 @@ async def reply(
     turn = plan_turn(conversation.messages, body.action, body.content, new_images)
     images, attach = await history_images(svc, user, turn)
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, turn.history, model, user, stream=True, images=images)
+    most = svc.settings.images.image_max_count
+    chat = chat_request(
+        conversation, turn.history, model, user, stream=True, images=images, most_images=most
+    )
     chat = await model_input(request, svc, chat)
     citations = await sources(svc, user, conversation, turn.history)
     chat = with_sources(chat, citations)
@@ -255,7 +260,10 @@ async def prompt(
         history += (Said("user", body.draft),)
     images, _ = await history_images(svc, user, Turn(0, None, history))
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, history, model, user, stream=False, images=images)
+    most = svc.settings.images.image_max_count
+    chat = chat_request(
+        conversation, history, model, user, stream=False, images=images, most_images=most
+    )
     resolved, _ = svc.dispatcher.check(chat)
     chat = await model_input(request, svc, chat)
     if body.draft:  # the next answer's sources, as the model would be given them
