@@ -196,6 +196,23 @@ class ImageSettings(BaseSettings):
     image_max_count: int = Field(
         8, ge=1, description="Images allowed in one request (each takes ~1 s of OCR on 2 cores)."
     )
+    import_max_images: int = Field(
+        500,
+        ge=0,
+        description=(
+            "Images allowed in one imported conversation (each is decoded to check it); an "
+            "import with more is refused before any is read."
+        ),
+    )
+    import_max_fetches: int = Field(
+        8,
+        ge=0,
+        description=(
+            "Images an imported conversation may bring as http(s) URLs, each fetched within "
+            "image_fetch_timeout (an export carries its images inside, as data: URLs); an "
+            "import with more is refused before anything is fetched."
+        ),
+    )
 
 
 class DatabaseSettings(BaseSettings):

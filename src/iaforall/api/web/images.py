@@ -16,6 +16,7 @@ from iaforall.api.deps import services, user_of
 from iaforall.api.web.schemas import ImageIn
 from iaforall.core.types import ChatRequest, UserId
 from iaforall.services import Services
+from iaforall.settings import ImageSettings
 from iaforall.store.conversations import NewImage, Said, Turn, new_id
 from iaforall.vision import ImageReader, data_url, read_images
 from iaforall.vision.errors import ImageRefused
@@ -28,6 +29,29 @@ UserDep = Annotated[UserId, Depends(user_of)]
 
 def reader_of(request: Request, svc: Services) -> ImageReader:
     return ImageReader.of(request.app.state, svc.settings.images)
+
+
+def check_import(settings: ImageSettings, messages: Sequence[Sequence[ImageIn]]) -> None:
+    """An imported conversation's images are bounded in number, and those to fetch from the
+    internet more tightly: checked over the whole document, before anything is read."""
+    urls = [image.url for images in messages for image in images]
+    remote = sum(url[:5].lower() != "data:" for url in urls)
+    if remote > settings.import_max_fetches:
+        raise ImageRefused(
+            f"The conversation has {remote} images given as http(s) URLs; at most "
+            f"{settings.import_max_fetches} may be fetched for one import "
+            "(IAFORALL_IMPORT_MAX_FETCHES). Put the images in the file as data: URLs, as "
+            "an export does.",
+            param="messages",
+            code="too_many_image_fetches",
+        )
+    if len(urls) > settings.import_max_images:
+        raise ImageRefused(
+            f"The conversation has {len(urls)} images; at most {settings.import_max_images} "
+            "are allowed in one import (IAFORALL_IMPORT_MAX_IMAGES).",
+            param="messages",
+            code="too_many_images",
+        )
 
 
 async def checked(reader: ImageReader, images: Sequence[ImageIn], param: str) -> list[NewImage]:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
-from iaforall.api.web.images import checked
+from iaforall.api.web.images import check_import, checked
 from iaforall.api.web.schemas import (
     ConversationCreate,
     ConversationFull,
@@ -63,6 +63,7 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 @router.post("/conversations/import", status_code=201)
 async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
     body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+    check_import(svc.settings.images, [m.images for m in body.messages])
     reader = ImageReader.of(request.app.state, svc.settings.images)
     messages = [
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
