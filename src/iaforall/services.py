@@ -14,6 +14,7 @@ from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
 from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
+from iaforall.people.storage import Storage
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
@@ -40,3 +41,9 @@ class Services:
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)
+
+    @property
+    def storage(self) -> Storage:
+        """What each person keeps on the server, against their storage quota (no state of
+        its own: counted from the database each time)."""
+        return Storage(self.database, self.accounts, self.settings.people)

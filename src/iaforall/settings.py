@@ -153,6 +153,15 @@ class PeopleSettings(BaseSettings):
     admin_tokens_per_day: int = Field(0, ge=0, description="As above, for admins; 0: no limit.")
     admin_concurrent_requests: int = Field(0, ge=0, description="As above, for admins.")
     admin_max_context: int = Field(0, ge=0, description="As above, for admins.")
+    member_storage_mb: int = Field(
+        500,
+        ge=0,
+        description=(
+            "Megabytes a member may keep on the server: their knowledge files and the images "
+            "of their conversations; 0: no limit."
+        ),
+    )
+    admin_storage_mb: int = Field(0, ge=0, description="As above, for admins.")
     api_key: str = Field(
         "",
         description="The API key `iaforall run` sends to a server with accounts (iaf_…).",

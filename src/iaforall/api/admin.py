@@ -30,6 +30,7 @@ class QuotaBody(BaseModel):
     tokens_per_day: int | None = Field(None, ge=0)
     concurrent_requests: int | None = Field(None, ge=0)
     max_context: int | None = Field(None, ge=0)
+    storage_mb: int | None = Field(None, ge=0)
 
 
 class NewUser(BaseModel):
@@ -139,13 +140,20 @@ async def usage(
     days: Annotated[int, Query(ge=1, le=366)] = 30,
     user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    """Requests and tokens per user, model and UTC day: the data behind the usage chart."""
+    """Requests and tokens per user, model and UTC day: the data behind the usage chart; and
+    what each person keeps on the server against their storage quota."""
     user_id = None if user is None else (await run_in_threadpool(svc.accounts.get_user, user)).id
     rows = await run_in_threadpool(svc.accounts.usage, user_id=user_id, days=days)
     names = {u.id: u.name for u in await run_in_threadpool(svc.accounts.list_users)}
+    storage = await run_in_threadpool(svc.storage.everyone)
     return {
         "days": days,
         "data": [{**asdict(r), "user": names.get(r.user_id, r.user_id)} for r in rows],
+        "storage": [
+            {"user_id": who, "user": names.get(who, who), **use.to_json()}
+            for who, use in storage.items()
+            if user_id is None or who == user_id
+        ],
     }
 
 

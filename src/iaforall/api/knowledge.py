@@ -189,6 +189,8 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
     knowledge = svc.knowledge
     # 404 or 403 before reading a body for nothing
     await _off(knowledge.bases.get, me.user, kb_id, write=True)
+    storage = svc.storage
+    await _off(storage.check, me, 1)  # a full storage quota: 413 before reading the body
     limit = svc.settings.knowledge.document_max_mb * 1_000_000
 
     def too_large() -> PayloadTooLarge:
@@ -210,9 +212,14 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
             if item.size == 0:
                 raise DocumentRefused(f"'{item.name}' is empty.", code="empty_document")
             await _off(sniff, item.path, item.name)
+        known = [
+            await _off(knowledge.bases.same_file, me.user, kb_id, item.sha256) for item in files
+        ]
+        # Only new bytes count: a file already in the base is not stored twice.
+        fresh = sum(f.size for f, k in zip(files, known, strict=True) if k is None)
+        await _off(storage.check, me, fresh)
         results = []
-        for item in files:
-            same = await _off(knowledge.bases.same_file, me.user, kb_id, item.sha256)
+        for item, same in zip(files, known, strict=True):
             if same is not None:
                 results.append(document_out(same, duplicate=True))
                 continue

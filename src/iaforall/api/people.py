@@ -166,7 +166,8 @@ async def revoke_key(key_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[st
 async def my_usage(
     svc: ServicesDep, me: PrincipalDep, days: Annotated[int, Query(ge=1, le=366)] = 30
 ) -> dict[str, Any]:
-    """The asker's own requests and tokens per model and UTC day (admins see everyone's at
-    /admin/api/usage)."""
+    """The asker's own requests and tokens per model and UTC day, and what they keep on the
+    server against their storage quota (admins see everyone's at /admin/api/usage)."""
     rows = await run_in_threadpool(svc.accounts.usage, user_id=me.user, days=days)
-    return {"days": days, "data": [asdict(r) for r in rows]}
+    storage = await run_in_threadpool(svc.storage.use, me)
+    return {"days": days, "data": [asdict(r) for r in rows], "storage": storage.to_json()}

@@ -93,6 +93,8 @@ async def reply(
     new_images = None
     if body.images is not None:
         new_images = await checked(reader_of(request, svc), body.images, "images")
+    if new_images:  # stored with the message: within the sender's storage quota
+        await off_loop(svc.storage.check, me, sum(len(i.data) for i in new_images))
     conversation = await off_loop(store.get, user, conversation_id)
     turn = plan_turn(conversation.messages, body.action, body.content, new_images)
     images, attach = await history_images(svc, user, turn)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
@@ -22,7 +23,7 @@ from iaforall.api.web.schemas import (
     ExportedConversation,
 )
 from iaforall.core.errors import NotFound
-from iaforall.core.types import UserId
+from iaforall.core.types import Principal, UserId
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
 from iaforall.vision import ImageReader
@@ -31,6 +32,7 @@ router = APIRouter(prefix="/web/api", tags=["web app"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
 T = TypeVar("T")
 
 IMPORT_LIMIT = 64_000_000  # bytes of JSON in one imported conversation, images included
@@ -61,14 +63,19 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 
 
 @router.post("/conversations/import", status_code=201)
-async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
+async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
+    user = me.user
     body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
     check_import(svc.settings.images, [m.images for m in body.messages])
+    storage = svc.storage
+    if any(m.images for m in body.messages):  # a full storage quota: nothing is fetched
+        await off_loop(storage.check, me, 1)
     reader = ImageReader.of(request.app.state, svc.settings.images)
     messages = [
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
         for i, m in enumerate(body.messages)
     ]
+    await off_loop(storage.check, me, sum(len(i.data) for m in messages for i in m.images))
     # The bases and files kept are those the importing user may read (on this server: the
     # exporter's own, or shared with them); the others are left out without a word.
     bases = svc.knowledge.bases
