@@ -41,9 +41,8 @@ class Services:
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)
+    # What each person keeps on the server, against their storage quota.
+    storage: Storage = field(init=False)
 
-    @property
-    def storage(self) -> Storage:
-        """What each person keeps on the server, against their storage quota (no state of
-        its own: counted from the database each time)."""
-        return Storage(self.database, self.accounts, self.settings.people)
+    def __post_init__(self) -> None:
+        self.storage = Storage(self.database, self.accounts, self.settings.people)

@@ -5,6 +5,7 @@ give one person more. Real uploads over HTTP, accounts on, the fake engine."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import AsyncIterator
@@ -168,3 +169,18 @@ async def test_a_full_quota_refuses_an_upload_before_reading_it(tight: Shared) -
     error = response.json()["error"]
     assert error["code"] == "storage_quota_exceeded" and "storage quota" in error["message"]
     assert "1 MB allowed" in error["message"]
+
+
+async def test_uploads_at_once_cannot_share_the_last_bytes(tight: Shared) -> None:
+    bob = await key_for(tight, "bob")
+    c = tight.client
+    pictures = [noise_png() for _ in range(6)]  # ~360 KB each: two fit in 1 MB, not three
+    answers = await asyncio.gather(
+        *(
+            c.post(f"{CONVERSATIONS}/import", json=conversation_with(p), headers=bob)
+            for p in pictures
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201, 201, 413, 413, 413, 413], codes
+    assert (await storage_of(c, bob))["used_bytes"] <= QUOTA

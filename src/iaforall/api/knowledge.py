@@ -217,23 +217,23 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
         ]
         # Only new bytes count: a file already in the base is not stored twice.
         fresh = sum(f.size for f, k in zip(files, known, strict=True) if k is None)
-        await _off(storage.check, me, fresh)
         results = []
-        for item, same in zip(files, known, strict=True):
-            if same is not None:
-                results.append(document_out(same, duplicate=True))
-                continue
-            document = await _off(
-                knowledge.bases.add_document,
-                me.user,
-                kb_id,
-                name=item.name or "document",
-                size=item.size,
-                sha256=item.sha256,
-                file=item.path,
-            )
-            knowledge.ingestion.submit(document)
-            results.append(document_out(document))
+        async with storage.reserve(me, fresh):
+            for item, same in zip(files, known, strict=True):
+                if same is not None:
+                    results.append(document_out(same, duplicate=True))
+                    continue
+                document = await _off(
+                    knowledge.bases.add_document,
+                    me.user,
+                    kb_id,
+                    name=item.name or "document",
+                    size=item.size,
+                    sha256=item.sha256,
+                    file=item.path,
+                )
+                knowledge.ingestion.submit(document)
+                results.append(document_out(document))
     finally:
         for item in files:
             item.path.unlink(missing_ok=True)

@@ -4,6 +4,9 @@ anything more is stored."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -62,6 +65,8 @@ class Storage:
         self._db = database
         self._accounts = accounts
         self._settings = settings
+        # One storing turn per person: two uploads at once cannot both take the last bytes.
+        self._turns: dict[str, asyncio.Lock] = {}
 
     def _quota(self, principal: Principal) -> Quota:
         role = role_quota(self._settings, principal.role)
@@ -121,3 +126,11 @@ class Storage:
                 "files or conversations you no longer need, or ask an administrator for more."
             )
         return use
+
+    @asynccontextmanager
+    async def reserve(self, principal: Principal, adding: int) -> AsyncIterator[StorageUse]:
+        """Check that `adding` bytes fit (as `check`), and hold the person's storing turn while
+        the block stores them."""
+        turn = self._turns.setdefault(principal.user, asyncio.Lock())
+        async with turn:
+            yield await asyncio.to_thread(self.check, principal, adding)

@@ -75,7 +75,6 @@ async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalD
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
         for i, m in enumerate(body.messages)
     ]
-    await off_loop(storage.check, me, sum(len(i.data) for m in messages for i in m.images))
     # The bases and files kept are those the importing user may read (on this server: the
     # exporter's own, or shared with them); the others are left out without a word.
     bases = svc.knowledge.bases
@@ -83,7 +82,9 @@ async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalD
     files = await off_loop(
         _readable, lambda i: bases.documents_by_id(user, [i]), body.knowledge_files
     )
-    return await _create(svc, user, body, messages, knowledge, files)
+    images = sum(len(i.data) for m in messages for i in m.images)
+    async with storage.reserve(me, images):
+        return await _create(svc, user, body, messages, knowledge, files)
 
 
 def _readable(check: Callable[[str], object], ids: Sequence[str]) -> list[str]:
