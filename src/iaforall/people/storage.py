@@ -128,9 +128,13 @@ class Storage:
         return use
 
     @asynccontextmanager
-    async def reserve(self, principal: Principal, adding: int) -> AsyncIterator[StorageUse]:
+    async def reserve(self, principal: Principal, adding: int) -> AsyncIterator[None]:
         """Check that `adding` bytes fit (as `check`), and hold the person's storing turn while
-        the block stores them."""
+        the block stores them (nothing to check when nothing is added)."""
+        if adding <= 0:
+            yield
+            return
         turn = self._turns.setdefault(principal.user, asyncio.Lock())
         async with turn:
-            yield await asyncio.to_thread(self.check, principal, adding)
+            await asyncio.to_thread(self.check, principal, adding)
+            yield

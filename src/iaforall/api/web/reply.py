@@ -93,8 +93,9 @@ async def reply(
     new_images = None
     if body.images is not None:
         new_images = await checked(reader_of(request, svc), body.images, "images")
-    if new_images:  # stored with the message: within the sender's storage quota
-        await off_loop(svc.storage.check, me, sum(len(i.data) for i in new_images))
+    adding = sum(len(i.data) for i in new_images or ())
+    if adding:  # stored with the message: within the sender's storage quota (413 at once)
+        await off_loop(svc.storage.check, me, adding)
     conversation = await off_loop(store.get, user, conversation_id)
     turn = plan_turn(conversation.messages, body.action, body.content, new_images)
     images, attach = await history_images(svc, user, turn)
@@ -120,9 +121,10 @@ async def reply(
 
     async def begin() -> bytes:
         nonlocal start
-        user_message = await off_loop(
-            store.begin_turn, user, conversation_id, turn, body.model, attach
-        )
+        async with svc.storage.reserve(me, adding):  # checked again: a wait in line may be long
+            user_message = await off_loop(
+                store.begin_turn, user, conversation_id, turn, body.model, attach
+            )
         start = {
             "user_message": None
             if user_message is None
