@@ -17,6 +17,7 @@ from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.knowledge import router as knowledge_router
+from iaforall.api.limits import BodyLimits
 from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
@@ -169,6 +170,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimits, settings=settings)
     signed_in = [Depends(authenticate)]
     app.include_router(openai_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)

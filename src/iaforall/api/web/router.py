@@ -33,8 +33,6 @@ ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 T = TypeVar("T")
 
-IMPORT_LIMIT = 64_000_000  # bytes of JSON in one imported conversation, images included
-
 
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Database work runs in a thread: the event loop keeps relaying tokens meanwhile."""
@@ -62,7 +60,7 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 
 @router.post("/conversations/import", status_code=201)
 async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
-    body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+    body = await json_body(request, ExportedConversation)
     reader = ImageReader.of(request.app.state, svc.settings.images)
     messages = [
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
