@@ -15,6 +15,7 @@ from iaforall.api import system
 from iaforall.api.admin import router as admin_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
+from iaforall.api.docs import install_docs
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.knowledge import router as knowledge_router
 from iaforall.api.limits import BodyLimits
@@ -168,6 +169,9 @@ def create_app(
         version=__version__,
         description="A libre, private, fair AI server: OpenAI-compatible API on local models.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs: offline, and behind the API's credentials
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimits, settings=settings)
@@ -186,6 +190,7 @@ def create_app(
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)
+    install_docs(app)
     install_policy(app, settings)  # the rules file is read here: a bad one stops the start
     mount_static(app)
     return app

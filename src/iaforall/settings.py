@@ -54,6 +54,11 @@ class ServerSettings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Default model, preloaded at start.")
     preload: bool = Field(True, description="Load the default model in the background at start.")
     log_level: str = Field("info", description="Server log level (debug, info, warning, error).")
+    metrics_token: str | None = Field(
+        None,
+        description="A bearer token that may read /metrics (for Prometheus' `authorization`), "
+        "besides an administrator.",
+    )
 
 
 class EngineSettings(BaseSettings):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.images import with_images
-from iaforall.api.ollama.options import keep_alive_seconds
+from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.policing import checked_output, first_chunk_with
 from iaforall.api.policy import policy_of, preferred_language
@@ -80,7 +80,7 @@ async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     body = await json_body(request, ChatCompletionBody)
-    keep_alive = keep_alive_seconds(body.iaforall.keep_alive)
+    keep_alive = keep_alive_for(me, body.iaforall.keep_alive, svc.settings.engine.keep_alive)
     chat = await with_images(request, svc, body.to_core(me.user))
     chat, citations = await _with_knowledge(svc, body, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
