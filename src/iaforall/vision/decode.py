@@ -15,6 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from iaforall.vision.errors import ImageRefused
 
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+
+
 def data_url_bytes(url: str, *, max_bytes: int, param: str) -> bytes:
     """The bytes of a base64 `data:` URL, refused before decoding when too large. Read with
     string methods: the URL is the client's, megabytes long, and must cost linear time."""
