@@ -3,8 +3,8 @@
 Folding changes lengths ("ß" is "ss", "é" written as e + accent is "e"), so a match in the
 folded text is mapped back to the original to quote it. Keeping the origin of every folded
 character costs a Python object per character (60 bytes each); this keeps only where each
-block of `BLOCK` characters starts in the folded text, and re-folds the one block a match
-starts or ends in, character by character, to find the exact place.
+block of `BLOCK` characters starts in the folded text, and re-folds prefixes of the one
+block a match starts or ends in to find the exact place.
 """
 
 from __future__ import annotations
@@ -45,11 +45,10 @@ class FoldedText:
     def _origin(self, at: int) -> int:
         """The index in the original of the character that folded character `at` came from."""
         block = bisect_right(self.starts, at) - 1
-        position = self.starts[block]
-        origin = block * BLOCK
-        for ch in self.original[origin : origin + BLOCK]:
-            position += len(fold(ch))
-            if position > at:
-                return origin
-            origin += 1
-        raise AssertionError("folded offset beyond its block")  # fold() is per character
+        first = block * BLOCK
+        chars = self.original[first : first + BLOCK]
+        # The first character whose folded prefix reaches past `at`: a dozen folds of the
+        # block's prefixes, as folded lengths only grow with the prefix.
+        return first + bisect_right(
+            range(len(chars)), at - self.starts[block], key=lambda n: len(fold(chars[: n + 1]))
+        )
