@@ -127,3 +127,20 @@ def test_a_search_is_linear_in_the_text() -> None:
     small = min(seconds(pattern, "1" * 100_000) for _ in range(3))
     large = min(seconds(pattern, "1" * 1_000_000) for _ in range(3))
     assert large / max(small, 1e-4) < 40  # 10 times the text; quadratic would be 100
+
+
+def test_many_long_keywords_are_cut_into_patterns_searched_together() -> None:
+    # 1,000 keywords of 100 Cyrillic letters: one pattern's automaton would outgrow its
+    # memory on some texts (4 s on a million characters); several stay fast.
+    letters = "дорогаяжизньвклмнпстуфхцчшщыэю"
+    words = [
+        "".join(letters[(i * 7 + j * j) % len(letters)] for j in range(100)) + str(i)
+        for i in range(1000)
+    ]
+    pattern = compile_keywords(words)
+    assert len(pattern.compiled) > 1
+    last, first = words[-1], words[0]
+    text = f"в начале {last}, потом {first} и {last}"
+    assert keywords(words, text) == (9, 9 + len(last))  # the first in the text, any pattern
+    assert keywords([*words, "в начале"], text) == (0, 8)
+    assert keywords(["пото", "потом"], text) == (text.index("потом"), text.index("потом") + 5)
