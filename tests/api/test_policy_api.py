@@ -102,7 +102,11 @@ async def test_the_rules_are_published_with_their_match(ruled: Served) -> None:
             "ignores": "case, accents",
         },
     }
-    assert phones["match"] == {"regex": r"\b0[1-9](?:[ .]?\d{2}){4}\b", "ignores": "case"}
+    assert phones["match"] == {
+        "regex": r"\b0[1-9](?:[ .]?\d{2}){4}\b",
+        "syntax": "RE2",
+        "ignores": "case",
+    }
     assert phones["applies_to"] == ["input", "output"]
     assert homework["action"] == "log"
     assert "policy_blocked" in body["decisions"]["returned"]
@@ -147,6 +151,19 @@ def test_a_bad_rules_file_stops_the_start(tmp_path: Path) -> None:
     expected = r"rules.toml: rule 'x', 'description': Field required \(and 2 more problem"
     with pytest.raises(RulesFileError, match=expected):
         create_app(settings)
+
+
+def test_a_regex_re2_cannot_run_stops_the_start_with_its_reason(tmp_path: Path) -> None:
+    rule = '[[rule]]\nid = "no-bombs"\naction = "block"\ndescription = "x"\n'
+    settings = with_rules(tmp_path, rule + "match.regex = '(bomb)\\s+\\1'\n")
+    expected = (
+        "rules.toml: rule 'no-bombs', 'match.regex': the regex '(bomb)\\s+\\1' is "
+        "refused: RE2 cannot compile it: invalid escape sequence: \\1 (back references are "
+        "not supported)."
+    )
+    with pytest.raises(RulesFileError) as caught:
+        create_app(settings)
+    assert str(caught.value).endswith(expected)
 
 
 def seed(audit: AuditLog, count: int) -> None:

@@ -54,7 +54,7 @@ def test_no_file_means_no_rules(tmp_path: Path) -> None:
         (rule(**{"match.keywords": '["  "]'}), "rule 'r1', 'match.keywords.0'"),
         (
             rule(**{"match.keywords": "", "match.regex": "'(a)x\\1'"}),
-            "rule 'r1', 'match.regex': the regex '(a)x\\\\1' is refused: RE2 cannot compile it: "
+            "rule 'r1', 'match.regex': the regex '(a)x\\1' is refused: RE2 cannot compile it: "
             "invalid escape sequence: \\1 (back references are not supported)",
         ),
         (

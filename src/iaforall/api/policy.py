@@ -72,7 +72,7 @@ def published(rule: Rule, language: str | None) -> dict[str, Any]:
             "ignores": "case, accents",
         }
         if rule.match.regex is None
-        else {"regex": rule.match.regex, "ignores": "case"}
+        else {"regex": rule.match.regex, "syntax": "RE2", "ignores": "case"}
     )
     return {
         "id": rule.id,

@@ -88,7 +88,8 @@ class Match(_Frozen):
             try:
                 compile_regex(pattern)
             except RefusedPattern as exc:
-                raise ValueError(f"the regex {pattern!r} is refused: {exc}") from None
+                # As written in the file (a repr would double every backslash).
+                raise ValueError(f"the regex '{pattern}' is refused: {exc}") from None
         return pattern
 
     @cached_property
