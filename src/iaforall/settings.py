@@ -180,6 +180,16 @@ class PolicySettings(BaseSettings):
             "rules, and nothing is ever added to prompts."
         ),
     )
+    rules_max_chars: int = Field(
+        1_000_000,
+        gt=0,
+        description=(
+            "Characters the rules read in one request (its checked messages together) or one "
+            "answer: about 250,000 tokens, past any local model's context. A longer text is "
+            "refused (HTTP 413), never checked in part, so padding cannot slip anything past "
+            "a rule. Unused without rules."
+        ),
+    )
 
 
 class ImageSettings(BaseSettings):
