@@ -43,6 +43,7 @@ from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
 from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
+from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.secrets import new_token
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
@@ -50,11 +51,13 @@ from iaforall.services import Services
 from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
+from iaforall.store.private import private_dir
 
 log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, factory: EngineFactory | None = None) -> Services:
+    private_dir(settings.store.home)  # the database, documents and logs are people's data
     store = ModelStore(settings.store.home, install_missing=settings.store.install_missing)
     engine = settings.engine
     timeout = settings.scheduling.request_timeout
@@ -100,7 +103,12 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         database,
         Conversations(database),
         accounts,
-        LoginLimiter(people.login_attempts, people.login_window),
+        LoginLimiter(
+            people.login_attempts,
+            people.login_window,
+            address_attempts=people.login_address_attempts,
+        ),
+        PasswordSlots(people.password_hash_concurrency, people.password_hash_wait),
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
         embeddings,
         Knowledge.build(settings, database, embeddings),

@@ -146,6 +146,24 @@ class PeopleSettings(BaseSettings):
     login_window: float = Field(
         900.0, gt=0, description="Seconds over which failed logins are counted."
     )
+    login_address_attempts: int = Field(
+        50,
+        ge=1,
+        description=(
+            "Failed logins and setup attempts allowed per address (an IPv6 /64) in the window, "
+            "whatever the names tried."
+        ),
+    )
+    password_hash_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Passwords checked or hashed at once (each takes 64 MiB); others wait.",
+    )
+    password_hash_wait: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a sign-in waits for a password slot before a 429 with Retry-After.",
+    )
     member_tokens_per_day: int = Field(
         0, ge=0, description="Tokens (prompt + answer) a member may use per UTC day; 0: no limit."
     )

@@ -54,6 +54,12 @@ class PayloadTooLarge(IAForAllError):
     type = "invalid_request_error"
 
 
+class UnsupportedMediaType(IAForAllError):
+    status = 415
+    code = "unsupported_media_type"
+    type = "invalid_request_error"
+
+
 class ModelNotFound(IAForAllError):
     status = 404
     code = "model_not_found"
