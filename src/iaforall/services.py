@@ -14,6 +14,7 @@ from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
 from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
+from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.storage import Storage
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
@@ -34,6 +35,7 @@ class Services:
     conversations: Conversations
     accounts: Accounts
     login_limiter: LoginLimiter
+    password_slots: PasswordSlots
     gate: Gate
     embeddings: Embeddings
     knowledge: Knowledge

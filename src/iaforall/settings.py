@@ -54,6 +54,11 @@ class ServerSettings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Default model, preloaded at start.")
     preload: bool = Field(True, description="Load the default model in the background at start.")
     log_level: str = Field("info", description="Server log level (debug, info, warning, error).")
+    metrics_token: str | None = Field(
+        None,
+        description="A bearer token that may read /metrics (for Prometheus' `authorization`), "
+        "besides an administrator.",
+    )
 
 
 class EngineSettings(BaseSettings):
@@ -141,6 +146,24 @@ class PeopleSettings(BaseSettings):
     login_window: float = Field(
         900.0, gt=0, description="Seconds over which failed logins are counted."
     )
+    login_address_attempts: int = Field(
+        50,
+        ge=1,
+        description=(
+            "Failed logins and setup attempts allowed per address (an IPv6 /64) in the window, "
+            "whatever the names tried."
+        ),
+    )
+    password_hash_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Passwords checked or hashed at once (each takes 64 MiB); others wait.",
+    )
+    password_hash_wait: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a sign-in waits for a password slot before a 429 with Retry-After.",
+    )
     member_tokens_per_day: int = Field(
         0, ge=0, description="Tokens (prompt + answer) a member may use per UTC day; 0: no limit."
     )
@@ -182,6 +205,16 @@ class PolicySettings(BaseSettings):
         description=(
             "The operator's published content rules (a TOML file; see docs/policy.md). None: no "
             "rules, and nothing is ever added to prompts."
+        ),
+    )
+    rules_max_chars: int = Field(
+        1_000_000,
+        gt=0,
+        description=(
+            "Characters the rules read in one request (its checked messages together) or one "
+            "answer: about 250,000 tokens, past any local model's context. A longer text is "
+            "refused (HTTP 413), never checked in part, so padding cannot slip anything past "
+            "a rule. Unused without rules."
         ),
     )
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
+from iaforall.api.limits import MAX_KNOWLEDGE_FILES
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import InvalidRequest, NotFound, PayloadTooLarge
 from iaforall.core.types import Principal
@@ -27,7 +28,6 @@ router = APIRouter(prefix="/v1/knowledge_bases", tags=["knowledge bases"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-MAX_FILES = 100  # in one upload request
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -203,7 +203,7 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
     _, files = await receive_files(
         request,
         max_bytes=limit,
-        max_files=MAX_FILES,
+        max_files=MAX_KNOWLEDGE_FILES,
         too_large=too_large,
         into=knowledge.bases.files_dir / "incoming",
     )

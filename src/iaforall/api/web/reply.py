@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import body_limit, json_body, services, user_of
+from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import DONE, queue_headers, start_stream
@@ -88,7 +88,7 @@ async def reply(
     conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     user = me.user
-    body = await json_body(request, ReplyBody, limit=body_limit(svc))
+    body = await json_body(request, ReplyBody)
     store = svc.conversations
     new_images = None
     if body.images is not None:

@@ -35,8 +35,6 @@ UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 T = TypeVar("T")
 
-IMPORT_LIMIT = 64_000_000  # bytes of JSON in one imported conversation, images included
-
 
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Database work runs in a thread: the event loop keeps relaying tokens meanwhile."""
@@ -65,7 +63,7 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 @router.post("/conversations/import", status_code=201)
 async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
     user = me.user
-    body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+    body = await json_body(request, ExportedConversation)
     check_import(svc.settings.images, [m.images for m in body.messages])
     storage = svc.storage
     if any(m.images for m in body.messages):  # a full storage quota: nothing is fetched

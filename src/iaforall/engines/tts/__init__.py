@@ -112,8 +112,9 @@ def resolve(name: str) -> Voice:
 
 
 WORD = re.compile(r"\w")
-# Where a sentence (or a line) ends: the audio can be sent from there.
-BREAK = re.compile(r"(?<=[.!?;:\u2026\u3002\uff01\uff1f])\s+|\s*\n\s*")
+# Where a sentence ends (lines are split apart first): the audio can be sent from there. One
+# lookbehind per position, so linear in the text (no `\s*\n\s*`, which backtracks on spaces).
+BREAK = re.compile(r"(?<=[.!?;:\u2026\u3002\uff01\uff1f])\s+")
 FIRST_MIN = 20  # characters: a shorter first sentence takes the next one along
 MOST = 300  # characters in one piece after the first (fewer, larger pieces cost less)
 
@@ -123,7 +124,7 @@ def split(text: str) -> list[str]:
     first and soon), then sentences grouped up to MOST characters; none without a word (piper
     would give no audio for it), no line breaks inside. A 400 when nothing can be said."""
     sentences: list[str] = []
-    for part in BREAK.split(text):
+    for part in (part for line in text.splitlines() for part in BREAK.split(line)):
         part = " ".join(part.split())
         while len(part) > MOST:  # a very long sentence: cut at a comma, else at a space
             cut = part.rfind(", ", 0, MOST)
