@@ -9,7 +9,6 @@ packages, so it starts in milliseconds.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import struct
 import sys
@@ -79,17 +78,31 @@ def speak(lib_path: str, data_path: str, voice: str, rate: int, text: str) -> by
     return wav(b"".join(chunks), sample_rate)
 
 
+USAGE = "usage: espeak_runner.py --lib LIB --data DATA [-v VOICE] [-s RATE] [--stdout] < text"
+
+
+def options(argv: list[str]) -> dict[str, str]:
+    """`--lib L --data D -v fr -s 175 --stdout`, as `espeak.Espeak.argv` writes them (no
+    argparse: its imports would double the time this program takes to start)."""
+    found = {"-v": "en", "-s": "175"}
+    args = iter(argv)
+    for flag in args:
+        if flag == "--stdout":  # the WAV always goes to stdout
+            continue
+        value = next(args, None)
+        if flag not in ("--lib", "--data", "-v", "-s") or value is None:
+            raise Failed(USAGE)
+        found[flag] = value
+    if "--lib" not in found or "--data" not in found or not found["-s"].isdigit():
+        raise Failed(USAGE)
+    return found
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--lib", required=True, help="the libespeak-ng file")
-    parser.add_argument("--data", required=True, help="its espeak-ng-data folder")
-    parser.add_argument("-v", dest="voice", default="en", help="voice name, e.g. fr")
-    parser.add_argument("-s", dest="rate", type=int, default=175, help="words per minute")
-    parser.add_argument("--stdout", action="store_true", help="the WAV on stdout (always)")
-    args = parser.parse_args(argv)
-    text = sys.stdin.buffer.read().decode(errors="replace")
     try:
-        audio = speak(args.lib, args.data, args.voice, args.rate, text)
+        found = options(argv)
+        text = sys.stdin.buffer.read().decode(errors="replace")
+        audio = speak(found["--lib"], found["--data"], found["-v"], int(found["-s"]), text)
     except Failed as exc:
         print(f"espeak-ng: {exc}", file=sys.stderr)
         return 1
