@@ -291,6 +291,11 @@ class VoiceSettings(BaseSettings):
     piper_keep_alive: float = Field(
         600, ge=0, description="Seconds piper stays running idle between requests; 0: per request."
     )
+    espeak: Literal["auto", "system", "pip"] = Field(
+        "auto",
+        description="Which eSpeak NG speaks French and the other eSpeak voices: the system's "
+        "`espeak-ng` command, the pip one (espeakng-loader's), or auto (the system's when there).",
+    )
 
 
 class KnowledgeSettings(BaseSettings):

@@ -123,7 +123,11 @@ async def test_a_body_without_a_length_is_refused_as_soon_as_it_passes(tmp_path:
             # the sign-in routes, reached without an account, are the ones that mattered most
             for path in ("/web/api/session", "/web/api/setup", "/v1/chat/completions"):
                 pulled = [0]
-                response = await client.post(path, content=chunks(400 * CHUNK * 40, pulled))
+                response = await client.post(
+                    path,
+                    content=chunks(400 * CHUNK * 40, pulled),
+                    headers={"content-type": "application/json"},
+                )
                 assert response.status_code == 413, (path, response.text)
                 assert pulled[0] <= family_of(path, table).limit + CHUNK
 

@@ -79,7 +79,10 @@ async def list_users(svc: ServicesDep) -> dict[str, Any]:
 @router.post("/users", status_code=201)
 async def create_user(request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, NewUser)
-    user = await run_in_threadpool(svc.accounts.create_user, body.name, body.password, body.role)
+    async with svc.password_slots.held():  # argon2: 64 MiB and a core each
+        user = await run_in_threadpool(
+            svc.accounts.create_user, body.name, body.password, body.role
+        )
     return user_json(svc, user)
 
 
@@ -91,14 +94,15 @@ async def update_user(ref: str, request: Request, svc: ServicesDep) -> dict[str,
     if losing_admin and await run_in_threadpool(svc.accounts.admins_left, without=target.id) == 0:
         raise InvalidRequest("This is the last administrator: name another one first.")
     quota = None if body.quota is None else QuotaOverride(**body.quota.model_dump())
-    user = await run_in_threadpool(
-        svc.accounts.update_user,
-        target.id,
-        role=body.role,
-        disabled=body.disabled,
-        password=body.password,
-        quota=quota,
-    )
+    async with svc.password_slots.held():  # a new password is hashed
+        user = await run_in_threadpool(
+            svc.accounts.update_user,
+            target.id,
+            role=body.role,
+            disabled=body.disabled,
+            password=body.password,
+            quota=quota,
+        )
     return user_json(svc, user)
 
 
