@@ -56,8 +56,8 @@ class ServerSettings(BaseSettings):
     log_level: str = Field("info", description="Server log level (debug, info, warning, error).")
     metrics_token: str | None = Field(
         None,
-        description="A bearer token that may read /metrics (for Prometheus' `authorization`), "
-        "besides an administrator.",
+        description="A bearer token that may read /metrics and the details of /health (for "
+        "Prometheus' `authorization` or a monitoring probe), besides an administrator.",
     )
 
 

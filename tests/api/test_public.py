@@ -85,8 +85,10 @@ async def test_with_accounts_only_an_admin_sees_details(accounts: Shared) -> Non
     assert (await client.get("/metrics")).status_code == 401
     assert (await client.get("/metrics", headers=member)).status_code == 403
     assert (await client.get("/metrics", headers=admin)).status_code == 200
-    scraped = await client.get("/metrics", headers={"Authorization": "Bearer m3t"})
+    monitor = {"Authorization": "Bearer m3t"}
+    scraped = await client.get("/metrics", headers=monitor)
     assert scraped.status_code == 200 and "iaforall" in scraped.text
+    assert "memory_budget" in (await client.get("/health", headers=monitor)).json()
     wrong = await client.get("/metrics", headers={"Authorization": "Bearer m3x"})
     assert wrong.status_code == 401
     for path in ("/docs", "/redoc", "/openapi.json"):

@@ -2,7 +2,7 @@
 
 The liveness answer is public and says nothing about the machine; a member sees the models'
 states (the web app's waiting status); the details (PIDs, memory, queue, cluster) are an
-administrator's, and so are the metrics (or a metrics token's).
+administrator's, and so are the metrics; a monitoring token (IAFORALL_METRICS_TOKEN) reads both.
 Without accounts, "administrator" is whoever reaches the server on its loopback address.
 """
 
@@ -17,13 +17,15 @@ from fastapi.responses import Response
 from iaforall.api.auth import authenticate, presented_key, require_admin
 from iaforall.api.deps import services
 from iaforall.core.errors import IAForAllError
-from iaforall.core.types import Principal
+from iaforall.core.types import Principal, UserId
 from iaforall.people.secrets import same_digest
 from iaforall.services import Services
 
 router = APIRouter(tags=["system"])
 
 ServicesDep = Annotated[Services, Depends(services)]
+# Who the monitoring token speaks for: it reads, as an administrator would, and nothing else.
+MONITOR = Principal(UserId("monitor"), "monitor", "admin")
 
 
 async def resident_models(svc: Services) -> list[dict[str, Any]]:
@@ -55,7 +57,15 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
     return models
 
 
-async def _asker(request: Request) -> Principal | None:
+def _monitor(request: Request, svc: Services) -> bool:
+    """The bearer of the monitoring token (IAFORALL_METRICS_TOKEN): metrics and details."""
+    token = svc.settings.server.metrics_token
+    return bool(token) and same_digest(presented_key(request) or "", token or "")
+
+
+async def _asker(request: Request, svc: Services) -> Principal | None:
+    if _monitor(request, svc):
+        return MONITOR
     try:
         return await authenticate(request)
     except IAForAllError:
@@ -69,7 +79,7 @@ async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
     cluster = svc.cluster.health() if svc.cluster else None
     # degraded: the cluster is missing replicas or nodes, or cannot be reached
     status = {"status": cluster["status"] if cluster else "ok"}
-    asker = await _asker(request)
+    asker = await _asker(request, svc)
     if asker is None:
         return status
     models = await resident_models(svc)
@@ -93,8 +103,7 @@ async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
 
 @router.get("/metrics")
 async def metrics(request: Request, svc: ServicesDep) -> Response:
-    token = svc.settings.server.metrics_token
-    if not (token and same_digest(presented_key(request) or "", token)):
+    if not _monitor(request, svc):
         await require_admin(request)
     svc.dispatcher.refresh_gauges()
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
