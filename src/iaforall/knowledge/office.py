@@ -9,7 +9,6 @@ too, but slides are small: their count and their XML are weighed against the lim
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from pathlib import Path
@@ -24,10 +23,9 @@ from iaforall.knowledge.errors import (
 )
 from iaforall.knowledge.formats import Format
 from iaforall.knowledge.limits import DocumentLimits
-from iaforall.knowledge.markdown_sections import by_headings, by_slides
+from iaforall.knowledge.markdown_sections import by_slides, replace_links
 from iaforall.knowledge.sheets import sheet_sections
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")  # keep an image's alt text, drop its file name
 _SLIDE = re.compile(r"ppt/slides/slide\d+\.xml")
 XML_PER_CHAR = 5  # slide XML allowed per character of the text limit (python-pptx keeps each
 # slide as an lxml tree: ~5-10 bytes of memory per byte of XML)
@@ -39,16 +37,8 @@ def office_sections(path: Path, format: Format, limits: DocumentLimits) -> list[
     if format is Format.DOCX:
         return docx_sections(path, limits)
     _weigh_slides(path, limits)
-    return by_slides(_IMAGE.sub(r"\1", _convert_slides(path)))
-
-
-def html_sections(html: str) -> list[Section]:
-    from markitdown import StreamInfo
-    from markitdown.converters import HtmlConverter
-
-    stream = io.BytesIO(html.encode("utf-8"))
-    result = HtmlConverter().convert(stream, StreamInfo(extension=".html", charset="utf-8"))
-    return by_headings(_IMAGE.sub(r"\1", result.markdown))
+    # an image keeps its alt text, not its file name
+    return by_slides(replace_links(_convert_slides(path), images_only=True))
 
 
 def _weigh_slides(path: Path, limits: DocumentLimits) -> None:
