@@ -1,4 +1,5 @@
-"""Reading uploaded documents in the background, one at a time: parse (with OCR for scans),
+"""Reading uploaded documents in the background, one at a time: parse (with OCR for scans, in
+a child process stopped at the document's time budget: reader_process.py),
 cut into passages, embed them (taking turns with everyone's requests, on behalf of the base's
 owner), then index and store them together. A document is `ready` with all its passages or
 `failed` with none, and a restart picks up what was left queued or half-read.
@@ -24,7 +25,7 @@ from iaforall.knowledge.errors import DocumentRefused
 from iaforall.knowledge.index import KnowledgeIndex
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
-from iaforall.knowledge.parse import parse_document
+from iaforall.knowledge.reader_process import DocumentReader
 from iaforall.settings import KnowledgeSettings
 from iaforall.store.conversations import new_id
 
@@ -48,6 +49,9 @@ class Ingestion:
         self.limits = DocumentLimits.from_settings(self.settings)
         if self.read_image is None:
             self.read_image = RapidOcrLines()
+        self.reader = DocumentReader(
+            self.limits, self.settings.knowledge_ingest_seconds, self.read_image
+        )
 
     async def start(self) -> None:
         """Start the worker, with what a previous run left to do."""
@@ -64,6 +68,7 @@ class Ingestion:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
             self.task = None
+        self.reader.close()
 
     async def idle(self) -> None:
         """Wait until every submitted document is read (for tests and benchmarks)."""
@@ -96,9 +101,7 @@ class Ingestion:
             return
         path = self.bases.path_of(document.kb_id, document.id)
         try:
-            parsed = await asyncio.to_thread(
-                parse_document, path, document.name, self.limits, read_image=self.read_image
-            )
+            parsed = await self.reader.read(path, document.name)
         except DocumentRefused as refused:
             await self._status(
                 document.id, "failed", error=refused.message, error_code=refused.code
