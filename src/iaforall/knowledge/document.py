@@ -12,7 +12,7 @@ MAX_HEADING_CHARS = 200  # a heading repeats in every passage under it: a long o
 
 def short_heading(title: str) -> str:
     """A heading or bookmark title as passages carry it: one line, at most MAX_HEADING_CHARS."""
-    flat = " ".join(title[: MAX_HEADING_CHARS * 4].split())
+    flat = " ".join(title.split())
     return flat if len(flat) <= MAX_HEADING_CHARS else flat[: MAX_HEADING_CHARS - 1] + "…"
 
 

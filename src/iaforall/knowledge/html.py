@@ -42,12 +42,13 @@ class _Page:
 
     def __init__(self) -> None:
         self.blocks: list[str] = []
-        self.words: list[str] = []  # the text of the block being read
+        self.words: list[str] = []  # the text of the block (or table cell) being read
         self.skipping = 0  # inside <script>, <style>…: how deep
         self.preformatted = 0
         self.heading = 0
         self.listed = False  # the current block is a list item
-        self.tables: list[list[list[str]]] = []  # rows of cells, for each open (nested) table
+        self.table: list[list[str]] | None = None  # the open table's rows of cells
+        self.nested = 0  # tables open inside its cells: their words join the cell, as read
 
     def start(self, tag: Any, attrib: dict[str, str]) -> None:
         name = str(tag).lower()
@@ -58,14 +59,17 @@ class _Page:
             self.words.append(f" {attrib['alt']} ")
         elif name == "br":
             self.words.append("\n")
+        elif self.nested or (self.table is not None and name == "table"):
+            self.nested += name == "table"
+            self.words.append(" ")
         elif name == "table":
             self._flush()
-            self.tables.append([])
-        elif name == "tr" and self.tables:
-            self.tables[-1].append([])
-        elif name in ("td", "th") and self.tables:
+            self.table = []
+        elif name == "tr" and self.table is not None:
+            self.table.append([])
+        elif name in ("td", "th") and self.table is not None:
             self._flush()
-        elif self.tables and self.tables[-1]:
+        elif self.table:
             pass  # a heading or paragraph in a cell is part of the cell
         elif name in HEADINGS:
             self._flush()
@@ -80,18 +84,20 @@ class _Page:
         if self.skipping:
             self.skipping -= 1
             return
-        if name in ("td", "th") and self.tables:
-            if not self.tables[-1]:
-                self.tables[-1].append([])
-            self.tables[-1][-1].append(" ".join(self._take().split()))
-        elif name == "table" and self.tables:
-            rows = [row for row in self.tables.pop() if any(row)]
+        if self.nested:
+            self.nested -= name == "table"
+            self.words.append(" ")
+        elif name in ("td", "th") and self.table is not None:
+            if not self.table:
+                self.table.append([])
+            self.table[-1].append(" ".join(self._take().split()))
+        elif name == "table" and self.table is not None:
+            rows = [row for row in self.table if any(row)]
+            self.table = None
             self._flush()
-            if self.tables and self.tables[-1] and rows:  # nested: its text joins the cell
-                self.words.append(" ".join(" ".join(row) for row in rows))
-            elif rows:
+            if rows:
                 self.blocks.append(markdown_table(rows))
-        elif self.tables and self.tables[-1]:
+        elif self.table:
             pass
         elif name in HEADINGS or name in BLOCKS:
             self._flush()
@@ -114,7 +120,7 @@ class _Page:
 
     def _flush(self) -> None:
         """Ends the block being read (a cell's text waits for its cell's end)."""
-        if self.tables and self.tables[-1]:
+        if self.table:
             return
         text = self._take()
         if self.preformatted:

@@ -30,7 +30,6 @@ from iaforall.knowledge.errors import (
 )
 from iaforall.knowledge.limits import DocumentLimits
 
-MAX_CELLS = 2_000_000  # cell and row elements read per workbook, empty or not
 MAX_COLUMNS = 1024  # the last column a value may be in: a wider table is not text to search
 
 
@@ -73,10 +72,10 @@ class _Budget:
 
     limits: DocumentLimits
     chars: int = 0
-    cells: int = MAX_CELLS
+    cells: int = 0
 
     def __post_init__(self) -> None:
-        self.chars = self.limits.max_chars
+        self.chars, self.cells = self.limits.max_chars, self.limits.max_cells
 
     def spend(self, *, chars: int = 0, cells: int = 0) -> None:
         self.chars -= chars
@@ -85,9 +84,9 @@ class _Budget:
             raise too_much_text(self.limits)
         if self.cells < 0:
             raise DocumentTooLarge(
-                f"The workbook holds more than {MAX_CELLS:,} cells and rows (empty ones "
-                "included), the most read from one workbook. Delete the unused rows and "
-                "columns, or split it into smaller files.",
+                f"The workbook holds more than {self.limits.max_cells:,} cells and rows "
+                "(empty ones included), the most read from one workbook. Delete the unused "
+                "rows and columns, or split it into smaller files.",
                 code="too_many_cells",
             )
 
