@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from iaforall.knowledge.parse import parse_document
 
 START_SECONDS = 120.0  # for the child's imports, not counted in a document's budget
 READY = "ready"
+JOIN_SECONDS = 5.0  # for a dead child's exit code
 
 
 class ReaderFailed(RuntimeError):
@@ -69,12 +71,12 @@ class DocumentReader:
             try:
                 reply = connection.recv()
             except (EOFError, OSError):  # killed (out of memory, closed) or crashed
-                code = process.exitcode
+                process.join(JOIN_SECONDS)
+                why = _why_stopped(process.exitcode)
                 self._stop()
                 raise UnreadableDocument(
-                    "Reading this document stopped the document reader "
-                    f"(exit code {code}); the file may be damaged, or need more memory than "
-                    "the server gives one file.",
+                    f"Reading this document stopped the document reader ({why}). The file may "
+                    "be damaged, or need more memory than the server has for one file.",
                     code="reader_stopped",
                 ) from None
         kind, *rest = reply
@@ -101,7 +103,11 @@ class DocumentReader:
         process.start()
         theirs.close()
         self._child = (process, ours)
-        if not ours.poll(START_SECONDS) or ours.recv() != READY:
+        try:
+            started = ours.poll(START_SECONDS) and ours.recv() == READY
+        except (EOFError, OSError):  # it died while starting
+            started = False
+        if not started:
             self._stop()
             raise RuntimeError("the document reader process did not start")
         return self._child
@@ -114,6 +120,14 @@ class DocumentReader:
         process.kill()
         process.join()
         connection.close()
+
+
+def _why_stopped(exitcode: int | None) -> str:
+    if exitcode == -signal.SIGKILL:
+        return "it was killed, most often because the system ran out of memory"
+    if exitcode is not None and exitcode < 0:
+        return f"it crashed with {signal.Signals(-exitcode).name}"
+    return f"it exited with code {exitcode}"
 
 
 def serve(connection: Connection, limits: DocumentLimits, read_image: ReadImage | None) -> None:
