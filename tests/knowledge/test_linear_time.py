@@ -254,3 +254,58 @@ def test_a_zip_of_many_small_parts(tmp_path: Path) -> None:
         padded(tmp_path / "one.docx", 1, MB),
         padded(tmp_path / "many.docx", 9_000, 0),
     )
+
+
+SLIDE = (
+    '<p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+    'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main">'
+    "<p:cSld><p:spTree>{}</p:spTree></p:cSld></p:sld>"
+)
+
+
+def text_box(number: int, text: str) -> str:
+    return (
+        f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="Text {number}"/><p:cNvSpPr/><p:nvPr/>'
+        f'</p:nvSpPr><p:spPr><a:xfrm><a:off x="0" y="{number}"/><a:ext cx="9" cy="9"/></a:xfrm>'
+        f"</p:spPr><p:txBody><a:bodyPr/><a:p><a:r><a:t>{text}</a:t></a:r></a:p></p:txBody></p:sp>"
+    )
+
+
+def table(cell: str) -> str:
+    cells = "".join(
+        f"<a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>{text}</a:t></a:r></a:p></a:txBody></a:tc>"
+        for text in ("Item", cell)
+    )
+    return (
+        '<p:graphicFrame><p:nvGraphicFramePr><p:cNvPr id="2" name="Table"/><p:cNvGraphicFramePr/>'
+        "<p:nvPr/></p:nvGraphicFramePr><p:xfrm><a:off x='0' y='0'/><a:ext cx='9' cy='9'/></p:xfrm>"
+        f"<a:graphic><a:graphicData><a:tbl><a:tr h='9'>{cells}</a:tr></a:tbl></a:graphicData>"
+        "</a:graphic></p:graphicFrame>"
+    )
+
+
+def deck(seed: Path, path: Path, shapes: str) -> Path:
+    """The seed presentation with its first slide's shapes replaced, stored uncompressed (1 MB
+    of repeated text would compress like a zip bomb)."""
+    with zipfile.ZipFile(seed) as source, zipfile.ZipFile(path, "w") as out:
+        for item in source.infolist():
+            slide = item.filename == "ppt/slides/slide1.xml"
+            data = SLIDE.format(shapes).encode() if slide else source.read(item)
+            out.writestr(item.filename, data, zipfile.ZIP_STORED)
+    return path
+
+
+def test_slides(tmp_path: Path) -> None:
+    """markitdown appended each shape to one growing string, and sent tables through
+    markdownify (quadratic in a cell's spaces)."""
+    seed = documents.pptx(tmp_path / "seed.pptx")
+    paragraph = sized(f"{ENGLISH} ", 700)  # a text box as decks have them
+    benign = deck(
+        seed, tmp_path / "benign.pptx", "".join(text_box(i, paragraph) for i in range(1000))
+    )
+    boxes = "".join(text_box(i, "x") for i in range(3_700))  # as many bytes, all in shapes
+    assert_linear(read_file, benign, deck(seed, tmp_path / "boxes.pptx", boxes))
+    spaces = table("a" + " " * MB + "b")
+    assert_linear(read_file, benign, deck(seed, tmp_path / "spaces.pptx", spaces))
+    [first, _] = parse_document(tmp_path / "spaces.pptx", "spaces.pptx").sections
+    assert first.text == "| Item | a b |\n| --- | --- |"

@@ -1,7 +1,7 @@
-"""Markdown (our own, from markitdown, or uploaded) -> sections along its structure.
+"""Markdown (our own, from Word and HTML, or uploaded) -> sections along its structure.
 
-Headings give each section its path (outermost first); a slide marker from markitdown starts a
-slide. Lines inside fenced code never count as headings.
+Headings give each section its path (outermost first). Lines inside fenced code never count as
+headings.
 
 Everything here reads uploaded text, so it runs in time linear in it: lines are taken apart
 with str methods, and links and emphasis are found by scanning forward (a backtracking regex
@@ -14,7 +14,6 @@ from __future__ import annotations
 from iaforall.knowledge.document import Section, short_heading
 
 PATH_SEPARATOR = " > "
-SLIDE_MARKER = "<!-- Slide number: "
 _EMPHASIS = ("**", "__", "*", "_", "`")  # as Markdown pairs them, longest first
 
 
@@ -140,37 +139,3 @@ def by_headings(markdown: str) -> list[Section]:
         lines.append(line)
     close()
     return sections
-
-
-def by_slides(markdown: str) -> list[Section]:
-    """markitdown's PPTX output: a marker comment opens each slide, its title is a `#` line."""
-    sections: list[Section] = []
-    number: int | None = None
-    lines: list[str] = []
-
-    def close() -> None:
-        if number is None:
-            return
-        titles = [short_heading(plain(h[1])) for line in lines if (h := heading_of(line))]
-        label = f"slide {number}" + (f" ({titles[0]})" if titles else "")
-        text = "\n".join(lines)
-        sections.append(Section(label, text, page=number, headings=tuple(titles[:1])))
-
-    for line in markdown.split("\n"):
-        if (slide := _slide_number(line)) is not None:
-            close()
-            number, lines = slide, []
-        else:
-            lines.append(line)
-    close()
-    return sections
-
-
-def _slide_number(line: str) -> int | None:
-    """The number in markitdown's `<!-- Slide number: 3 -->` marker line, or None."""
-    if not line.startswith(SLIDE_MARKER):
-        return None
-    digits, _, rest = line[len(SLIDE_MARKER) :].partition(" -->")
-    if not (digits.isascii() and digits.isdigit()) or rest.strip():
-        return None
-    return int(digits)
