@@ -108,8 +108,11 @@ class Ingestion:
             )
             log.info("document %s (%s) refused: %s", document.id, document.name, refused.message)
             return
-        chunks = chunk_document(
-            parsed, size=self.settings.chunk_chars, overlap=self.settings.chunk_overlap
+        chunks = await asyncio.to_thread(  # seconds for a large document: off the event loop
+            chunk_document,
+            parsed,
+            size=self.settings.chunk_chars,
+            overlap=self.settings.chunk_overlap,
         )
         counts = {
             "format": parsed.format.value,
