@@ -2,8 +2,7 @@
 
 openpyxl's read-only mode parses a sheet as it goes, so a large workbook is refused at the limit
 having spent little (markitdown's pandas path loads every sheet whole first: 2 GB and two
-minutes for a 4 MB workbook of 100,000 rows). Every cell read, empty or not, counts against the
-limit, so rows padded to thousands of empty columns cannot run long either.
+minutes for a 4 MB workbook of 100,000 rows).
 
 Only the rows and cells the sheet's XML holds are read. openpyxl's `iter_rows` yields every
 missing row in between (a sheet without a <dimension> whose one cell is in row 1,048,576 costs a
