@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -30,15 +31,21 @@ def readers() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name == "iaforall-document-reader"]
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    stock_store(tmp_path)
+@asynccontextmanager
+async def server(home: Path, seconds: float) -> AsyncIterator[httpx.AsyncClient]:
+    stock_store(home)
     fake = FakeWorld(client=httpx.AsyncClient())
-    settings = fake_settings(tmp_path)
-    settings.knowledge = KnowledgeSettings(knowledge_ingest_seconds=BUDGET)
+    settings = fake_settings(home)
+    settings.knowledge = KnowledgeSettings(knowledge_ingest_seconds=seconds)
     app = create_app(settings, factory=fake.factory)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
         fake.client = client
+        yield client
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with server(tmp_path, BUDGET) as client:
         yield client
 
 
@@ -59,6 +66,22 @@ async def test_a_file_over_the_budget_fails_with_why_and_the_next_one_is_read(
     assert reader.pid is not None
     found = (await client.post(f"{API}/{kb}/search", json={"query": "library"})).json()
     assert found["data"] and {hit["document"] for hit in found["data"]} == {"notes.md"}
+
+
+async def test_the_budget_covers_embedding_too(tmp_path: Path) -> None:
+    """A file read at once whose passages take longer to embed than the budget fails the same
+    way (checked between batches of passages), with none of them stored."""
+    many = "".join(f"## Question {i}\nAnswer number {i}.\n" for i in range(3000)).encode()
+    async with server(tmp_path, 2.0) as client:
+        kb = (await new_base(client))["id"]
+        slow, quick = (await upload(client, kb, ("many.md", many), ("notes.md", NOTES))).json()[
+            "data"
+        ]
+        failed = await settled(client, kb, slow["id"])
+        assert failed["status"] == "failed" and failed["chunks"] == 0
+        assert failed["error"]["code"] == "reading_too_long"
+        assert failed["format"] == "markdown"  # it was read: the embedding ran out of time
+        assert (await settled(client, kb, quick["id"]))["status"] == "ready"
 
 
 async def test_the_reader_is_killed_at_the_deadline_and_a_crash_is_a_reason(

@@ -1,8 +1,8 @@
 """Reading uploaded documents in the background, one at a time: parse (with OCR for scans, in
-a child process stopped at the document's time budget: reader_process.py),
-cut into passages, embed them (taking turns with everyone's requests, on behalf of the base's
-owner), then index and store them together. A document is `ready` with all its passages or
-`failed` with none, and a restart picks up what was left queued or half-read.
+a child process killed at the document's time budget: reader_process.py), cut into passages,
+embed them (taking turns with everyone's requests, on behalf of the base's owner, within what
+is left of the budget), then index and store them together. A document is `ready` with all its
+passages or `failed` with none, and a restart picks up what was left queued or half-read.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from iaforall.core.types import UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
 from iaforall.knowledge.chunk import Chunk, chunk_document
-from iaforall.knowledge.errors import DocumentRefused
+from iaforall.knowledge.errors import DocumentRefused, too_slow
 from iaforall.knowledge.index import KnowledgeIndex
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
@@ -122,7 +123,7 @@ class Ingestion:
         if not await self._status(document.id, "embedding", progress=0.0, **counts):
             return
         try:
-            vectors = await self._embed(document.id, chunks, owner, model)
+            vectors = await self._embed(document.id, chunks, owner, model, self.reader.last_seconds)
         except IAForAllError as exc:
             await self._status(document.id, "failed", error=exc.message, error_code=exc.code)
             return
@@ -164,10 +165,22 @@ class Ingestion:
         return await asyncio.to_thread(self.bases.set_status, document_id, status, **fields)
 
     async def _embed(
-        self, document_id: str, chunks: Sequence[Chunk], owner: UserId, model: str
+        self,
+        document_id: str,
+        chunks: Sequence[Chunk],
+        owner: UserId,
+        model: str,
+        spent: float,
     ) -> list[npt.NDArray[np.float32]] | None:
+        """The passages' vectors, within what is left of the document's time budget after
+        `spent` seconds of reading (the encoder's being busy with others is not counted)."""
         vectors: list[npt.NDArray[np.float32]] = []
+        budget = self.settings.knowledge_ingest_seconds
+        started = time.monotonic() - spent
+        waited = 0.0
         for start in range(0, len(chunks), BATCH):
+            if time.monotonic() - started - waited > budget:
+                raise too_slow(budget)
             batch = [c.embedding_text for c in chunks[start : start + BATCH]]
             while True:
                 try:
@@ -175,6 +188,7 @@ class Ingestion:
                     break
                 except ServerBusy:  # others are embedding: this can wait its turn
                     await asyncio.sleep(BUSY_WAIT)
+                    waited += BUSY_WAIT
             vectors.extend(result.vectors)
             done = len(vectors) / len(chunks)
             if not await self._status(document_id, "embedding", progress=round(done, 3)):

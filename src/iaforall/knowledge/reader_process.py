@@ -18,6 +18,7 @@ import asyncio
 import multiprocessing
 import signal
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -25,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from iaforall.knowledge.document import ParsedDocument
-from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge, UnreadableDocument
+from iaforall.knowledge.errors import DocumentRefused, UnreadableDocument, too_slow
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import ReadImage
 from iaforall.knowledge.parse import parse_document
@@ -44,12 +45,14 @@ class DocumentReader:
     limits: DocumentLimits
     seconds: float
     read_image: ReadImage | None = None
+    last_seconds: float = field(default=0.0, init=False)
     _child: tuple[BaseProcess, Connection] | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     async def read(self, path: Path, filename: str) -> ParsedDocument:
         """The parsed document, or DocumentRefused: the parsers' own refusals, a budget passed
-        (`reading_too_long`) or the child dying (`reader_stopped`)."""
+        (`reading_too_long`) or the child dying (`reader_stopped`). `last_seconds` is then how
+        long the child took (its start not counted)."""
         return await asyncio.to_thread(self._read, path, filename)
 
     def close(self) -> None:
@@ -59,15 +62,13 @@ class DocumentReader:
     def _read(self, path: Path, filename: str) -> ParsedDocument:
         with self._lock:  # one document at a time: the child reads them in turn
             process, connection = self._started()
+            sent = time.monotonic()
             connection.send((path, filename))
-            if not connection.poll(self.seconds):
+            ready = connection.poll(self.seconds)
+            self.last_seconds = time.monotonic() - sent
+            if not ready:
                 self._stop()
-                raise DocumentTooLarge(
-                    f"Reading this document took longer than the {self.seconds:g} seconds one "
-                    "file is given, so it was stopped. Split it into smaller files, or save it "
-                    "in a simpler form (a PDF with a text layer rather than scans, fewer sheets).",
-                    code="reading_too_long",
-                )
+                raise too_slow(self.seconds)
             try:
                 reply = connection.recv()
             except (EOFError, OSError):  # killed (out of memory, closed) or crashed
