@@ -265,9 +265,10 @@ class KnowledgeSettings(BaseSettings):
         600,
         gt=0,
         description=(
-            "Most seconds reading one document may take (parsing and OCR, in a child process "
-            "killed at the deadline); longer: the file fails with code reading_too_long and the "
-            "next one is read."
+            "Most seconds reading one document may take: parsing and OCR (in a child process "
+            "killed at the deadline), then embedding its passages (waiting for a busy encoder "
+            "not counted); longer: the file fails with code reading_too_long and the next one "
+            "is read."
         ),
     )
     chunk_chars: int = Field(
