@@ -279,7 +279,8 @@ def table(cell: str) -> str:
     return (
         '<p:graphicFrame><p:nvGraphicFramePr><p:cNvPr id="2" name="Table"/><p:cNvGraphicFramePr/>'
         "<p:nvPr/></p:nvGraphicFramePr><p:xfrm><a:off x='0' y='0'/><a:ext cx='9' cy='9'/></p:xfrm>"
-        f"<a:graphic><a:graphicData><a:tbl><a:tr h='9'>{cells}</a:tr></a:tbl></a:graphicData>"
+        "<a:graphic><a:graphicData uri='http://schemas.openxmlformats.org/drawingml/2006/table'>"
+        f"<a:tbl><a:tr h='9'>{cells}</a:tr></a:tbl></a:graphicData>"
         "</a:graphic></p:graphicFrame>"
     )
 
