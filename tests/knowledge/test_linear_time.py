@@ -246,7 +246,7 @@ def test_a_zip_of_many_small_parts(tmp_path: Path) -> None:
             for item in source.infolist():
                 target.writestr(item, source.read(item))
             for number in range(members):
-                target.writestr(f"customXml/item{number}.xml", b"<a/>" + b" " * size)
+                target.writestr(f"customXml/padding{number}.xml", b"<a/>" + b" " * size)
         return path
 
     assert_linear(
