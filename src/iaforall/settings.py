@@ -325,6 +325,16 @@ class KnowledgeSettings(BaseSettings):
         gt=1,
         description="Highest compression ratio of a large member of an Office document's zip.",
     )
+    knowledge_ingest_seconds: float = Field(
+        600,
+        gt=0,
+        description=(
+            "Most seconds reading one document may take: parsing and OCR (in a child process "
+            "killed at the deadline), then embedding its passages (waiting for a busy encoder "
+            "not counted); longer: the file fails with code reading_too_long and the next one "
+            "is read."
+        ),
+    )
     chunk_chars: int = Field(
         1500, ge=100, description="Target size of a passage, in characters (~4 per token)."
     )
