@@ -21,7 +21,7 @@ from iaforall.knowledge.markdown_sections import replace_links
 from iaforall.knowledge.parse import parse_document
 from tests.knowledge import documents
 from tests.knowledge.documents import ENGLISH, FRENCH
-from tests.knowledge.linear import assert_linear
+from tests.linear import assert_linear
 
 MB = 1_000_000
 
