@@ -20,7 +20,6 @@ from typing import Any
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger(__name__)
 
