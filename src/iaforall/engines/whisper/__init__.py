@@ -20,7 +20,6 @@ from typing import Any
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound
 
-
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
