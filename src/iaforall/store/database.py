@@ -59,8 +59,6 @@ class Database:
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and _is_file(parsed.database):
-                _private_sqlite(Path(parsed.database))
             # Sessions are used from the server's worker threads, one at a time each.
             kwargs["connect_args"] = {"check_same_thread": False}
         self.url = url
@@ -69,6 +67,10 @@ class Database:
         self.is_sqlite = self.backend == "sqlite"
         self.engine: Engine = create_engine(url, **kwargs)
         event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.is_sqlite and parsed.database and _is_file(parsed.database):
+            path = Path(parsed.database)
+            # made private just before SQLite opens it: a database never used is never made
+            event.listen(self.engine, "do_connect", lambda *_: _private_sqlite(path))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:
