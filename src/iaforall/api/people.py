@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.auth import SESSION_COOKIE, authenticate
 from iaforall.api.deps import json_body, services
+from iaforall.api.openapi import json_doc
 from iaforall.core.errors import Forbidden, TooManyAttempts, Unauthorized
 from iaforall.core.types import Principal
 from iaforall.people.accounts import KeyView
@@ -97,7 +98,7 @@ async def _logged_in(request: Request, svc: Services, principal: Principal) -> J
     return response
 
 
-@router.post("/session")
+@router.post("/session", openapi_extra=json_doc(Login))
 async def log_in(request: Request, svc: ServicesDep) -> Response:
     body = await json_body(request, Login)
     if not svc.settings.people.auth:
@@ -127,7 +128,7 @@ async def log_out(request: Request, svc: ServicesDep) -> Response:
     return response
 
 
-@router.post("/setup")
+@router.post("/setup", openapi_extra=json_doc(Setup))
 async def set_up(request: Request, svc: ServicesDep) -> Response:
     """The first admin, with the one-time token printed at start."""
     body = await json_body(request, Setup)
@@ -148,7 +149,7 @@ async def my_keys(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     return {"data": [key_json(k) for k in keys]}
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, openapi_extra=json_doc(NewKey))
 async def new_key(request: Request, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     """The key is in this answer only: it is stored as a hash."""
     body = await json_body(request, NewKey)
