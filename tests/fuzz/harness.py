@@ -38,11 +38,12 @@ class Finding:
     request: str
     status: int
     response: str
+    curl: str
 
     def __str__(self) -> str:
         return (
             f"{self.operation}: {self.problem}\n  request:  {self.request}\n"
-            f"  status:   {self.status}\n  response: {self.response}"
+            f"  status:   {self.status}\n  response: {self.response}\n  again:    {self.curl}"
         )
 
 
@@ -78,7 +79,7 @@ class Report:
         return "\n\n".join(str(f) for f in self.findings.values()) + "\n\n" + self.summary()
 
 
-def _described(case: Any, headers: Mapping[str, str]) -> str:
+def _described(case: Any) -> str:
     body = "" if case.body is None or case.body is schemathesis.core.NOT_SET else case.body
     shown = repr(body)
     if len(shown) > 600:
@@ -180,9 +181,10 @@ def _fuzz_one(
                 report.findings[name] = Finding(
                     name,
                     problem,
-                    _described(case, headers),
+                    _described(case),
                     response.status_code,
                     response.text[:600],
+                    case.as_curl_command(headers=dict(headers), base_url=url)[:2000],
                 )
 
     run()
