@@ -5,15 +5,12 @@ is kept with the case, to be reported together at the end."""
 from __future__ import annotations
 
 import copy
-import importlib
-import pkgutil
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import hypothesis
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -102,18 +99,15 @@ def steered(schema: dict[str, Any], hints: Mapping[str, Mapping[str, list[Any]]]
     return steered
 
 
-def _import_all() -> None:
-    """Every module of schemathesis and Hypothesis, now: imported lazily in the middle of a
-    generation, pytest's rewriting of its plugins' modules can fail on Python 3.11.7 ("AST
-    constructor recursion depth mismatch")."""
-    for package in (schemathesis, hypothesis):
-        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if ".extra" in module.name or ".cli" in module.name:
-                continue  # optional integrations, not used here
-            try:
-                importlib.import_module(module.name)
-            except ImportError:
-                continue  # an optional dependency that is not installed
+@dataclass(frozen=True)
+class Run:
+    """Where and as whom to send cases, what must never come back, and how many cases."""
+
+    url: str
+    headers: Mapping[str, str]
+    path_choices: PathChoices
+    checks: Sequence[Check]
+    max_examples: int  # per operation with a body; thrice that without (much cheaper)
 
 
 def fuzz(
@@ -125,36 +119,27 @@ def fuzz(
     checks: Sequence[Check] = (no_server_error,),
     max_examples: int,
 ) -> Report:
-    """Blocking: run it in a thread while the server answers in the event loop."""
-    _import_all()
+    """Sends every case from this thread, and waits for each answer."""
     loaded = schemathesis.openapi.from_dict(schema)
+    run = Run(url, headers, path_choices, checks, max_examples)
     report = Report()
     with requests.Session() as session:
         for result in loaded.get_all_operations():
             assert isinstance(result, Ok), result
             operation = result.ok()
             started = time.monotonic()
-            _fuzz_one(operation, url, headers, path_choices, checks, max_examples, session, report)
+            _fuzz_one(operation, run, session, report)
             name = f"{operation.method.upper()} {operation.path}"
             report.durations[name] = time.monotonic() - started
     return report
 
 
-def _fuzz_one(
-    operation: Any,
-    url: str,
-    headers: Mapping[str, str],
-    path_choices: PathChoices,
-    checks: Sequence[Check],
-    max_examples: int,
-    session: requests.Session,
-    report: Report,
-) -> None:
+def _fuzz_one(operation: Any, run: Run, session: requests.Session, report: Report) -> None:
     method, path = operation.method.upper(), operation.path
     name = f"{method} {path}"
     names = [p.name for p in operation.path_parameters]
     # Things that exist (so the handler is reached) and, for paths with ids, random ids too.
-    bound: list[dict[str, str] | None] = [*path_choices(method, path, names), None]
+    bound: list[dict[str, str] | None] = [*run.path_choices(method, path, names), None]
     strategies = [
         operation.as_strategy(mode, path_parameters=params)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -162,20 +147,12 @@ def _fuzz_one(
     ]
     seen = report.statuses.setdefault(name, Counter())
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],  # no shrinking: every finding is kept as sent
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=st.one_of(strategies))
-    def run(case: Any) -> None:
+    def send(case: Any) -> None:
         session.cookies.clear()  # each case on its own: a cookie set by one is not reused
-        response = case.call(base_url=url, headers=dict(headers), session=session, timeout=60)
+        headers = dict(run.headers)
+        response = case.call(base_url=run.url, headers=headers, session=session, timeout=60)
         seen[response.status_code] += 1
-        for check in checks:
+        for check in run.checks:
             problem = check(method, path, response.status_code)
             if problem and name not in report.findings:
                 report.findings[name] = Finding(
@@ -184,7 +161,19 @@ def _fuzz_one(
                     _described(case),
                     response.status_code,
                     response.text[:600],
-                    case.as_curl_command(headers=dict(headers), base_url=url)[:2000],
+                    case.as_curl_command(headers=headers, base_url=run.url)[:2000],
                 )
 
-    run()
+    @settings(
+        max_examples=run.max_examples if list(operation.body) else 3 * run.max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: every finding is kept as sent
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=st.one_of(strategies))
+    def generated(case: Any) -> None:
+        send(case)
+
+    generated()

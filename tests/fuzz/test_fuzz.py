@@ -5,7 +5,6 @@ may answer anything but 401/403. Seeded (derandomized): the same cases on every 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, routing
 
-from tests.fuzz.conftest import Target, target
 from tests.fuzz.harness import Check, PathChoices, fuzz, no_server_error, steered
+from tests.fuzz.world import Running, running, target
 
 # Cases per operation and per run. The four runs take ~N s in all on 2 shared cores.
 EXAMPLES = 10
@@ -99,18 +98,18 @@ def things(ids: Mapping[str, str]) -> PathChoices:
     return choose
 
 
-async def _fuzz(
-    world: Target,
+def _fuzz(
+    server: Running,
     headers: Mapping[str, str],
     checks: Sequence[Check] = (no_server_error,),
+    *,
     examples: int = EXAMPLES,
 ) -> None:
-    report = await asyncio.to_thread(
-        fuzz,
-        steered(world.app.openapi(), HINTS),
-        world.url,
+    report = fuzz(
+        steered(server.schema, HINTS),
+        server.url,
         headers=headers,
-        path_choices=things(world.ids),
+        path_choices=things(server.ids),
         checks=checks,
         max_examples=examples,
     )
@@ -118,24 +117,25 @@ async def _fuzz(
     assert not report.findings, report.failure()
 
 
-async def test_local_mode(tmp_path: Path) -> None:
-    async with target(tmp_path, accounts=False) as world:
-        await _fuzz(world, {})
+def test_local_mode(tmp_path: Path) -> None:
+    with running(tmp_path, accounts=False) as server:
+        _fuzz(server, {})
 
 
-async def test_a_member(tmp_path: Path) -> None:
-    async with target(tmp_path, accounts=True, who="bob") as world:
-        await _fuzz(world, {"Authorization": f"Bearer {world.keys['bob']}"})
+def test_a_member(tmp_path: Path) -> None:
+    with running(tmp_path, accounts=True, who="bob") as server:
+        _fuzz(server, {"Authorization": f"Bearer {server.keys['bob']}"})
 
 
-async def test_an_admin(tmp_path: Path) -> None:
-    async with target(tmp_path, accounts=True, who="ada") as world:
-        await _fuzz(world, {"Authorization": f"Bearer {world.keys['ada']}"})
+def test_an_admin(tmp_path: Path) -> None:
+    with running(tmp_path, accounts=True, who="ada") as server:
+        _fuzz(server, {"Authorization": f"Bearer {server.keys['ada']}"})
 
 
-async def test_without_credentials(tmp_path: Path) -> None:
-    async with target(tmp_path, accounts=True, who="bob") as world:
-        await _fuzz(world, {}, (no_server_error, credentials_required), ANONYMOUS_EXAMPLES)
+def test_without_credentials(tmp_path: Path) -> None:
+    with running(tmp_path, accounts=True, who="bob") as server:
+        checks = (no_server_error, credentials_required)
+        _fuzz(server, {}, checks, examples=ANONYMOUS_EXAMPLES)
 
 
 def _outside_the_schema(app: FastAPI) -> set[tuple[str, str]]:

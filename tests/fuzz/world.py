@@ -1,11 +1,19 @@
 """Servers to fuzz: the real app on loopback with the fake engine, in local mode and with
-accounts on, holding one of each kind of thing (so generated ids can name real ones)."""
+accounts on, holding one of each kind of thing (so generated ids can name real ones).
+
+The fuzzer talks to it from another process (`running`): on Python 3.11.7, two threads of one
+process that both build Python ASTs (Hypothesis reads its lambdas' source, pytest rewrites
+modules) can fail with "AST constructor recursion depth mismatch"; and the server gets a core
+of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,3 +111,50 @@ async def _seed_things(client: httpx.AsyncClient, ids: dict[str, str]) -> None:
         response = await client.post(f"/v1/knowledge_bases/{ids['base']}/files", files=files)
         assert response.status_code == 202, response.text
         ids[name] = response.json()["data"][0]["id"]
+
+
+@dataclass(frozen=True)
+class Running:
+    """A server in another process: its address, its API schema and what exists in it."""
+
+    url: str
+    schema: dict[str, Any]
+    ids: dict[str, str]
+    keys: dict[str, str]
+
+
+@contextmanager
+def running(home: Path, *, accounts: bool, who: str = "bob") -> Iterator[Running]:
+    """`target` in a child process (python -m tests.fuzz.world), until the block ends."""
+    command = [sys.executable, "-m", "tests.fuzz.world", str(home), str(accounts), who]
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        ready = child.stdout.readline()
+        assert ready, f"the server to fuzz did not start (exit status {child.wait()})"
+        yield Running(**json.loads(ready))
+    finally:
+        child.stdin.close()  # the child stops when its input ends
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def _serve(home: Path, accounts: bool, who: str) -> None:
+    async with target(home, accounts=accounts, who=who) as found:
+        ready = {
+            "url": found.url,
+            "schema": found.app.openapi(),
+            "ids": found.ids,
+            "keys": found.keys,
+        }
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        await asyncio.to_thread(sys.stdin.read)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(Path(sys.argv[1]), sys.argv[2] == "True", sys.argv[3]))
