@@ -77,25 +77,27 @@ class Report:
 
 
 def _described(case: Any) -> str:
-    body = "" if case.body is None or case.body is schemathesis.core.NOT_SET else case.body
-    shown = repr(body)
-    if len(shown) > 600:
-        shown = shown[:600] + f"... ({len(shown)} characters)"
-    query = f" query={case.query!r}" if case.query else ""
-    return f"{case.method} {case.formatted_path}{query} body={shown} media_type={case.media_type}"
+    described = f"{case.method} {case.formatted_path}"
+    if case.query:
+        described += f" query={case.query!r}"
+    if case.body is not None and case.body is not schemathesis.core.NOT_SET:
+        shown = repr(case.body)
+        if len(shown) > 600:
+            shown = shown[:600] + f"... ({len(shown)} characters)"
+        described += f" body={shown} ({case.media_type})"
+    return described
 
 
 def steered(schema: dict[str, Any], hints: Mapping[str, Mapping[str, list[Any]]]) -> dict[str, Any]:
-    """A copy of the schema where some properties of some components may also take values
-    that name real things (a model that exists...): without them, a generated name is never
-    one, and the fuzzer stops at the handler's first 404. `hints`: component -> property ->
-    values."""
+    """A copy of the schema where some properties of some components take only values that
+    name real things (a model that exists...): generated names never do, and the handler's
+    first 404 would stop every case. Invalid cases still break them. `hints`: component ->
+    property -> values."""
     steered = copy.deepcopy(schema)
     components = steered["components"]["schemas"]
     for component, properties in hints.items():
         for name, values in properties.items():
-            found = components[component]["properties"]
-            found[name] = {"anyOf": [found[name], {"enum": values}]}
+            components[component]["properties"][name] = {"enum": values}
     return steered
 
 
