@@ -149,7 +149,16 @@ def _fuzz_one(operation: Any, run: Run, session: requests.Session, report: Repor
     ]
     seen = report.statuses.setdefault(name, Counter())
 
-    def send(case: Any) -> None:
+    @settings(
+        max_examples=run.max_examples if list(operation.body) else 3 * run.max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: every finding is kept as sent
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=st.one_of(strategies))
+    def generated(case: Any) -> None:
         session.cookies.clear()  # each case on its own: a cookie set by one is not reused
         headers = dict(run.headers)
         response = case.call(base_url=run.url, headers=headers, session=session, timeout=60)
@@ -165,17 +174,5 @@ def _fuzz_one(operation: Any, run: Run, session: requests.Session, report: Repor
                     response.text[:600],
                     case.as_curl_command(headers=headers, base_url=run.url)[:2000],
                 )
-
-    @settings(
-        max_examples=run.max_examples if list(operation.body) else 3 * run.max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],  # no shrinking: every finding is kept as sent
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=st.one_of(strategies))
-    def generated(case: Any) -> None:
-        send(case)
 
     generated()
