@@ -23,8 +23,8 @@ from fastapi import FastAPI
 
 from iaforall.app import create_app
 from iaforall.services import Services
-from iaforall.settings import PeopleSettings, Settings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
+from tests.people.conftest import settings_with_accounts
 from tests.vision.images import data_url, text_png
 
 PASSWORD = "correct horse battery"
@@ -45,20 +45,15 @@ class Target:
         return svc
 
 
-def _settings(home: Path, *, accounts: bool) -> Settings:
-    settings = fake_settings(home, max_queue=4, queue_timeout=5)
-    if accounts:
-        settings = settings.model_copy(update={"people": PeopleSettings(auth=True)})
-    return settings
-
-
 @asynccontextmanager
 async def target(home: Path, *, accounts: bool, who: str = "bob") -> AsyncIterator[Target]:
     """With accounts on, the admin `ada` and the members `bob`, `carol` and `dave` exist, and
     the things are `who`'s; in local mode, the local user's."""
     stock_store(home)
     world = FakeWorld(client=httpx.AsyncClient())
-    app = create_app(_settings(home, accounts=accounts), factory=world.factory)
+    local = fake_settings(home, max_queue=4, queue_timeout=5)
+    settings = settings_with_accounts(home) if accounts else local
+    app = create_app(settings, factory=world.factory)
     async with served(app) as url:
         found = Target(app, url)
         await _seed(found, accounts=accounts, who=who)
