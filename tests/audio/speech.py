@@ -1,16 +1,21 @@
-"""Real speech for the tests, spoken by eSpeak NG and re-encoded with PyAV."""
+"""Real speech for the tests, spoken by eSpeak NG and re-encoded with PyAV.
+
+The test audio comes from the pip eSpeak NG (the `espeakng-loader` wheel, a dependency, run by
+the server's own runner), whether or not the system has `espeak-ng`: the same audio on every
+machine, and no system package needed."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import av
 import pytest
 
+from iaforall.engines.tts.espeak import find
+
 needs_espeak = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/)"
+    find("pip") is None, reason="espeakng-loader is not installed (pip install -e '.[dev]')"
 )
 
 # container, codec, sample rate for each format the API promises
@@ -24,7 +29,12 @@ FORMATS = {
 
 
 def speak(text: str, out: Path, voice: str = "en-us") -> Path:
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(out), text], check=True)
+    espeak = find("pip")
+    assert espeak is not None, "espeakng-loader is not installed"
+    done = subprocess.run(
+        espeak.argv(voice, 150), input=text.encode(), capture_output=True, check=True, timeout=60
+    )
+    out.write_bytes(done.stdout)
     return out
 
 

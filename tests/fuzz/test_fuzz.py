@@ -25,7 +25,6 @@ ANONYMOUS_EXAMPLES = 5
 # a row when its route goes behind auth: the tests then check that it refuses strangers.
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/health"): "liveness, for supervisors and load balancers",
-    ("GET", "/metrics"): "Prometheus scrapes it (behind a token once issue 14 item 5 lands)",
     ("GET", "/api/version"): "Ollama clients ask it before anything else",
     ("HEAD", "/api/version"): "the same, by HEAD",
     ("GET", "/web/api/session"): "the sign-in page asks who the browser is",
@@ -40,10 +39,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/rules"): "the published rules' page",
     ("GET", "/web/api/languages"): "the sign-in page is translated too",
     ("GET", "/static/{path}"): "the web app's files",
-    ("GET", "/docs"): "the API docs (behind auth once issue 14 item 5 lands)",
-    ("GET", "/docs/oauth2-redirect"): "part of the API docs",
-    ("GET", "/redoc"): "the API docs, another reader",
-    ("GET", "/openapi.json"): "the API schema (behind auth once issue 14 item 5 lands)",
+    ("GET", "/docs/assets/{path}"): "Swagger UI's and ReDoc's scripts (the docs pages are not)",
 }
 
 

@@ -81,6 +81,7 @@ async def test_a_member_sees_only_their_own(shared: Shared) -> None:
         "tokens_per_day": 0,
         "concurrent_requests": 2,
         "max_context": 0,
+        "storage_mb": 500,
     }
     # Ada's conversation is untouched.
     assert (await ada.get(f"/web/api/conversations/{cid}")).json()["title"] == "Ada's"

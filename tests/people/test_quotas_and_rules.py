@@ -104,6 +104,7 @@ async def test_quotas_name_themselves_and_usage_is_recorded(strict: Shared) -> N
         "tokens_per_day": 10_000,
         "concurrent_requests": 1,
         "max_context": 300,
+        "storage_mb": 500,
     }
     assert (
         await strict.client.post("/v1/chat/completions", json=chat("hi"), headers=bob)

@@ -9,7 +9,7 @@ import pytest
 from iaforall.core.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from iaforall.core.types import LOCAL_USER, Usage
 from iaforall.people.accounts import Accounts
-from iaforall.people.limiter import LoginLimiter
+from iaforall.people.limiter import LoginLimiter, address_key
 from iaforall.people.quotas import Quota, QuotaOverride, check, effective, seconds_to_midnight
 from iaforall.people.secrets import (
     hash_password,
@@ -64,6 +64,60 @@ def test_the_login_limiter_counts_a_sliding_window() -> None:
     limiter.failed("ada", "1.2.3.4")
     limiter.succeeded("ada", "1.2.3.4")
     assert limiter.retry_after("ada", "1.2.3.4") == 0
+
+
+def test_the_address_window_counts_every_name_and_survives_a_success() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(attempts=5, window=60, address_attempts=3, clock=lambda: now[0])
+    for name in ("anna", "boris", None):  # None: a setup attempt, which names nobody
+        assert limiter.retry_after(name, "1.2.3.4") == 0
+        limiter.failed(name, "1.2.3.4")
+    assert limiter.retry_after("carla", "1.2.3.4") == 60
+    assert limiter.retry_after(None, "1.2.3.4") == 60
+    assert limiter.retry_after("carla", "1.2.3.5") == 0
+    limiter.succeeded("anna", "1.2.3.4")  # one good account does not wipe the guesses
+    assert limiter.retry_after("carla", "1.2.3.4") == 60
+    now[0] += 61
+    assert limiter.retry_after("carla", "1.2.3.4") == 0
+
+
+def test_ipv6_addresses_count_by_slash_64() -> None:
+    limiter = LoginLimiter(attempts=5, window=60, address_attempts=2)
+    limiter.failed("a", "2001:db8:1:2::1")
+    limiter.failed("b", "2001:db8:1:2:ffff::9")
+    assert limiter.retry_after("c", "2001:db8:1:2:abcd::1") > 0
+    assert limiter.retry_after("c", "2001:db8:1:3::1") == 0
+    assert address_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert address_key("not an address") == "not an address"
+
+
+def test_limiter_entries_expire_after_the_window() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(attempts=5, window=60, address_attempts=50, clock=lambda: now[0])
+    for i in range(1000):
+        limiter.failed(f"name{i}", f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) == 2000  # an account entry and an address entry each
+    now[0] += 30
+    limiter.failed("late", "10.9.9.9")
+    now[0] += 31  # the first thousand are past the window, "late" is not
+    assert len(limiter) == 2
+    assert limiter.retry_after("late", "10.9.9.9") == 0
+    now[0] += 30
+    assert len(limiter) == 0
+
+
+def test_a_flood_of_names_and_addresses_stays_bounded() -> None:
+    now = [0.0]
+    limiter = LoginLimiter(
+        attempts=5, window=3600, address_attempts=1, clock=lambda: now[0], max_entries=500
+    )
+    for i in range(20_000):  # all within the window: only the cap holds them back
+        now[0] += 0.01
+        limiter.failed(f"name{i}", f"2001:db8:{i:x}::1")
+        assert len(limiter) <= 500
+    # The newest are kept (that address is held back); the oldest were forgotten.
+    assert limiter.retry_after("x", f"2001:db8:{19_999:x}::1") > 0
+    assert limiter.retry_after("x", "2001:db8:0::1") == 0
 
 
 @pytest.mark.parametrize(

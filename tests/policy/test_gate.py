@@ -7,13 +7,21 @@ from pathlib import Path
 import pytest
 
 from iaforall.core.types import ChatRequest, CompletionRequest, ModelId, UserId
-from iaforall.policy.gate import Policy, PolicyBlocked, decisions_field, input_texts
+from iaforall.policy.gate import (
+    Policy,
+    PolicyBlocked,
+    TooLongForRules,
+    decisions_field,
+    input_texts,
+)
 from iaforall.policy.rules import NO_RULES, parse_rules
+from iaforall.settings import PolicySettings
 from iaforall.store.audit import AuditLog
 from iaforall.store.database import Database
 from tests.policy.samples import BILINGUAL
 
 ANA = UserId("ana")
+MAX_CHARS = PolicySettings().rules_max_chars
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ def test_input_is_what_people_write() -> None:
 
 
 async def test_a_block_is_logged_then_raised_naming_the_rule(audit: AuditLog) -> None:
-    policy = Policy(parse_rules(BILINGUAL), audit)
+    policy = Policy(parse_rules(BILINGUAL), audit, max_chars=MAX_CHARS)
     request = chat(("user", "Mes devoirs"), ("user", "Une bombe artisanale ?"))
     with pytest.raises(PolicyBlocked) as caught:
         await policy.check_input(request, kind="chat", language="fr")
@@ -75,7 +83,7 @@ async def test_a_block_is_logged_then_raised_naming_the_rule(audit: AuditLog) ->
 
 
 async def test_warn_and_log_are_returned_and_logged(audit: AuditLog) -> None:
-    policy = Policy(parse_rules(BILINGUAL), audit)
+    policy = Policy(parse_rules(BILINGUAL), audit, max_chars=MAX_CHARS)
     request = chat(("user", "My homework: call 06 12 34 56 78"))
     decisions = await policy.check_input(request, kind="web")
     assert [(d.rule_id, d.action) for d in decisions] == [
@@ -100,7 +108,7 @@ async def test_output_is_checked_on_the_completed_text(audit: AuditLog) -> None:
         + '[[rule]]\nid = "no-insults"\naction = "block"\napplies_to = "output"\n'
         + 'description = "No insults in answers."\nmatch.keywords = ["idiot"]\n'
     )
-    policy = Policy(rules, audit)
+    policy = Policy(rules, audit, max_chars=MAX_CHARS)
     request = chat(("user", "hi"))
     warned = await policy.check_output("Call 01 23 45 67 89.", request, kind="chat")
     assert [(d.rule_id, d.where, d.stage) for d in warned] == [
@@ -113,8 +121,37 @@ async def test_output_is_checked_on_the_completed_text(audit: AuditLog) -> None:
 
 async def test_no_rules_touch_nothing(tmp_path: Path) -> None:
     # No database at all: with no rules, nothing is evaluated or written.
-    policy = Policy(NO_RULES, AuditLog(Database(f"sqlite:///{tmp_path / 'none' / 'x.db'}")))
+    audit = AuditLog(Database(f"sqlite:///{tmp_path / 'none' / 'x.db'}"))
+    policy = Policy(NO_RULES, audit, max_chars=10)
     request = chat(("user", "bombe artisanale"))
     assert await policy.check_input(request, kind="chat") == []
     assert await policy.check_output("bombe artisanale", request, kind="chat") == []
     assert not (tmp_path / "none" / "x.db").exists()
+
+
+async def test_more_text_than_the_rules_read_is_refused_whole(audit: AuditLog) -> None:
+    policy = Policy(parse_rules(BILINGUAL), audit, max_chars=100)
+    # Within the bound, the whole text is read, to its very end.
+    read = chat(("user", "x" * 40), ("user", "y" * 40 + " devoirs"))
+    assert [d.rule_id for d in await policy.check_input(read, kind="chat")] == ["homework"]
+    # Past it (the messages counted together), nothing is read in part: padding the
+    # forbidden words with harmless text does not carry them past the rule.
+    padded = chat(("user", "x" * 60), ("user", "une bombe artisanale" + " y" * 20))
+    with pytest.raises(TooLongForRules) as caught:
+        await policy.check_input(padded, kind="chat")
+    error = caught.value
+    assert (error.status, error.code) == (413, "too_long_for_rules")
+    assert error.message == (
+        "The request was refused: its text is 120 characters long, and the server's published "
+        "rules read at most 100 (setting IAFORALL_RULES_MAX_CHARS); it is not checked in part. "
+        "Send a shorter text. The rules are listed at /v1/policy."
+    )
+    with pytest.raises(TooLongForRules, match=r"^The answer was withheld: it is 101 char"):
+        await policy.check_output("z" * 101, read, kind="chat")
+    assert [e.rule_id for e in audit.list()] == ["homework"]
+
+
+async def test_the_bound_applies_only_to_stages_with_rules(audit: AuditLog) -> None:
+    input_only = parse_rules(BILINGUAL.replace('applies_to = ["input", "output"]', ""))
+    policy = Policy(input_only, audit, max_chars=10)
+    assert await policy.check_output("an answer longer than ten", chat(), kind="chat") == []

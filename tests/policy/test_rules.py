@@ -53,12 +53,23 @@ def test_no_file_means_no_rules(tmp_path: Path) -> None:
         (rule(**{"match.keywords": "[]"}), "rule 'r1', 'match': 'keywords' is empty"),
         (rule(**{"match.keywords": '["  "]'}), "rule 'r1', 'match.keywords.0'"),
         (
-            rule(**{"match.keywords": "", "match.regex": "'(a+)+$'"}),
-            "rule 'r1', 'match.regex': the regex '(a+)+$' is refused: the repeated group",
+            rule(**{"match.keywords": "", "match.regex": "'(a)x\\1'"}),
+            "rule 'r1', 'match.regex': the regex '(a)x\\1' is refused: RE2 cannot compile it: "
+            "invalid escape sequence: \\1 (back references are not supported)",
+        ),
+        (
+            rule(**{"match.keywords": "", "match.regex": "'bomb(?!er)'"}),
+            "rule 'r1', 'match.regex': the regex 'bomb(?!er)' is refused: RE2 cannot compile it: "
+            "invalid perl operator: (?! (look-ahead is not supported)",
         ),
         (
             rule(**{"match.keywords": "", "match.regex": "'[a-'"}),
-            "rule 'r1', 'match.regex': the regex '[a-' is invalid: unterminated character set",
+            "rule 'r1', 'match.regex': the regex '[a-' is refused: RE2 cannot compile it: "
+            "missing ]: [a-",
+        ),
+        (
+            rule(**{"match.keywords": "", "match.regex": "'x?'"}),
+            "the regex 'x?' is refused: the pattern matches an empty text",
         ),
         (rule(description=""), "rule 'r1', 'description': Field required"),
         (rule(description="{}"), "rule 'r1', 'description': give a description"),

@@ -86,7 +86,17 @@ def test_what_counts_as_public() -> None:
         "0.0.0.0",
         "224.0.0.1",
         "169.254.169.254",
+        # IPv6 forms that lead to a private IPv4 address: NAT64, 6to4, IPv4-compatible, Teredo
+        "64:ff9b::7f00:1",
+        "64:ff9b:1::a00:1",
+        "2002:7f00:1::",
+        "2002:c0a8:101::1",
+        "::127.0.0.1",
+        "::a9fe:a9fe",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
     ):
         assert not fetch.is_public(ipaddress.ip_address(address)), address
     assert fetch.is_public(ipaddress.ip_address("93.184.215.14"))
     assert fetch.is_public(ipaddress.ip_address("2606:4700::1111"))
+    assert fetch.is_public(ipaddress.ip_address("64:ff9b::5db8:d70e"))  # NAT64 to a public one
+    assert fetch.is_public(ipaddress.ip_address("2002:5db8:d70e::1"))

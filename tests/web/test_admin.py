@@ -99,12 +99,19 @@ def test_admin_manages_a_member_and_their_quota_and_keys(
     expect(tokens).to_have_attribute("placeholder", "Role: 100,000")
     expect(tokens).to_have_value("")
     tokens.fill("5000")
+    storage = page.locator("#quota-storage_mb")
+    expect(storage).to_have_attribute("placeholder", "Role: 500")
     page.fill("#quota-concurrent_requests", "1")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator("[role=status]").first).to_have_text(f"Changes to {MEMBER} saved.")
     users = page.request.get(f"{auth_server.url}/admin/api/users").json()["data"]
     bob = next(u for u in users if u["name"] == MEMBER)
-    assert bob["quota"] == {"tokens_per_day": 5000, "concurrent_requests": 1, "max_context": None}
+    assert bob["quota"] == {
+        "tokens_per_day": 5000,
+        "concurrent_requests": 1,
+        "max_context": None,
+        "storage_mb": None,
+    }
     assert bob["effective_quota"]["tokens_per_day"] == 5000
     expect(row).to_contain_text("5,000")
 
@@ -228,6 +235,10 @@ def test_usage_chart_and_every_view_accessible(browser: Browser, auth_server: Re
                 expect(page.locator("#usage-summary")).to_contain_text("busiest day")
                 page.select_option("#usage-measure", "requests")
                 expect(page.locator("#usage-chart figcaption")).to_contain_text("Requests")
+                # What each person keeps, against their storage quota (members: 500 MB).
+                storage = page.locator("#storage-table")
+                expect(storage.locator("tbody tr", has_text=MEMBER)).to_contain_text("500 MB")
+                expect(storage.locator("tbody tr", has_text=ADMIN)).to_contain_text("No limit")
             if view == "audit":
                 expect(page.locator("#audit-count")).to_have_text(
                     "No decision matches these filters."

@@ -31,6 +31,7 @@ class QuotaBody(BaseModel):
     tokens_per_day: int | None = Field(None, ge=0)
     concurrent_requests: int | None = Field(None, ge=0)
     max_context: int | None = Field(None, ge=0)
+    storage_mb: int | None = Field(None, ge=0)
 
 
 class NewUser(BaseModel):
@@ -79,7 +80,10 @@ async def list_users(svc: ServicesDep) -> dict[str, Any]:
 @router.post("/users", status_code=201, openapi_extra=json_doc(NewUser))
 async def create_user(request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, NewUser)
-    user = await run_in_threadpool(svc.accounts.create_user, body.name, body.password, body.role)
+    async with svc.password_slots.held():  # argon2: 64 MiB and a core each
+        user = await run_in_threadpool(
+            svc.accounts.create_user, body.name, body.password, body.role
+        )
     return user_json(svc, user)
 
 
@@ -91,14 +95,15 @@ async def update_user(ref: str, request: Request, svc: ServicesDep) -> dict[str,
     if losing_admin and await run_in_threadpool(svc.accounts.admins_left, without=target.id) == 0:
         raise InvalidRequest("This is the last administrator: name another one first.")
     quota = None if body.quota is None else QuotaOverride(**body.quota.model_dump())
-    user = await run_in_threadpool(
-        svc.accounts.update_user,
-        target.id,
-        role=body.role,
-        disabled=body.disabled,
-        password=body.password,
-        quota=quota,
-    )
+    async with svc.password_slots.held():  # a new password is hashed
+        user = await run_in_threadpool(
+            svc.accounts.update_user,
+            target.id,
+            role=body.role,
+            disabled=body.disabled,
+            password=body.password,
+            quota=quota,
+        )
     return user_json(svc, user)
 
 
@@ -140,13 +145,20 @@ async def usage(
     days: Annotated[int, Query(ge=1, le=366)] = 30,
     user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    """Requests and tokens per user, model and UTC day: the data behind the usage chart."""
+    """Requests and tokens per user, model and UTC day: the data behind the usage chart; and
+    what each person keeps on the server against their storage quota."""
     user_id = None if user is None else (await run_in_threadpool(svc.accounts.get_user, user)).id
     rows = await run_in_threadpool(svc.accounts.usage, user_id=user_id, days=days)
     names = {u.id: u.name for u in await run_in_threadpool(svc.accounts.list_users)}
+    storage = await run_in_threadpool(svc.storage.everyone)
     return {
         "days": days,
         "data": [{**asdict(r), "user": names.get(r.user_id, r.user_id)} for r in rows],
+        "storage": [
+            {"user_id": who, "user": names.get(who, who), **use.to_json()}
+            for who, use in storage.items()
+            if user_id is None or who == user_id
+        ],
     }
 
 

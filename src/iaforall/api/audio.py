@@ -33,6 +33,7 @@ from iaforall.core.types import ModelId, Principal
 from iaforall.engines import tts
 from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
 from iaforall.engines.tts.encode import Streamer, encode, media_type
+from iaforall.engines.tts.espeak import Choice
 from iaforall.engines.whisper import Run, Segment, Transcript, Whisper, resolve
 from iaforall.engines.whisper.decode import decode
 from iaforall.people.quotas import role_weight
@@ -387,8 +388,8 @@ class SpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-# piper's processes are the machine's, not one app's: one speaker per keep-alive setting.
-_speakers: dict[float, tts.Speaker] = {}
+# piper's processes are the machine's, not one app's: one speaker per keep-alive and eSpeak NG.
+_speakers: dict[tuple[float, Choice], tts.Speaker] = {}
 
 
 def _speaker(request: Request, svc: Services) -> tuple[tts.Speaker, Turn]:
@@ -398,10 +399,10 @@ def _speaker(request: Request, svc: Services) -> tuple[tts.Speaker, Turn]:
     turn: Turn = state.speech_turn
     speaker = getattr(state, "speaker", None)
     if speaker is None:
-        keep = svc.settings.voice.piper_keep_alive
-        if keep not in _speakers:
-            _speakers[keep] = tts.Speaker(keep)
-        speaker = _speakers[keep]
+        key = (svc.settings.voice.piper_keep_alive, svc.settings.voice.espeak)
+        if key not in _speakers:
+            _speakers[key] = tts.Speaker(*key)
+        speaker = _speakers[key]
     return speaker, turn
 
 
@@ -418,9 +419,9 @@ async def speech(request: Request, svc: ServicesDep) -> Response:
             f"'response_format' must be one of {', '.join(SPEECH_FORMATS)}.",
             param="response_format",
         )
-    voice = tts.resolve(body.voice)
-    pieces = tts.split(body.input)
     speaker, turn = _speaker(request, svc)
+    voice = tts.resolve(body.voice, speaker.espeak)
+    pieces = tts.split(body.input)
     if len(pieces) == 1 and body.stream_format == "audio":
 
         def whole() -> bytes:
@@ -495,7 +496,8 @@ async def _speech_events(
 
 
 @router.get("/voices")
-async def voices() -> dict[str, Any]:
+async def voices(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    speaker, _ = _speaker(request, svc)
     return {
         "object": "list",
         "data": [
@@ -506,6 +508,6 @@ async def voices() -> dict[str, Any]:
                 "engine": v.engine,
                 "description": v.description,
             }
-            for v in tts.voices()
+            for v in tts.voices(speaker.espeak)
         ],
     }

@@ -1,18 +1,21 @@
 """Who is asking: an API key, a web session, or (without accounts) the local user.
 
 Unsafe requests from a browser also prove they come from our own page: a same-origin
-`Origin`, and with a session its CSRF token. Without accounts, only loopback host names are
-served, so a web page elsewhere cannot reach the local server through DNS rebinding.
+`Sec-Fetch-Site` (or, from browsers without it, `Origin`), and with a session its CSRF token.
+Signing in checks the same, since a session cookie set by another site's form would log the
+browser into someone else's account. Without accounts, only loopback host names are served, so a
+web page elsewhere cannot reach the local server through DNS rebinding.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from iaforall.core.errors import Forbidden, Unauthorized
+from iaforall.core.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from iaforall.core.types import LOCAL_PRINCIPAL, Principal
 from iaforall.people.secrets import same_digest
 from iaforall.services import Services
@@ -20,6 +23,9 @@ from iaforall.services import Services
 SESSION_COOKIE = "iaforall_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a browser's Sec-Fetch-Site says of a request from our own page, or typed by its user.
+_OUR_PAGE = {"same-origin", "none"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _services(request: Request) -> Services:
@@ -49,16 +55,54 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def _check_origin(request: Request) -> None:
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the default port filled in; None when malformed."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", port or _DEFAULT_PORTS.get(scheme)
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether a browser sent this from a page of another origin. Browsers say so in
+    Sec-Fetch-Site, which pages cannot forge; older ones only send Origin, compared with the
+    request's own scheme, host and port. Clients that are not browsers (curl, the CLI, SDKs)
+    send neither and carry no ambient credentials to abuse, so they pass."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site.strip().lower() not in _OUR_PAGE
     origin = request.headers.get("origin")
-    if request.method in _SAFE_METHODS or origin is None:
-        return
-    host = request.headers.get("host", "")
-    if origin.split("://", 1)[-1] != host:
+    if origin is None:
+        return False
+    own = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    return own is None or own[1] == "" or _origin(origin) != own
+
+
+def refuse_other_sites(request: Request, doing: str = "change anything here") -> None:
+    if from_another_site(request):
         raise Forbidden(
-            "This request comes from another web site, so it was refused: only IAForAll's own "
-            "page may change anything here.",
+            f"This request comes from another web site, so it was refused: only IAForAll's own "
+            f"page may {doing}.",
         )
+
+
+def require_json(request: Request) -> None:
+    """A JSON body, declared as such: a form or `text/plain` is what another site's page can
+    send without asking, so a route that opens a session accepts only JSON."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            "Send this request as JSON, with the header Content-Type: application/json (curl: "
+            "--json '{...}' or -H 'Content-Type: application/json')."
+        )
+
+
+def _check_origin(request: Request) -> None:
+    if request.method not in _SAFE_METHODS:
+        refuse_other_sites(request)
 
 
 async def authenticate(request: Request) -> Principal:

@@ -47,16 +47,10 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 async def json_body(request: Request, model: type[B], *, limit: int | None = None) -> B:
     """The body parsed as JSON whatever its Content-Type (curl's `-d` sends a form type),
-    with errors in the same shape as FastAPI's own validation."""
+    with errors in the same shape as FastAPI's own validation. The route family's limit
+    (api/limits.py) bounds it; `limit` is a tighter one for this route."""
     raw = await request.body() if limit is None else await limited_body(request, limit)
     try:
         return model.model_validate_json(raw or b"null")
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-
-
-def body_limit(svc: Services) -> int:
-    """The largest request body read: every image allowed, base64-encoded, plus 16 MB of text.
-    Beyond it a 413 comes before the body is held in memory."""
-    images = svc.settings.images
-    return images.image_max_count * images.image_max_bytes * 4 // 3 + 16_000_000

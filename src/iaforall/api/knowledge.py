@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
+from iaforall.api.limits import MAX_KNOWLEDGE_FILES
 from iaforall.api.openapi import FILE, json_doc, multipart_doc
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import InvalidRequest, NotFound, PayloadTooLarge
@@ -28,7 +29,6 @@ router = APIRouter(prefix="/v1/knowledge_bases", tags=["knowledge bases"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-MAX_FILES = 100  # in one upload request
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -183,7 +183,7 @@ async def unshare(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> 
 
 
 UPLOAD = multipart_doc(
-    {"file": {"type": "array", "items": FILE, "maxItems": MAX_FILES}},
+    {"file": {"type": "array", "items": FILE, "maxItems": MAX_KNOWLEDGE_FILES}},
     required=["file"],
     description="One or more documents, each in a 'file' field.",
 )
@@ -197,6 +197,8 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
     knowledge = svc.knowledge
     # 404 or 403 before reading a body for nothing
     await _off(knowledge.bases.get, me.user, kb_id, write=True)
+    storage = svc.storage
+    await _off(storage.check, me, 1)  # a full storage quota: 413 before reading the body
     limit = svc.settings.knowledge.document_max_mb * 1_000_000
 
     def too_large() -> PayloadTooLarge:
@@ -209,7 +211,7 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
     _, files = await receive_files(
         request,
         max_bytes=limit,
-        max_files=MAX_FILES,
+        max_files=MAX_KNOWLEDGE_FILES,
         too_large=too_large,
         into=knowledge.bases.files_dir / "incoming",
     )
@@ -218,23 +220,28 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
             if item.size == 0:
                 raise DocumentRefused(f"'{item.name}' is empty.", code="empty_document")
             await _off(sniff, item.path, item.name)
+        known = [
+            await _off(knowledge.bases.same_file, me.user, kb_id, item.sha256) for item in files
+        ]
+        # Only new bytes count: a file already in the base is not stored twice.
+        fresh = sum(f.size for f, k in zip(files, known, strict=True) if k is None)
         results = []
-        for item in files:
-            same = await _off(knowledge.bases.same_file, me.user, kb_id, item.sha256)
-            if same is not None:
-                results.append(document_out(same, duplicate=True))
-                continue
-            document = await _off(
-                knowledge.bases.add_document,
-                me.user,
-                kb_id,
-                name=item.name or "document",
-                size=item.size,
-                sha256=item.sha256,
-                file=item.path,
-            )
-            knowledge.ingestion.submit(document)
-            results.append(document_out(document))
+        async with storage.reserve(me, fresh):
+            for item, same in zip(files, known, strict=True):
+                if same is not None:
+                    results.append(document_out(same, duplicate=True))
+                    continue
+                document = await _off(
+                    knowledge.bases.add_document,
+                    me.user,
+                    kb_id,
+                    name=item.name or "document",
+                    size=item.size,
+                    sha256=item.sha256,
+                    file=item.path,
+                )
+                knowledge.ingestion.submit(document)
+                results.append(document_out(document))
     finally:
         for item in files:
             item.path.unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -11,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from iaforall.api.auth import SESSION_COOKIE, authenticate
+from iaforall.api.auth import SESSION_COOKIE, authenticate, refuse_other_sites, require_json
 from iaforall.api.deps import json_body, services
 from iaforall.api.openapi import json_doc
-from iaforall.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from iaforall.core.errors import Forbidden, InvalidRequest, TooManyAttempts, Unauthorized
 from iaforall.core.types import Principal
 from iaforall.people.accounts import KeyView
+from iaforall.people.secrets import same_digest
 from iaforall.services import Services
 
 router = APIRouter(prefix="/web/api", tags=["people"])
@@ -98,28 +98,45 @@ async def _logged_in(request: Request, svc: Services, principal: Principal) -> J
     return response
 
 
+def _signing_in(request: Request) -> None:
+    """Only our own page (or a client that is no browser) may open a session: another site's
+    form could otherwise sign a visitor into an account of its choosing (login CSRF)."""
+    refuse_other_sites(request, "sign in")
+    require_json(request)
+
+
+def _throttled(svc: Services, name: str | None, address: str) -> None:
+    wait = svc.login_limiter.retry_after(name, address)
+    if wait:
+        raise TooManyAttempts(
+            f"Too many failed attempts to sign in from here or for this account. Try again in "
+            f"{round(wait)} s.",
+            retry_after=wait,
+        )
+
+
 @router.post("/session", openapi_extra=json_doc(Login))
 async def log_in(request: Request, svc: ServicesDep) -> Response:
+    _signing_in(request)
     body = await json_body(request, Login)
     if not svc.settings.people.auth:
         raise Forbidden("This server has no accounts (IAFORALL_AUTH is off): nothing to log in to.")
     address = _client(request)
-    wait = svc.login_limiter.retry_after(body.name, address)
-    if wait:
-        raise TooManyAttempts(
-            f"Too many failed logins for this account. Try again in {round(wait)} s.",
-            retry_after=wait,
-        )
-    user = await run_in_threadpool(svc.accounts.check_password, body.name, body.password)
-    if user is None:
-        svc.login_limiter.failed(body.name, address)
-        raise Unauthorized("Wrong name or password.")
+    _throttled(svc, body.name, address)
+    async with svc.password_slots.held():
+        # Counted again once a slot is ours: attempts that waited together must not all pass.
+        _throttled(svc, body.name, address)
+        user = await run_in_threadpool(svc.accounts.check_password, body.name, body.password)
+        if user is None:
+            svc.login_limiter.failed(body.name, address)
+            raise Unauthorized("Wrong name or password.")
     svc.login_limiter.succeeded(body.name, address)
     return await _logged_in(request, svc, user.principal)
 
 
 @router.delete("/session", status_code=204)
 async def log_out(request: Request, svc: ServicesDep) -> Response:
+    refuse_other_sites(request, "sign out")
     token = request.cookies.get(SESSION_COOKIE)
     if token is not None:
         await run_in_threadpool(svc.accounts.close_session, token)
@@ -131,14 +148,32 @@ async def log_out(request: Request, svc: ServicesDep) -> Response:
 @router.post("/setup", openapi_extra=json_doc(Setup))
 async def set_up(request: Request, svc: ServicesDep) -> Response:
     """The first admin, with the one-time token printed at start."""
+    _signing_in(request)
     body = await json_body(request, Setup)
+    address = _client(request)
+    _throttled(svc, None, address)
     expected = svc.setup_token
     if expected is not None and (await run_in_threadpool(svc.accounts.count_users)) > 0:
         svc.setup_token = expected = None  # someone was made meanwhile (the CLI)
-    if expected is None or not secrets.compare_digest(body.token, expected):
+    if not body.token.isascii():  # the link's token is URL-safe base64: this one was mangled
+        svc.login_limiter.failed(None, address)
+        raise InvalidRequest(
+            "This setup token is malformed: copy the whole link printed in the server's log "
+            "(its token is made of letters, digits, - and _ only).",
+            param="token",
+        )
+    if expected is None or not same_digest(body.token, expected):
+        svc.login_limiter.failed(None, address)
         raise Forbidden("This setup link is not valid (it works once, and only before any admin).")
-    user = await run_in_threadpool(svc.accounts.create_user, body.name, body.password, "admin")
-    svc.setup_token = None
+    svc.setup_token = None  # spent now: a second request with it, even at once, is refused
+    try:
+        async with svc.password_slots.held():
+            user = await run_in_threadpool(
+                svc.accounts.create_user, body.name, body.password, "admin"
+            )
+    except BaseException:
+        svc.setup_token = expected  # a bad name or password: the link still works
+        raise
     await run_in_threadpool(svc.accounts.adopt_local_data, user.id)
     return await _logged_in(request, svc, user.principal)
 
@@ -167,7 +202,8 @@ async def revoke_key(key_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[st
 async def my_usage(
     svc: ServicesDep, me: PrincipalDep, days: Annotated[int, Query(ge=1, le=366)] = 30
 ) -> dict[str, Any]:
-    """The asker's own requests and tokens per model and UTC day (admins see everyone's at
-    /admin/api/usage)."""
+    """The asker's own requests and tokens per model and UTC day, and what they keep on the
+    server against their storage quota (admins see everyone's at /admin/api/usage)."""
     rows = await run_in_threadpool(svc.accounts.usage, user_id=me.user, days=days)
-    return {"days": days, "data": [asdict(r) for r in rows]}
+    storage = await run_in_threadpool(svc.storage.use, me)
+    return {"days": days, "data": [asdict(r) for r in rows], "storage": storage.to_json()}

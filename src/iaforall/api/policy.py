@@ -45,7 +45,7 @@ async def policy_of(
     rules: Annotated[Rules, Depends(rules_of)], svc: Annotated[Services, Depends(services)]
 ) -> Policy:
     """The policy the request path checks with (cheap: the rules and the audit log's door)."""
-    return Policy(rules, AuditLog(svc.database))
+    return Policy(rules, AuditLog(svc.database), max_chars=svc.settings.policy.rules_max_chars)
 
 
 def preferred_language(accept_language: str) -> str | None:
@@ -72,7 +72,7 @@ def published(rule: Rule, language: str | None) -> dict[str, Any]:
             "ignores": "case, accents",
         }
         if rule.match.regex is None
-        else {"regex": rule.match.regex, "ignores": "case"}
+        else {"regex": rule.match.regex, "syntax": "RE2", "ignores": "case"}
     )
     return {
         "id": rule.id,
@@ -88,9 +88,11 @@ def published(rule: Rule, language: str | None) -> dict[str, Any]:
 async def get_policy(
     request: Request,
     rules: Annotated[Rules, Depends(rules_of)],
+    svc: Annotated[Services, Depends(services)],
     lang: Annotated[str | None, Query(max_length=35)] = None,
 ) -> dict[str, Any]:
     language = lang or preferred_language(request.headers.get("accept-language", ""))
+    max_chars = svc.settings.policy.rules_max_chars
     return {
         "object": "policy",
         "language": language or DEFAULT_LANGUAGE,
@@ -102,6 +104,10 @@ async def get_policy(
             "logged": "Each decision is written to an audit log that administrators can read: "
             "who, when, which rule, which model and an excerpt of the matched text of at most "
             f"{EXCERPT_MATCH + 2 * EXCERPT_CONTEXT} characters.",
+            "read": "The rules read the whole text they apply to, up to "
+            f"{max_chars:,} characters for a request (its messages together) or an answer; "
+            "a longer one is refused whole (HTTP 413, code too_long_for_rules), never "
+            "checked in part.",
         },
         "injected_into_prompts": False,
     }

@@ -1,19 +1,31 @@
-"""/health and /metrics."""
+"""/health and /metrics.
+
+The liveness answer is public and says nothing about the machine; a member sees the models'
+states (the web app's waiting status); the details (PIDs, memory, queue, cluster) are an
+administrator's, and so are the metrics; a monitoring token (IAFORALL_METRICS_TOKEN) reads both.
+Without accounts, "administrator" is whoever reaches the server on its loopback address.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from iaforall.api.auth import authenticate, presented_key, require_admin
 from iaforall.api.deps import services
+from iaforall.core.errors import IAForAllError
+from iaforall.core.types import Principal, UserId
+from iaforall.people.secrets import same_digest
 from iaforall.services import Services
 
 router = APIRouter(tags=["system"])
 
 ServicesDep = Annotated[Services, Depends(services)]
+# Who the monitoring token speaks for: it reads, as an administrator would, and nothing else.
+MONITOR = Principal(UserId("monitor"), "monitor", "admin")
 
 
 async def resident_models(svc: Services) -> list[dict[str, Any]]:
@@ -45,22 +57,53 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
     return models
 
 
+def _monitor(request: Request, svc: Services) -> bool:
+    """The bearer of the monitoring token (IAFORALL_METRICS_TOKEN): metrics and details."""
+    token = svc.settings.server.metrics_token
+    return bool(token) and same_digest(presented_key(request) or "", token or "")
+
+
+async def _asker(request: Request, svc: Services) -> Principal | None:
+    if _monitor(request, svc):
+        return MONITOR
+    try:
+        return await authenticate(request)
+    except IAForAllError:
+        return None
+
+
 @router.get("/health")
-async def health(svc: ServicesDep) -> dict[str, Any]:
+async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    """Liveness for anyone; for a signed-in member, what the web app shows while it waits (the
+    default model, each model's state and queue); for an administrator, everything."""
     cluster = svc.cluster.health() if svc.cluster else None
+    # degraded: the cluster is missing replicas or nodes, or cannot be reached
+    status = {"status": cluster["status"] if cluster else "ok"}
+    asker = await _asker(request, svc)
+    if asker is None:
+        return status
+    models = await resident_models(svc)
+    if not asker.is_admin:
+        shown = ("name", "state", "queued")
+        return {
+            **status,
+            "default_model": svc.settings.server.model,
+            "models": [{key: m[key] for key in shown} for m in models],
+        }
     return {
-        # degraded: the cluster is missing replicas or nodes, or cannot be reached
-        "status": cluster["status"] if cluster else "ok",
+        **status,
         "default_model": svc.settings.server.model,
         "uptime_seconds": round(time.time() - svc.started_at, 1),
         "queue_length": svc.scheduler.queue_length,
-        "models": await resident_models(svc),
+        "models": models,
         "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
         **({"cluster": cluster} if cluster else {}),
     }
 
 
 @router.get("/metrics")
-async def metrics(svc: ServicesDep) -> Response:
+async def metrics(request: Request, svc: ServicesDep) -> Response:
+    if not _monitor(request, svc):
+        await require_admin(request)
     svc.dispatcher.refresh_gauges()
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

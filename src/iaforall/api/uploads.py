@@ -15,6 +15,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from iaforall.api.limits import upload_ceiling
 from iaforall.core.errors import InvalidRequest, PayloadTooLarge
 
 CHUNK = 1 << 20
@@ -56,7 +57,7 @@ async def receive_files(
     temporary folder by default) with their size and SHA-256."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest(f"Send {what} as multipart/form-data, in a '{field}' field.")
-    body = limited(request, max_bytes * max_files + 1_000_000, too_large)
+    body = limited(request, upload_ceiling(max_bytes, max_files), too_large)
     parser = MultiPartParser(request.headers, body, max_files=max_files, max_fields=50)
     try:
         form = await parser.parse()

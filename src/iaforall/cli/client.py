@@ -19,9 +19,10 @@ def server_url(settings: Settings) -> str:
 
 
 def running_server(settings: Settings) -> dict[str, Any] | None:
-    """The server's /health when one answers, else None."""
+    """The server's /health when one answers, else None (its details only for an admin's key)."""
     try:
-        response = httpx.get(f"{server_url(settings)}/health", timeout=1.0)
+        url = f"{server_url(settings)}/health"
+        response = httpx.get(url, timeout=1.0, headers=auth_headers(settings))
         health: dict[str, Any] = response.json()
     except (httpx.HTTPError, ValueError):
         return None

@@ -42,6 +42,13 @@ def ps(settings: Settings) -> int:
             markup=False,
         )
         return 1
+    if "memory_budget" not in health:  # a server with accounts shows them to administrators only
+        Console(stderr=True).print(
+            "This server shows what it runs to administrators only: set IAFORALL_API_KEY to an "
+            "administrator's key (`iaforall keys create --user NAME`).",
+            markup=False,
+        )
+        return 1
     models = health.get("models", [])
     budget = health.get("memory_budget") or {}
     if budget.get("bytes"):

@@ -54,6 +54,18 @@ class PayloadTooLarge(IAForAllError):
     type = "invalid_request_error"
 
 
+class UnsupportedMediaType(IAForAllError):
+    status = 415
+    code = "unsupported_media_type"
+    type = "invalid_request_error"
+
+
+class StorageQuotaExceeded(PayloadTooLarge):
+    """What is being stored would pass the person's storage quota (waiting does not help)."""
+
+    code = "storage_quota_exceeded"
+
+
 class ModelNotFound(IAForAllError):
     status = 404
     code = "model_not_found"

@@ -11,6 +11,7 @@ header row beside it, so its rows still say what their columns are.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -70,22 +71,28 @@ def chunk_document(
     chunks: list[Chunk] = []
     for number, section in enumerate(document.sections):
         tables = _tables(section.text)
+        bodies = [body for body, _, _ in tables]
         for start, end in spans(section.text, size, overlap):
-            header = next((h for body, stop, h in tables if body <= start < stop), "")
+            at = bisect.bisect_right(bodies, start) - 1  # the last table whose body is before
+            header = tables[at][2] if at >= 0 and start < tables[at][1] else ""
             chunks.append(_chunk(document, number, section, start, end, len(chunks), header))
     return chunks
 
 
 def _tables(text: str) -> list[tuple[int, int, str]]:
-    """(body start, table end, header row) of each Markdown table in `text`."""
+    """(body start, table end, header row) of each Markdown table in `text`, in order. A
+    table's rows are never read as the start of another (rows of `|---|` would each start one,
+    and each table's rows be read again: quadratic)."""
     found = []
-    for head in _TABLE_HEAD.finditer(text):
+    at = 0
+    while head := _TABLE_HEAD.search(text, at):
         body = head.end() + 1
         stop = body
         while stop < len(text) and text.startswith("|", stop):
             newline = text.find("\n", stop)
             stop = len(text) if newline == -1 else newline + 1
         found.append((body, stop, head[1]))
+        at = max(stop, head.end())
     return found
 
 
@@ -95,7 +102,7 @@ def spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
     start = _skip_space(text, 0)
     while start < len(text):
         end = len(text) if len(text) - start <= size else _cut(text, start, start + size, size)
-        trimmed = len(text[:end].rstrip())
+        trimmed = start + len(text[start:end].rstrip())  # not text[:end]: a copy per passage
         if trimmed > start:
             found.append((start, trimmed))
         if end >= len(text):

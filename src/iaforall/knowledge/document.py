@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from iaforall.knowledge.formats import Format
 
 SEPARATOR = "\n\n"  # between sections in the document's text
+MAX_HEADING_CHARS = 200  # a heading repeats in every passage under it: a long one is cut
+
+
+def short_heading(title: str) -> str:
+    """A heading or bookmark title as passages carry it: one line, at most MAX_HEADING_CHARS."""
+    flat = " ".join(title.split())
+    return flat if len(flat) <= MAX_HEADING_CHARS else flat[: MAX_HEADING_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)

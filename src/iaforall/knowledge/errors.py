@@ -55,3 +55,12 @@ def too_much_text(limits: DocumentLimits) -> DocumentTooLarge:
         f"from one document. Split it into smaller files.",
         code="too_much_text",
     )
+
+
+def too_slow(seconds: float) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"Reading this document took longer than the {seconds:g} seconds one file is given, so "
+        "it was stopped. Split it into smaller files, or save it in a simpler form (a PDF with "
+        "a text layer rather than scans, fewer sheets).",
+        code="reading_too_long",
+    )

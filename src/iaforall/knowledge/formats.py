@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path, PurePath
 
 from iaforall.knowledge.errors import UnreadableDocument, UnsupportedDocument
+from iaforall.knowledge.zipguard import check_directory
 
 
 class Format(StrEnum):
@@ -122,6 +123,7 @@ def _content_format(path: Path, head: bytes, claimed: Format | None) -> Format:
 
 
 def _office_format(path: Path) -> Format:
+    check_directory(path)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

@@ -1,7 +1,8 @@
-"""Reading uploaded documents in the background, one at a time: parse (with OCR for scans),
-cut into passages, embed them (taking turns with everyone's requests, on behalf of the base's
-owner), then index and store them together. A document is `ready` with all its passages or
-`failed` with none, and a restart picks up what was left queued or half-read.
+"""Reading uploaded documents in the background, one at a time: parse (with OCR for scans, in
+a child process killed at the document's time budget: reader_process.py), cut into passages,
+embed them (taking turns with everyone's requests, on behalf of the base's owner, within what
+is left of the budget), then index and store them together. A document is `ready` with all its
+passages or `failed` with none, and a restart picks up what was left queued or half-read.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,11 +22,11 @@ from iaforall.core.types import UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
 from iaforall.knowledge.chunk import Chunk, chunk_document
-from iaforall.knowledge.errors import DocumentRefused
+from iaforall.knowledge.errors import DocumentRefused, too_slow
 from iaforall.knowledge.index import KnowledgeIndex
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
-from iaforall.knowledge.parse import parse_document
+from iaforall.knowledge.reader_process import DocumentReader
 from iaforall.settings import KnowledgeSettings
 from iaforall.store.conversations import new_id
 
@@ -48,6 +50,9 @@ class Ingestion:
         self.limits = DocumentLimits.from_settings(self.settings)
         if self.read_image is None:
             self.read_image = RapidOcrLines()
+        self.reader = DocumentReader(
+            self.limits, self.settings.knowledge_ingest_seconds, self.read_image
+        )
 
     async def start(self) -> None:
         """Start the worker, with what a previous run left to do."""
@@ -64,6 +69,7 @@ class Ingestion:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
             self.task = None
+        self.reader.close()
 
     async def idle(self) -> None:
         """Wait until every submitted document is read (for tests and benchmarks)."""
@@ -96,17 +102,18 @@ class Ingestion:
             return
         path = self.bases.path_of(document.kb_id, document.id)
         try:
-            parsed = await asyncio.to_thread(
-                parse_document, path, document.name, self.limits, read_image=self.read_image
-            )
+            parsed = await self.reader.read(path, document.name)
         except DocumentRefused as refused:
             await self._status(
                 document.id, "failed", error=refused.message, error_code=refused.code
             )
             log.info("document %s (%s) refused: %s", document.id, document.name, refused.message)
             return
-        chunks = chunk_document(
-            parsed, size=self.settings.chunk_chars, overlap=self.settings.chunk_overlap
+        chunks = await asyncio.to_thread(  # seconds for a large document: off the event loop
+            chunk_document,
+            parsed,
+            size=self.settings.chunk_chars,
+            overlap=self.settings.chunk_overlap,
         )
         counts = {
             "format": parsed.format.value,
@@ -116,7 +123,7 @@ class Ingestion:
         if not await self._status(document.id, "embedding", progress=0.0, **counts):
             return
         try:
-            vectors = await self._embed(document.id, chunks, owner, model)
+            vectors = await self._embed(document.id, chunks, owner, model, self.reader.last_seconds)
         except IAForAllError as exc:
             await self._status(document.id, "failed", error=exc.message, error_code=exc.code)
             return
@@ -158,10 +165,22 @@ class Ingestion:
         return await asyncio.to_thread(self.bases.set_status, document_id, status, **fields)
 
     async def _embed(
-        self, document_id: str, chunks: Sequence[Chunk], owner: UserId, model: str
+        self,
+        document_id: str,
+        chunks: Sequence[Chunk],
+        owner: UserId,
+        model: str,
+        spent: float,
     ) -> list[npt.NDArray[np.float32]] | None:
+        """The passages' vectors, within what is left of the document's time budget after
+        `spent` seconds of reading (the encoder's being busy with others is not counted)."""
         vectors: list[npt.NDArray[np.float32]] = []
+        budget = self.settings.knowledge_ingest_seconds
+        started = time.monotonic() - spent
+        waited = 0.0
         for start in range(0, len(chunks), BATCH):
+            if time.monotonic() - started - waited > budget:
+                raise too_slow(budget)
             batch = [c.embedding_text for c in chunks[start : start + BATCH]]
             while True:
                 try:
@@ -169,6 +188,7 @@ class Ingestion:
                     break
                 except ServerBusy:  # others are embedding: this can wait its turn
                     await asyncio.sleep(BUSY_WAIT)
+                    waited += BUSY_WAIT
             vectors.extend(result.vectors)
             done = len(vectors) / len(chunks)
             if not await self._status(document_id, "embedding", progress=round(done, 3)):

@@ -17,6 +17,7 @@ class DocumentLimits:
     max_chars: int = 5_000_000
     max_unzipped_bytes: int = 300 * MB
     max_zip_ratio: int = 200
+    max_cells: int = 2_000_000  # cell and row elements read per workbook, empty or not
 
     @classmethod
     def from_settings(cls, settings: KnowledgeSettings) -> DocumentLimits:

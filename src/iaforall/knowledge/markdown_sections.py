@@ -1,26 +1,110 @@
-"""Markdown (our own, from markitdown, or uploaded) -> sections along its structure.
+"""Markdown (our own, from Word and HTML, or uploaded) -> sections along its structure.
 
-Headings give each section its path (outermost first); a slide marker from markitdown starts a
-slide. Lines inside fenced code never count as headings.
+Headings give each section its path (outermost first). Lines inside fenced code never count as
+headings.
+
+Everything here reads uploaded text, so it runs in time linear in it: lines are taken apart
+with str methods, and links and emphasis are found by scanning forward (a backtracking regex
+such as `(.+?)[ \\t]*#*[ \\t]*$` for a heading's closing #s took cubic time: 9 s for one line
+of 2,000 spaces).
 """
 
 from __future__ import annotations
 
-import re
+from iaforall.knowledge.document import Section, short_heading
 
-from iaforall.knowledge.document import Section
-
-_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_SLIDE = re.compile(r"^<!-- Slide number: (\d+) -->\s*$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(.+?)\1")
 PATH_SEPARATOR = " > "
+_EMPHASIS = ("**", "__", "*", "_", "`")  # as Markdown pairs them, longest first
+
+
+def heading_of(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line (`## Title ##`), or None."""
+    indent = len(line) - len(line.lstrip(" "))
+    if indent > 3:
+        return None
+    rest = line[indent:]
+    level = len(rest) - len(rest.lstrip("#"))
+    if not 1 <= level <= 6 or rest[level : level + 1] not in (" ", "\t"):
+        return None
+    title = rest[level:].strip(" \t")
+    if not title:  # `(.+?)` needs one character: "#  " is not a heading
+        return None
+    closed = title.rstrip("#").rstrip(" \t")  # the optional closing sequence, and its spaces
+    return level, closed or title[:1]
+
+
+def fenced(line: str) -> bool:
+    """Whether the line opens or closes fenced code (``` or ~~~, indented 3 spaces at most)."""
+    stripped = line.lstrip(" ")
+    return len(line) - len(stripped) <= 3 and stripped.startswith(("```", "~~~"))
 
 
 def plain(heading: str) -> str:
     """A heading's words without Markdown links and emphasis."""
-    return _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", heading)).strip()
+    return strip_emphasis(replace_links(heading)).strip()
+
+
+def replace_links(text: str, *, images_only: bool = False) -> str:
+    """`[text](target)` and `![alt](file)` -> their text (only images with `images_only`), in
+    one pass: the next `]` and `)` are looked up once each, not once per `[`."""
+    parts: list[str] = []
+    done = at = 0
+    close_bracket = _NextOf(text, "]")
+    close_paren = _NextOf(text, ")")
+    while (at := text.find("[", at)) != -1:
+        image = at > 0 and text[at - 1] == "!"
+        start = at - 1 if image else at
+        bracket = close_bracket.at_or_after(at + 1)
+        if bracket == -1:
+            break  # no `]` left: no link can close
+        paren = close_paren.at_or_after(bracket + 2) if text.startswith("(", bracket + 1) else -1
+        if paren == -1 or (images_only and not image) or start < done:
+            at += 1
+            continue
+        parts += [text[done:start], text[at + 1 : bracket]]
+        done = at = paren + 1
+    return "".join([*parts, text[done:]]) if parts else text
+
+
+def strip_emphasis(text: str) -> str:
+    """`**bold**`, `_it_`, `` `code` `` -> their words, pairing markers as the regex
+    `(\\*\\*|__|\\*|_|`)(.+?)\\1` would, in one forward pass."""
+    parts: list[str] = []
+    done = at = 0
+    nexts = {marker: _NextOf(text, marker) for marker in _EMPHASIS}
+    newline = _NextOf(text, "\n")
+    while at < len(text):
+        if text[at] not in "*_`":
+            at += 1
+            continue
+        for marker in _EMPHASIS:
+            if not text.startswith(marker, at):
+                continue
+            inner = at + len(marker)
+            close = nexts[marker].at_or_after(inner + 1)  # at least one character inside
+            line_end = newline.at_or_after(inner)
+            if close != -1 and (line_end == -1 or line_end >= close):
+                parts += [text[done:at], text[inner:close]]
+                done = at = close + len(marker)
+                break
+        else:
+            at += 1
+    return "".join([*parts, text[done:]]) if parts else text
+
+
+class _NextOf:
+    """The next occurrence of `needle` at or after a position that only moves forward:
+    each part of the text is searched once, whatever the number of questions."""
+
+    def __init__(self, text: str, needle: str) -> None:
+        self.text, self.needle = text, needle
+        self.searched_from, self.found = 0, -2  # -2: nothing searched yet
+
+    def at_or_after(self, position: int) -> int:
+        if self.found == -1 or (self.found >= position >= self.searched_from):
+            return self.found
+        self.searched_from, self.found = position, self.text.find(self.needle, position)
+        return self.found
 
 
 def by_headings(markdown: str) -> list[Section]:
@@ -28,11 +112,11 @@ def by_headings(markdown: str) -> list[Section]:
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     lines: list[str] = []
-    fenced = False
+    has_body = False  # a line other than the headings
+    in_code = False
 
     def close() -> None:
-        body = [line for line in lines if not _HEADING.match(line)]
-        if "".join(body).strip():  # a heading alone adds nothing: it lives on in the paths below
+        if has_body:  # a heading alone adds nothing: it lives on in the paths below
             headings = tuple(title for _, title in path)
             sections.append(
                 Section(PATH_SEPARATOR.join(headings), "\n".join(lines), headings=headings)
@@ -40,39 +124,18 @@ def by_headings(markdown: str) -> list[Section]:
         lines.clear()
 
     for line in markdown.split("\n"):
-        if _FENCE.match(line):
-            fenced = not fenced
-        heading = None if fenced else _HEADING.match(line)
+        if fenced(line):
+            in_code = not in_code
+        heading = None if in_code else heading_of(line)
         if heading:
             close()
-            level = len(heading[1])
+            has_body = False
+            level = heading[0]
             while path and path[-1][0] >= level:
                 path.pop()
-            path.append((level, plain(heading[2])))
+            path.append((level, short_heading(plain(heading[1]))))
+        elif line.strip():
+            has_body = True
         lines.append(line)
-    close()
-    return sections
-
-
-def by_slides(markdown: str) -> list[Section]:
-    """markitdown's PPTX output: a marker comment opens each slide, its title is a `#` line."""
-    sections: list[Section] = []
-    number: int | None = None
-    lines: list[str] = []
-
-    def close() -> None:
-        if number is None:
-            return
-        titles = [plain(m[2]) for line in lines if (m := _HEADING.match(line))]
-        label = f"slide {number}" + (f" ({titles[0]})" if titles else "")
-        text = "\n".join(lines)
-        sections.append(Section(label, text, page=number, headings=tuple(titles[:1])))
-
-    for line in markdown.split("\n"):
-        if marker := _SLIDE.match(line):
-            close()
-            number, lines = int(marker[1]), []
-        else:
-            lines.append(line)
     close()
     return sections

@@ -1,33 +1,27 @@
 """Office documents -> sections along their structure, once the zip passed the bomb checks.
 
-PPTX and HTML go through markitdown's converters (used directly: we already know the format, so
-its own type detection would be wasted work). DOCX and XLSX are streamed by docx.py and
-sheets.py instead: markitdown reads them whole (a DOM of the Word body, every sheet in pandas),
-which costs memory in proportion to the XML, far beyond the text kept. A slide is read whole
-too, but slides are small: their count and their XML are weighed against the limits first.
+Each format has its own streaming reader: docx.py (the Word body through a streaming XML
+parser), sheets.py (openpyxl's read-only parser, only the rows that are there) and slides.py
+(python-pptx, slide by slide). markitdown read DOCX and XLSX whole (a DOM of the Word body,
+every sheet in pandas: memory in proportion to the XML, far beyond the text kept) and PPTX in
+quadratic time. A slide is read whole, but slides are small: their count and their XML are
+weighed against the limits first.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from pathlib import Path
 
 from iaforall.knowledge.document import Section
 from iaforall.knowledge.docx import docx_sections
-from iaforall.knowledge.errors import (
-    DocumentRefused,
-    DocumentTooLarge,
-    UnreadableDocument,
-    too_much_text,
-)
+from iaforall.knowledge.errors import DocumentTooLarge, too_much_text
 from iaforall.knowledge.formats import Format
 from iaforall.knowledge.limits import DocumentLimits
-from iaforall.knowledge.markdown_sections import by_headings, by_slides
 from iaforall.knowledge.sheets import sheet_sections
+from iaforall.knowledge.slides import slide_sections
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")  # keep an image's alt text, drop its file name
 _SLIDE = re.compile(r"ppt/slides/slide\d+\.xml")
 XML_PER_CHAR = 5  # slide XML allowed per character of the text limit (python-pptx keeps each
 # slide as an lxml tree: ~5-10 bytes of memory per byte of XML)
@@ -39,16 +33,7 @@ def office_sections(path: Path, format: Format, limits: DocumentLimits) -> list[
     if format is Format.DOCX:
         return docx_sections(path, limits)
     _weigh_slides(path, limits)
-    return by_slides(_IMAGE.sub(r"\1", _convert_slides(path)))
-
-
-def html_sections(html: str) -> list[Section]:
-    from markitdown import StreamInfo
-    from markitdown.converters import HtmlConverter
-
-    stream = io.BytesIO(html.encode("utf-8"))
-    result = HtmlConverter().convert(stream, StreamInfo(extension=".html", charset="utf-8"))
-    return by_headings(_IMAGE.sub(r"\1", result.markdown))
+    return slide_sections(path, limits)
 
 
 def _weigh_slides(path: Path, limits: DocumentLimits) -> None:
@@ -61,20 +46,3 @@ def _weigh_slides(path: Path, limits: DocumentLimits) -> None:
         )
     if sum(m.file_size for m in slides) > limits.max_chars * XML_PER_CHAR:
         raise too_much_text(limits)
-
-
-def _convert_slides(path: Path) -> str:
-    from markitdown import StreamInfo  # markitdown imports pandas & co: only when needed
-    from markitdown.converters import PptxConverter
-
-    try:
-        with path.open("rb") as stream:
-            converter = PptxConverter()  # type: ignore[no-untyped-call]
-            return str(converter.convert(stream, StreamInfo(extension=".pptx")).markdown)
-    except DocumentRefused:
-        raise
-    except Exception as exc:  # zipfile, lxml and python-pptx: each its own kinds
-        raise UnreadableDocument(
-            f"The PPTX presentation is damaged and cannot be read ({type(exc).__name__}: {exc}).",
-            code="corrupt_document",
-        ) from None

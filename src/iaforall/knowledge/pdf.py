@@ -14,7 +14,7 @@ from typing import Any
 from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
-from iaforall.knowledge.document import ParsedDocument, Section, assemble
+from iaforall.knowledge.document import ParsedDocument, Section, assemble, short_heading
 from iaforall.knowledge.errors import (
     DocumentRefused,
     DocumentTooLarge,
@@ -137,7 +137,7 @@ def outline_paths(reader: PdfReader, count: int) -> list[tuple[str, ...]]:
                 walk(item, depth + 1)
                 continue
             page = reader.get_destination_page_number(item)
-            title = " ".join(str(item.title or "").split())
+            title = short_heading(str(item.title or ""))
             if page is not None and 0 <= page < count and title and len(marks) < MAX_MARKS:
                 marks.append((page, depth, title))
 

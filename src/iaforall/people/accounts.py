@@ -81,7 +81,9 @@ def _check_password(password: str) -> None:
 def _user_view(user: User, quota: UserQuota | None) -> UserView:
     own = QuotaOverride()
     if quota is not None:
-        own = QuotaOverride(quota.tokens_per_day, quota.concurrent_requests, quota.max_context)
+        own = QuotaOverride(
+            quota.tokens_per_day, quota.concurrent_requests, quota.max_context, quota.storage_mb
+        )
     return UserView(user.id, user.name, _role(user.role), user.disabled, user.created_at, own)
 
 
@@ -185,6 +187,7 @@ class Accounts:
                 own.tokens_per_day = quota.tokens_per_day
                 own.concurrent_requests = quota.concurrent_requests
                 own.max_context = quota.max_context
+                own.storage_mb = quota.storage_mb
             session.flush()
             return _user_view(user, own)
 

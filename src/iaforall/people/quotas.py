@@ -17,6 +17,7 @@ class Quota:
     tokens_per_day: int = 0
     concurrent_requests: int = 0
     max_context: int = 0
+    storage_mb: int = 0  # knowledge files and conversation images kept on the server
 
 
 def role_quota(settings: PeopleSettings, role: PersonRole) -> Quota:
@@ -25,11 +26,13 @@ def role_quota(settings: PeopleSettings, role: PersonRole) -> Quota:
             settings.admin_tokens_per_day,
             settings.admin_concurrent_requests,
             settings.admin_max_context,
+            settings.admin_storage_mb,
         )
     return Quota(
         settings.member_tokens_per_day,
         settings.member_concurrent_requests,
         settings.member_max_context,
+        settings.member_storage_mb,
     )
 
 
@@ -44,6 +47,7 @@ class QuotaOverride:
     tokens_per_day: int | None = None
     concurrent_requests: int | None = None
     max_context: int | None = None
+    storage_mb: int | None = None
 
 
 def effective(role: Quota, own: QuotaOverride | None) -> Quota:
@@ -53,6 +57,7 @@ def effective(role: Quota, own: QuotaOverride | None) -> Quota:
         role.tokens_per_day if own.tokens_per_day is None else own.tokens_per_day,
         role.concurrent_requests if own.concurrent_requests is None else own.concurrent_requests,
         role.max_context if own.max_context is None else own.max_context,
+        role.storage_mb if own.storage_mb is None else own.storage_mb,
     )
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iaforall.policy.folded_text import FoldedText
+from iaforall.policy.linear_regex import Haystack
 from iaforall.policy.rules import Action, Rule, Rules, Stage
-from iaforall.policy.safe_regex import search_windows
-from iaforall.store.folding import fold
 
 EXCERPT_CONTEXT = 30  # characters kept on each side of the matched text
 EXCERPT_MATCH = 60  # at most this much of the matched text itself
@@ -46,15 +46,20 @@ class Decision:
 def evaluate(
     rules: Rules, texts: Sequence[Checked], stage: Stage, language: str | None = None
 ) -> list[Decision]:
-    """One decision per rule and text it matches, in rule order then text order."""
+    """One decision per rule and text it matches, in rule order then text order.
+
+    Linear in the texts' length whatever the rules: RE2 searches, folding on whole strings.
+    How much text may be read at all is the caller's bound (`Policy`, `rules_max_chars`)."""
     active = rules.for_stage(stage)
     if not active or not texts:
         return []
-    folded = [_Folded.of(t.text) if any(r.match.folded for r in active) else None for t in texts]
+    any_keywords = any(r.match.folded for r in active)
+    any_regex = not all(r.match.folded for r in active)
+    searched = [_Searched.of(t.text, keywords=any_keywords, regex=any_regex) for t in texts]
     decisions = []
     for rule in active:
-        for checked, fold_map in zip(texts, folded, strict=True):
-            span = _find(rule, checked.text, fold_map)
+        for checked, text in zip(texts, searched, strict=True):
+            span = text.find(rule)
             if span is not None:
                 decisions.append(
                     Decision(
@@ -73,36 +78,32 @@ def blocking(decisions: Sequence[Decision]) -> list[Decision]:
     return [d for d in decisions if d.action == "block"]
 
 
-def _find(rule: Rule, text: str, folded: _Folded | None) -> tuple[int, int] | None:
-    if folded is None or not rule.match.folded:
-        found = search_windows(rule.match.pattern, text)
-        return None if found is None else found.span()
-    found = search_windows(rule.match.pattern, folded.text)
-    return None if found is None else folded.original_span(*found.span())
-
-
 @dataclass(frozen=True, slots=True)
-class _Folded:
-    """A text folded (case and accents removed), with where each folded character came from."""
+class _Searched:
+    """One text as the rules search it: as written (regex rules) and folded (keyword rules),
+    each prepared once for every rule."""
 
-    text: str
-    origins: tuple[int, ...]  # index in the original text of each folded character
-    length: int
+    as_written: Haystack | None
+    folded: FoldedText | None
+    folded_haystack: Haystack | None
 
     @classmethod
-    def of(cls, text: str) -> _Folded:
-        pieces, origins = [], []
-        for i, ch in enumerate(text):
-            piece = fold(ch)
-            pieces.append(piece)
-            origins.extend([i] * len(piece))
-        return cls("".join(pieces), tuple(origins), len(text))
+    def of(cls, text: str, *, keywords: bool, regex: bool) -> _Searched:
+        folded = FoldedText.of(text) if keywords else None
+        return cls(
+            Haystack.of(text) if regex else None,
+            folded,
+            None if folded is None else Haystack.of(folded.text),
+        )
 
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        if start >= len(self.origins):
-            return self.length, self.length
-        last = self.origins[end - 1] + 1 if end > start else self.origins[start]
-        return self.origins[start], last
+    def find(self, rule: Rule) -> tuple[int, int] | None:
+        """Where `rule` first matches, in the original text."""
+        if not rule.match.folded:
+            assert self.as_written is not None
+            return rule.match.pattern.search(self.as_written)
+        assert self.folded is not None and self.folded_haystack is not None
+        span = rule.match.pattern.search(self.folded_haystack)
+        return None if span is None else self.folded.original_span(*span)
 
 
 def excerpt(text: str, start: int, end: int) -> str:

@@ -1,6 +1,8 @@
 """Where the request path meets the rules: `Policy.check_input` before a request is queued,
 `Policy.check_output` on the completed answer. Every decision is logged and returned; a
 `block` raises `PolicyBlocked`, which names the rule. No rules: nothing is done, nothing added.
+A text longer than the rules read (`rules_max_chars`) is refused whole (`TooLongForRules`):
+reading only part of it would let padding carry anything past a rule.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from iaforall.core.errors import IAForAllError
+from iaforall.core.errors import IAForAllError, PayloadTooLarge
 from iaforall.core.types import ChatRequest, GenerationRequest, UserId
 from iaforall.policy.engine import Checked, Decision, blocking, evaluate
 from iaforall.policy.rules import Rules, Stage
@@ -54,6 +56,24 @@ class PolicyBlocked(IAForAllError):
         return {"iaforall": {"decisions": [d.public() for d in self.decisions]}}
 
 
+class TooLongForRules(PayloadTooLarge):
+    """More text than the rules read: refused whole rather than checked in part."""
+
+    code = "too_long_for_rules"
+
+    def __init__(self, stage: Stage, length: int, limit: int) -> None:
+        what, shorter = (
+            ("The request was refused: its text", "Send a shorter text.")
+            if stage == "input"
+            else ("The answer was withheld: it", "Ask for a shorter answer (max_tokens).")
+        )
+        super().__init__(
+            f"{what} is {length:,} characters long, and the server's published rules read at "
+            f"most {limit:,} (setting IAFORALL_RULES_MAX_CHARS); it is not checked in part. "
+            f"{shorter} The rules are listed at /v1/policy."
+        )
+
+
 def input_texts(request: GenerationRequest) -> list[Checked]:
     if not isinstance(request, ChatRequest):
         return [Checked("prompt", request.prompt)]
@@ -77,9 +97,10 @@ def text_of(content: Any) -> str:
 
 
 class Policy:
-    def __init__(self, rules: Rules, audit: AuditLog) -> None:
+    def __init__(self, rules: Rules, audit: AuditLog, *, max_chars: int) -> None:
         self.rules = rules
         self._audit = audit
+        self._max_chars = max_chars  # PolicySettings.rules_max_chars
 
     async def check_input(
         self, request: GenerationRequest, *, kind: RequestKind, language: str | None = None
@@ -115,6 +136,9 @@ class Policy:
         kind: RequestKind,
         language: str | None,
     ) -> list[Decision]:
+        length = sum(len(t.text) for t in texts)
+        if length > self._max_chars:
+            raise TooLongForRules(stage, length, self._max_chars)
         decisions = await asyncio.to_thread(evaluate, self.rules, texts, stage, language)
         if not decisions:
             return []

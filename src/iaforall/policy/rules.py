@@ -23,7 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from iaforall.policy.safe_regex import MAX_MATCH, UnsafePattern, compile_safe
+from iaforall.policy.linear_regex import (
+    LinearPattern,
+    RefusedPattern,
+    compile_keywords,
+    compile_regex,
+)
 from iaforall.store.folding import fold
 
 Action = Literal["block", "warn", "log"]
@@ -49,8 +54,8 @@ class _Frozen(BaseModel):
 
 
 class Match(_Frozen):
-    """Exactly one of: keywords (whole words, case and accents ignored) or a regex (searched
-    as written, case ignored)."""
+    """Exactly one of: keywords (whole words, case and accents ignored) or a regex (RE2
+    syntax, searched as written, case ignored)."""
 
     keywords: tuple[Keyword, ...] | None = Field(None, max_length=MAX_KEYWORDS)
     regex: str | None = None
@@ -67,38 +72,37 @@ class Match(_Frozen):
     @classmethod
     def _searchable(cls, words: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for word in words or ():
-            if not fold(word).strip() or len(word) > MAX_MATCH:
+            if not fold(word).strip():
                 raise ValueError(f"the keyword {word!r} cannot be searched")
+        if words:
+            try:
+                compile_keywords(words)
+            except RefusedPattern as exc:
+                raise ValueError(str(exc)) from None
         return words
 
     @field_validator("regex")
     @classmethod
-    def _safe(cls, pattern: str | None) -> str | None:
+    def _linear(cls, pattern: str | None) -> str | None:
         if pattern is not None:
             try:
-                compile_safe(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"the regex {pattern!r} is invalid: {exc}") from None
-            except UnsafePattern as exc:
-                raise ValueError(f"the regex {pattern!r} is refused: {exc}") from None
+                compile_regex(pattern)
+            except RefusedPattern as exc:
+                # As written in the file (a repr would double every backslash).
+                raise ValueError(f"the regex '{pattern}' is refused: {exc}") from None
         return pattern
 
     @cached_property
-    def pattern(self) -> re.Pattern[str]:
+    def pattern(self) -> LinearPattern:
         """The pattern searched, compiled once: the regex itself, or the keywords as whole
-        words in folded text (searched against `fold(text)`, see `folded`)."""
+        words in folded text (searched in `fold(text)`, see `folded`)."""
         if self.regex is not None:
-            return compile_safe(self.regex, re.IGNORECASE)
-        words = sorted({_keyword_pattern(w) for w in self.keywords or ()}, key=len, reverse=True)
-        return re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)")
+            return compile_regex(self.regex)
+        return compile_keywords(self.keywords or ())
 
     @property
     def folded(self) -> bool:
         return self.regex is None
-
-
-def _keyword_pattern(word: str) -> str:
-    return r"\s+".join(re.escape(part) for part in fold(word).split())
 
 
 class Rule(_Frozen):

@@ -58,6 +58,7 @@ class UserQuota(Base):
     tokens_per_day: Mapped[int | None] = mapped_column(Integer)
     concurrent_requests: Mapped[int | None] = mapped_column(Integer)
     max_context: Mapped[int | None] = mapped_column(Integer)
+    storage_mb: Mapped[int | None] = mapped_column(Integer)
 
 
 class UsageEvent(Base):

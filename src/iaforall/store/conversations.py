@@ -262,35 +262,45 @@ class Conversations:
         return found
 
     def list(self, owner: str, query: str = "", limit: int = 200) -> list[ConversationView]:
+        """The owner's conversations, newest first; with `query`, those whose title or one of
+        whose messages contains it. Only the owner's rows are read: the message count and the
+        search are subqueries of each of the owner's conversations (by the owner index), so
+        other people's messages are never scanned, let alone folded."""
         with self._db.session() as session:
-            counts = (
-                select(Message.conversation_id, func.count().label("n"))
-                .group_by(Message.conversation_id)
-                .subquery()
+            count = (
+                select(func.count())
+                .where(Message.conversation_id == Conversation.id)
+                .correlate(Conversation)
+                .scalar_subquery()
             )
             statement = (
-                select(Conversation, func.coalesce(counts.c.n, 0))
-                .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+                select(Conversation, count)
                 .where(Conversation.owner == owner)
                 .order_by(Conversation.updated_at.desc())
                 .limit(limit)
             )
             query = query.strip()
             if query:
-                matching = select(Message.conversation_id).where(
-                    self._matches(Message.content, query)
+                in_messages = (
+                    select(Message.id)
+                    .where(
+                        Message.conversation_id == Conversation.id,
+                        self._matches(Message.content, query),
+                    )
+                    .correlate(Conversation)
+                    .exists()
                 )
                 statement = statement.where(
-                    or_(self._matches(Conversation.title, query), Conversation.id.in_(matching))
+                    or_(self._matches(Conversation.title, query), in_messages)
                 )
             rows = session.execute(statement).all()
             result = []
-            for conversation, count in rows:
+            for conversation, found in rows:
                 view = _view(conversation, with_messages=False)
                 snippet = None
                 if query:
                     snippet = self._first_match(session, conversation, query)
-                result.append(replace(view, message_count=count, snippet=snippet))
+                result.append(replace(view, message_count=found, snippet=snippet))
             return result
 
     def _first_match(self, session: Session, conversation: Conversation, query: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from iaforall.store.extensions import load_sqlite_vec
 from iaforall.store.folding import fold
+from iaforall.store.private import private_dir, private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLite's own LIKE ignores case in ASCII only; searches use this function instead.
@@ -40,13 +41,26 @@ def _fold_or_none(text: str | None) -> str | None:
     return None if text is None else fold(text)
 
 
+def _is_file(database: str) -> bool:
+    return database != ":memory:" and not database.startswith("file:")
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file made 0600 before SQLite opens it: SQLite gives its -wal and -shm
+    files the database file's mode, so they are private too."""
+    private_dir(path.parent, tighten_existing=False)
+    private_file(path)
+    for companion in ("-wal", "-shm", "-journal"):  # left by an older version, if any
+        tighten(path.with_name(path.name + companion))
+
+
 class Database:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and _is_file(parsed.database):
+                _private_sqlite(Path(parsed.database))
             # Sessions are used from the server's worker threads, one at a time each.
             kwargs["connect_args"] = {"check_same_thread": False}
         self.url = url

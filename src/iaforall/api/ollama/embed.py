@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.ollama.schemas import EmbedBody
-from iaforall.api.openai.embeddings import body_limit
 from iaforall.api.openapi import json_doc
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import Principal
@@ -33,7 +32,7 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 async def _embedded(
     request: Request, svc: Services, me: Principal, inputs: Callable[[EmbedBody], Any]
 ) -> Embedded:
-    body = await json_body(request, EmbedBody, limit=body_limit(svc))
+    body = await json_body(request, EmbedBody)
     model = svc.embeddings.resolve(body.model)
     svc.embeddings.check_dimensions(model, body.dimensions)
     return await svc.embeddings.embed(

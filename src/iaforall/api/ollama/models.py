@@ -106,7 +106,8 @@ async def show(request: Request, svc: ServicesDep) -> dict[str, Any]:
     _, caps = svc.pool.resolve(info.name)
     return {
         "license": str(fields.get("general.license", "")),
-        "modelfile": f"# IAForAll serves this plain GGUF file as it is.\nFROM {info.path}\n",
+        # the file's name, not its place on this machine
+        "modelfile": f"# IAForAll serves this plain GGUF file as it is.\nFROM {info.path.name}\n",
         "parameters": f"num_ctx {caps.context_length}",
         "template": template if isinstance(template, str) else "",
         "details": details(info),

@@ -8,32 +8,26 @@ sampling options we cannot honour are refused.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-from iaforall.core.errors import InvalidRequest
-from iaforall.core.types import Sampling
+from iaforall.core.errors import Forbidden, InvalidRequest
+from iaforall.core.types import Principal, Sampling
 
-# Set by the server's operator (IAFORALL_CONTEXT_LENGTH, IAFORALL_THREADS...), not per request.
-IGNORED_OPTIONS = frozenset(
-    {
-        "num_ctx",
-        "num_batch",
-        "num_gpu",
-        "main_gpu",
-        "low_vram",
-        "f16_kv",
-        "logits_all",
-        "vocab_only",
-        "use_mmap",
-        "use_mlock",
-        "numa",
-        "num_thread",
-        "num_keep",
-        "embedding_only",
-        "repeat_last_n",
-    }
-)
+# Set by the server's operator (IAFORALL_CONTEXT_LENGTH, IAFORALL_THREADS...), not per request;
+# still checked for the type Ollama gives them (Ollama, too, refuses `"num_ctx": "big"`).
+IGNORED_OPTIONS: dict[str, type] = {
+    **dict.fromkeys(
+        ("num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep", "repeat_last_n"),
+        int,
+    ),
+    **dict.fromkeys(
+        ("low_vram", "f16_kv", "logits_all", "vocab_only", "use_mmap", "use_mlock", "numa"),
+        bool,
+    ),
+    "embedding_only": bool,
+}
 # What each option becomes in our sampling settings.
 SAMPLING_OPTIONS = {
     "temperature": "temperature",
@@ -58,6 +52,12 @@ def options_sampling(options: dict[str, Any]) -> tuple[Sampling, list[str]]:
     for name, value in options.items():
         if value is None:
             continue
+        if name in IGNORED_OPTIONS and not _of_type(value, IGNORED_OPTIONS[name]):
+            kind = "an integer" if IGNORED_OPTIONS[name] is int else "true or false"
+            raise InvalidRequest(
+                f"Invalid value for option '{name}': {value!r} (it must be {kind}).",
+                param=f"options.{name}",
+            )
         if name in IGNORED_OPTIONS or name not in SAMPLING_OPTIONS.keys() | _OFF.keys():
             # Ollama, too, ignores the names it does not know (older clients send some).
             ignored.append(re.sub(r"[^A-Za-z0-9_.-]", "?", name[:64]))  # safe in a header
@@ -71,6 +71,12 @@ def options_sampling(options: dict[str, Any]) -> tuple[Sampling, list[str]]:
         else:
             values[SAMPLING_OPTIONS[name]] = _checked(name, value)
     return Sampling(**values), ignored
+
+
+def _of_type(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _checked(name: str, value: Any) -> Any:
@@ -117,3 +123,16 @@ def keep_alive_seconds(value: float | str | None) -> float | None:
             param="keep_alive",
         )
     return float(match[1]) * _UNITS[match[2]]
+
+
+def keep_alive_for(me: Principal, value: float | str | None, default: float) -> float | None:
+    """A request's keep_alive, if its asker may set it. A model's residency is shared: only an
+    administrator may pin it (negative), keep it past the server's default, or unload it (0)."""
+    seconds = keep_alive_seconds(value)
+    if seconds is None or me.is_admin or 0 < seconds <= (math.inf if default < 0 else default):
+        return seconds
+    raise Forbidden(
+        f"Only an administrator may set keep_alive to {value!r}: the model is shared. Leave it "
+        f"out, or give at most {default:g} seconds (the server's IAFORALL_KEEP_ALIVE).",
+        param="keep_alive",
+    )

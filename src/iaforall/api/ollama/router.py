@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import body_limit, json_body, services
+from iaforall.api.deps import json_body, services
 from iaforall.api.errors import ollama_body
 from iaforall.api.images import with_images
 from iaforall.api.ollama.convert import Kind, Relay, ndjson, now_iso
-from iaforall.api.ollama.options import keep_alive_seconds
+from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.ollama.schemas import ChatBody, GenerateBody
 from iaforall.api.openapi import json_doc
 from iaforall.api.policing import checked_output
@@ -57,8 +57,8 @@ class Asked:
 
 @router.post("/chat", response_model=None, openapi_extra=json_doc(ChatBody))
 async def chat(request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep) -> Response:
-    body = await json_body(request, ChatBody, limit=body_limit(svc))
-    keep_alive = keep_alive_seconds(body.keep_alive)
+    body = await json_body(request, ChatBody)
+    keep_alive = keep_alive_for(me, body.keep_alive, svc.settings.engine.keep_alive)
     if not body.messages:  # Ollama's way to load (or, with keep_alive 0, unload) a model
         return await _load_only(svc, body.model, "chat", keep_alive)
     generation, ignored = body.to_core(me.user)
@@ -71,8 +71,8 @@ async def chat(request: Request, svc: ServicesDep, me: PrincipalDep, policy: Pol
 async def generate(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request, GenerateBody, limit=body_limit(svc))
-    keep_alive = keep_alive_seconds(body.keep_alive)
+    body = await json_body(request, GenerateBody)
+    keep_alive = keep_alive_for(me, body.keep_alive, svc.settings.engine.keep_alive)
     if not body.prompt and not body.images:
         return await _load_only(svc, body.model, "generate", keep_alive)
     generation, ignored = body.to_core(me.user)

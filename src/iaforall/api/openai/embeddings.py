@@ -38,14 +38,9 @@ class EmbeddingBody(BaseModel):
     user: str | None = None
 
 
-def body_limit(svc: Services) -> int:
-    """Every character allowed, escaped as JSON may escape it (\\u00e9: 6 bytes), and some."""
-    return svc.settings.embeddings.embedding_max_chars * 6 + 1_000_000
-
-
 @router.post("/embeddings", response_model=None, openapi_extra=json_doc(EmbeddingBody))
 async def embeddings(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
-    body = await json_body(request, EmbeddingBody, limit=body_limit(svc))
+    body = await json_body(request, EmbeddingBody)
     model = svc.embeddings.resolve(body.model)
     svc.embeddings.check_dimensions(model, body.dimensions)
     result = await svc.embeddings.embed(

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import body_limit, json_body, services, user_of
+from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.images import with_images
-from iaforall.api.ollama.options import keep_alive_seconds
+from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.openapi import json_doc
 from iaforall.api.policing import checked_output, first_chunk_with
@@ -80,8 +80,8 @@ async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
 async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
-    keep_alive = keep_alive_seconds(body.iaforall.keep_alive)
+    body = await json_body(request, ChatCompletionBody)
+    keep_alive = keep_alive_for(me, body.iaforall.keep_alive, svc.settings.engine.keep_alive)
     chat = await with_images(request, svc, body.to_core(me.user))
     chat, citations = await _with_knowledge(svc, body, chat)
     language = preferred_language(request.headers.get("accept-language", ""))
@@ -104,7 +104,7 @@ async def chat_completions(
 @router.post("/chat/prompt", openapi_extra=json_doc(ChatCompletionBody))
 async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict[str, Any]:
     """What the model would be given for this chat: the exact text its template renders."""
-    body = await json_body(request, ChatCompletionBody, limit=body_limit(svc))
+    body = await json_body(request, ChatCompletionBody)
     chat = body.to_core(user)
     model, _ = svc.dispatcher.check(chat)
     chat = await with_images(request, svc, chat)
@@ -117,7 +117,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
 async def completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request, CompletionBody, limit=body_limit(svc))
+    body = await json_body(request, CompletionBody)
     completion = body.to_core(me.user)
     language = preferred_language(request.headers.get("accept-language", ""))
     decisions = await policy.check_input(completion, kind="completion", language=language)

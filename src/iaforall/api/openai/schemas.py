@@ -162,6 +162,17 @@ class Tool(BaseModel):
     function: FunctionDef
 
 
+class FunctionName(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    """`tool_choice` naming the function the model must call."""
+
+    type: Literal["function"]
+    function: FunctionName
+
+
 Temperature = Annotated[float, Field(ge=0, le=2)]
 Penalty = Annotated[float, Field(ge=-2, le=2)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -232,7 +243,7 @@ class ChatCompletionBody(_Sampled):
     max_completion_tokens: PositiveInt | None = None
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     logprobs: bool = False
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
@@ -243,6 +254,23 @@ class ChatCompletionBody(_Sampled):
         if not self.messages:
             raise InvalidRequest(
                 "'messages' is empty: send at least one message.", param="messages"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tool_choice_among_tools(self) -> ChatCompletionBody:
+        """As OpenAI: a demanded call needs tools, and a named one must be among them."""
+        choice = self.tool_choice
+        names = {t.function.name for t in self.tools or ()}
+        if choice == "required" and not names:
+            raise InvalidRequest(
+                "'tool_choice' is 'required' but no 'tools' are given.", param="tool_choice"
+            )
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise InvalidRequest(
+                f"'tool_choice' names the function '{choice.function.name}', which is not "
+                "among the 'tools' given.",
+                param="tool_choice",
             )
         return self
 
@@ -264,7 +292,11 @@ class ChatCompletionBody(_Sampled):
             ),
             stream=self.stream,
             tools=tuple(t.model_dump(exclude_none=True) for t in self.tools or ()),
-            tool_choice=self.tool_choice,
+            tool_choice=(
+                self.tool_choice.model_dump()
+                if isinstance(self.tool_choice, NamedToolChoice)
+                else self.tool_choice
+            ),
             parallel_tool_calls=self.parallel_tool_calls,
             response_format=self.response_format.to_core() if self.response_format else None,
         )

@@ -16,6 +16,7 @@ from iaforall.api.deps import services, user_of
 from iaforall.api.web.schemas import ImageIn
 from iaforall.core.types import ChatRequest, UserId
 from iaforall.services import Services
+from iaforall.settings import ImageSettings
 from iaforall.store.conversations import NewImage, Said, Turn, new_id
 from iaforall.vision import ImageReader, data_url, read_images
 from iaforall.vision.errors import ImageRefused
@@ -28,6 +29,29 @@ UserDep = Annotated[UserId, Depends(user_of)]
 
 def reader_of(request: Request, svc: Services) -> ImageReader:
     return ImageReader.of(request.app.state, svc.settings.images)
+
+
+def check_import(settings: ImageSettings, messages: Sequence[Sequence[ImageIn]]) -> None:
+    """An imported conversation's images are bounded in number, and those to fetch from the
+    internet more tightly: checked over the whole document, before anything is read."""
+    urls = [image.url for images in messages for image in images]
+    remote = sum(url[:5].lower() != "data:" for url in urls)
+    if remote > settings.import_max_fetches:
+        raise ImageRefused(
+            f"The conversation has {remote} images given as http(s) URLs; at most "
+            f"{settings.import_max_fetches} may be fetched for one import "
+            "(IAFORALL_IMPORT_MAX_FETCHES). Put the images in the file as data: URLs, as "
+            "an export does.",
+            param="messages",
+            code="too_many_image_fetches",
+        )
+    if len(urls) > settings.import_max_images:
+        raise ImageRefused(
+            f"The conversation has {len(urls)} images; at most {settings.import_max_images} "
+            "are allowed in one import (IAFORALL_IMPORT_MAX_IMAGES).",
+            param="messages",
+            code="too_many_images",
+        )
 
 
 async def checked(reader: ImageReader, images: Sequence[ImageIn], param: str) -> list[NewImage]:
@@ -47,25 +71,38 @@ async def checked(reader: ImageReader, images: Sequence[ImageIn], param: str) ->
     return result
 
 
+def shown_images(history: Sequence[Said], most: int) -> set[str]:
+    """The ids of the images the model is given: the conversation's last `most` (those of
+    the newest messages). Older ones are left out with a note, never read."""
+    ids = [i for said in history for i in said.images]
+    return set(ids[-most:])
+
+
 async def history_images(
     svc: Services, user: UserId, turn: Turn
 ) -> tuple[dict[str, NewImage], list[NewImage]]:
-    """The bytes of every image the turn's history shows the model, and the images to store
+    """The bytes of the images the model is shown (the history's last `image_max_count`,
+    so a long conversation costs no more memory than one request), and the images to store
     with its new message (an edit's kept images get new ids: the old rows go with the old
     message)."""
     known = {i.id: i for i in turn.images if isinstance(i, NewImage)}
-    wanted = [i for said in turn.history for i in said.images if i not in known]
+    shown = shown_images(turn.history, svc.settings.images.image_max_count)
+    kept = [i.id for i in turn.images if not isinstance(i, NewImage)]
+    wanted = [i for i in dict.fromkeys([*kept, *shown]) if i not in known]
     found = {**await run_in_threadpool(svc.conversations.images, user, wanted), **known}
     attach = [
         i if isinstance(i, NewImage) else replace(found[i.id], id=new_id())
         for i in turn.images
         if i.id in found
     ]
-    return found, attach
+    return {k: v for k, v in found.items() if k in shown}, attach
 
 
-def with_parts(messages: Sequence[Said], images: Mapping[str, NewImage]) -> list[dict[str, object]]:
-    """The history as chat messages: those with images get OpenAI content parts."""
+def with_parts(
+    messages: Sequence[Said], images: Mapping[str, NewImage], most: int
+) -> list[dict[str, object]]:
+    """The history as chat messages: those with images get OpenAI content parts; an image
+    left out (older than the last `most`) is a short note, so the prompt says so."""
     result: list[dict[str, object]] = []
     for said in messages:
         if not said.images:
@@ -79,8 +116,17 @@ def with_parts(messages: Sequence[Said], images: Mapping[str, NewImage]) -> list
                 image = images[image_id]
                 url = data_url(image.data, image.media_type)
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                parts.append({"type": "text", "text": left_out(most)})
         result.append({"role": said.role, "content": parts})
     return result
+
+
+def left_out(most: int) -> str:
+    return (
+        f"[An earlier image is left out: the model is given the conversation's last {most} "
+        "images only]"
+    )
 
 
 async def model_input(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import body_limit, json_body, services, user_of
+from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import json_doc
 from iaforall.api.policy import policy_of, preferred_language
@@ -56,14 +56,16 @@ def chat_request(
     user: UserId,
     *,
     stream: bool,
-    images: dict[str, NewImage] | None = None,
+    images: Mapping[str, NewImage],
+    most_images: int,
 ) -> ChatRequest:
     """The conversation as the model sees it: its system prompt only if the user wrote one;
-    messages with images as content parts (read for the model by `model_input`)."""
+    messages with images as content parts (read for the model by `model_input`), the last
+    `most_images` of them (`images`, from `history_images`)."""
     messages: list[dict[str, Any]] = []
     if conversation.system_prompt:
         messages.append({"role": "system", "content": conversation.system_prompt})
-    messages += with_parts(history, images or {})
+    messages += with_parts(history, images, most_images)
     return ChatRequest(
         model=ModelId(model),
         messages=tuple(messages),
@@ -89,16 +91,22 @@ async def reply(
     conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
     user = me.user
-    body = await json_body(request, ReplyBody, limit=body_limit(svc))
+    body = await json_body(request, ReplyBody)
     store = svc.conversations
     new_images = None
     if body.images is not None:
         new_images = await checked(reader_of(request, svc), body.images, "images")
+    adding = sum(len(i.data) for i in new_images or ())
+    if adding:  # stored with the message: within the sender's storage quota (413 at once)
+        await off_loop(svc.storage.check, me, adding)
     conversation = await off_loop(store.get, user, conversation_id)
     turn = plan_turn(conversation.messages, body.action, body.content, new_images)
     images, attach = await history_images(svc, user, turn)
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, turn.history, model, user, stream=True, images=images)
+    most = svc.settings.images.image_max_count
+    chat = chat_request(
+        conversation, turn.history, model, user, stream=True, images=images, most_images=most
+    )
     chat = await model_input(request, svc, chat)
     citations = await sources(svc, user, conversation, turn.history)
     chat = with_sources(chat, citations)
@@ -116,9 +124,10 @@ async def reply(
 
     async def begin() -> bytes:
         nonlocal start
-        user_message = await off_loop(
-            store.begin_turn, user, conversation_id, turn, body.model, attach
-        )
+        async with svc.storage.reserve(me, adding):  # checked again: a wait in line may be long
+            user_message = await off_loop(
+                store.begin_turn, user, conversation_id, turn, body.model, attach
+            )
         start = {
             "user_message": None
             if user_message is None
@@ -258,7 +267,10 @@ async def prompt(
         history += (Said("user", body.draft),)
     images, _ = await history_images(svc, user, Turn(0, None, history))
     model = body.model or conversation.model or svc.settings.server.model
-    chat = chat_request(conversation, history, model, user, stream=False, images=images)
+    most = svc.settings.images.image_max_count
+    chat = chat_request(
+        conversation, history, model, user, stream=False, images=images, most_images=most
+    )
     resolved, _ = svc.dispatcher.check(chat)
     chat = await model_input(request, svc, chat)
     if body.draft:  # the next answer's sources, as the model would be given them

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.openapi import json_doc
 from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
-from iaforall.api.web.images import checked
+from iaforall.api.web.images import check_import, checked
 from iaforall.api.web.schemas import (
     ConversationCreate,
     ConversationFull,
@@ -23,7 +24,7 @@ from iaforall.api.web.schemas import (
     ExportedConversation,
 )
 from iaforall.core.errors import NotFound
-from iaforall.core.types import UserId
+from iaforall.core.types import Principal, UserId
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
 from iaforall.vision import ImageReader
@@ -32,9 +33,8 @@ router = APIRouter(prefix="/web/api", tags=["web app"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
 T = TypeVar("T")
-
-IMPORT_LIMIT = 64_000_000  # bytes of JSON in one imported conversation, images included
 
 
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -62,8 +62,13 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
 
 
 @router.post("/conversations/import", status_code=201, openapi_extra=json_doc(ExportedConversation))
-async def import_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
-    body = await json_body(request, ExportedConversation, limit=IMPORT_LIMIT)
+async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
+    user = me.user
+    body = await json_body(request, ExportedConversation)
+    check_import(svc.settings.images, [m.images for m in body.messages])
+    storage = svc.storage
+    if any(m.images for m in body.messages):  # a full storage quota: nothing is fetched
+        await off_loop(storage.check, me, 1)
     reader = ImageReader.of(request.app.state, svc.settings.images)
     messages = [
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
@@ -76,7 +81,9 @@ async def import_conversation(request: Request, svc: ServicesDep, user: UserDep)
     files = await off_loop(
         _readable, lambda i: bases.documents_by_id(user, [i]), body.knowledge_files
     )
-    return await _create(svc, user, body, messages, knowledge, files)
+    images = sum(len(i.data) for m in messages for i in m.images)
+    async with storage.reserve(me, images):
+        return await _create(svc, user, body, messages, knowledge, files)
 
 
 def _readable(check: Callable[[str], object], ids: Sequence[str]) -> list[str]:

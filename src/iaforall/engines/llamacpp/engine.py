@@ -116,9 +116,16 @@ class LlamaCppEngine(ClientEngine):
                 if isinstance(message, dict) and message.get("ready"):
                     return str(message["url"])
         await proc.wait()
+        # the log names files and the machine: it stays in the server's log, for the operator
+        log.error(
+            "the worker of %s exited with code %s while loading; last log lines:\n%s",
+            self.model,
+            proc.returncode,
+            self._log_tail(),
+        )
         raise EngineUnavailable(
             f"The model '{self.model}' failed to load (worker exit code {proc.returncode}). "
-            f"Last log lines:\n{self._log_tail()}"
+            "The server's log says why."
         )
 
     def _log_tail(self, lines: int = 8) -> str:

@@ -1,9 +1,10 @@
 """Text to speech with piper (English, neural) and eSpeak NG (French and others).
 
-Both are GPL programs: they run as separate processes (their command lines), never imported;
-piper's stays running between requests (`piper.py`). The text is spoken a piece at a time (the
-first sentence first), each piece 16-bit mono PCM that `encode` turns into the format asked
-for, with PyAV, so the audio can be sent as it is produced.
+Both are GPL programs: they run as separate processes, never imported or loaded here; piper's
+stays running between requests (`piper.py`); eSpeak NG is the system's `espeak-ng` command or
+the pip wheel's library run by our own runner (`espeak.py`). The text is spoken a piece at a
+time (the first sentence first), each piece 16-bit mono PCM that `encode` turns into the format
+asked for, with PyAV, so the audio can be sent as it is produced.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iaforall.core.errors import EngineUnavailable, InvalidRequest
+from iaforall.engines.tts.espeak import Choice, find
 from iaforall.engines.tts.piper import Piper
 
 TIMEOUT = 120  # seconds an eSpeak NG piece may take
@@ -61,6 +63,13 @@ OPENAI_VOICES = [
     "marin",
     "cedar",
 ]
+# What to do when the eSpeak NG asked for (IAFORALL_ESPEAK) is not here.
+MISSING = {
+    "auto": "eSpeak NG is not installed: `pip install espeakng-loader` brings it.",
+    "pip": "eSpeak NG's wheel is not installed: `pip install espeakng-loader` brings it.",
+    "system": "The `espeak-ng` command is not installed (IAFORALL_ESPEAK=system); "
+    "IAFORALL_ESPEAK=auto uses the pip one.",
+}
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "espeak-ng")
 
 
@@ -80,10 +89,10 @@ def _piper() -> str | None:
     return str(beside) if beside.exists() else shutil.which("piper")
 
 
-def voices() -> list[Voice]:
-    """The voices installed here, with their language."""
+def voices(espeak: Choice = "auto") -> list[Voice]:
+    """The voices installed here, with their language; `espeak` chooses which eSpeak NG."""
     found = _piper_voices()
-    if shutil.which("espeak-ng"):
+    if find(espeak) is not None:
         found += [
             Voice(f"espeak:{key}", lang, "espeak-ng", key, text)
             for key, (lang, text) in ESPEAK_VOICES.items()
@@ -91,10 +100,13 @@ def voices() -> list[Voice]:
     return found
 
 
-def resolve(name: str) -> Voice:
-    installed = voices()
+def resolve(name: str, espeak: Choice = "auto") -> Voice:
+    installed = voices(espeak)
     if not installed:
-        raise EngineUnavailable("No text-to-speech voice is installed (piper or espeak-ng).")
+        raise EngineUnavailable(
+            "No text-to-speech voice is installed: `pip install espeakng-loader` brings "
+            "eSpeak NG's voices (French and others)."
+        )
     by_id = {v.id: v for v in installed}
     key = name.strip().lower()
     if key in OPENAI_VOICES:
@@ -112,8 +124,9 @@ def resolve(name: str) -> Voice:
 
 
 WORD = re.compile(r"\w")
-# Where a sentence (or a line) ends: the audio can be sent from there.
-BREAK = re.compile(r"(?<=[.!?;:\u2026\u3002\uff01\uff1f])\s+|\s*\n\s*")
+# Where a sentence ends (lines are split apart first): the audio can be sent from there. One
+# lookbehind per position, so linear in the text (no `\s*\n\s*`, which backtracks on spaces).
+BREAK = re.compile(r"(?<=[.!?;:\u2026\u3002\uff01\uff1f])\s+")
 FIRST_MIN = 20  # characters: a shorter first sentence takes the next one along
 MOST = 300  # characters in one piece after the first (fewer, larger pieces cost less)
 
@@ -123,7 +136,7 @@ def split(text: str) -> list[str]:
     first and soon), then sentences grouped up to MOST characters; none without a word (piper
     would give no audio for it), no line breaks inside. A 400 when nothing can be said."""
     sentences: list[str] = []
-    for part in BREAK.split(text):
+    for part in (part for line in text.splitlines() for part in BREAK.split(line)):
         part = " ".join(part.split())
         while len(part) > MOST:  # a very long sentence: cut at a comma, else at a space
             cut = part.rfind(", ", 0, MOST)
@@ -152,10 +165,12 @@ def split(text: str) -> list[str]:
 
 class Speaker:
     """Speech from our voices, piece by piece. piper stays running between requests
-    (see `piper.Piper`); eSpeak NG starts in milliseconds, so it runs once per piece."""
+    (see `piper.Piper`); eSpeak NG starts in milliseconds, so it runs once per piece, the one
+    `espeak` chooses (`auto`: the system's `espeak-ng` when there is one, else the pip one)."""
 
-    def __init__(self, keep_alive: float = 600.0) -> None:
+    def __init__(self, keep_alive: float = 600.0, espeak: Choice = "auto") -> None:
         self.keep_alive = keep_alive
+        self.espeak: Choice = espeak
         self._piper: Piper | None = None
         self._lock = threading.Lock()
 
@@ -194,8 +209,10 @@ class Speaker:
     def _say(self, voice: Voice, text: str, speed: float) -> tuple[bytes, int]:
         if voice.engine == "piper":
             return self.piper().say(voice.target, 1 / speed, text)
-        rate = str(round(ESPEAK_RATE * speed))
-        wav = _run(["espeak-ng", "-v", voice.target, "-s", rate, "--stdout"], text)
+        espeak = find(self.espeak)
+        if espeak is None:
+            raise EngineUnavailable(MISSING[self.espeak])
+        wav = _run(espeak.argv(voice.target, round(ESPEAK_RATE * speed)), text)
         if len(wav) < 44 or wav[:4] != b"RIFF":
             raise EngineUnavailable("eSpeak NG gave no audio.")
         (sample_rate,) = struct.unpack("<I", wav[24:28])

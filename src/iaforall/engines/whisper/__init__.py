@@ -20,8 +20,6 @@ from typing import Any
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000

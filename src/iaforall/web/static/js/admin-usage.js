@@ -38,6 +38,7 @@ export class UsageView {
     this.section = section;
     this.showError = showError;
     this.rows = [];
+    this.storage = [];
     this.days = 30;
     this.measure = "tokens";
     this.render();
@@ -53,6 +54,7 @@ export class UsageView {
     try {
       const answer = await api("GET", `/admin/api/usage?days=${this.days}`);
       this.rows = answer.data;
+      this.storage = answer.storage || [];
       this.draw();
     } catch (err) {
       this.showError(err);
@@ -83,6 +85,7 @@ export class UsageView {
     });
     this.figure = el("figure", { className: "chart", id: "usage-chart" });
     this.tableWrap = el("div", { className: "table-wrap" });
+    this.storageWrap = el("div", { className: "table-wrap" });
     this.section.replaceChildren(
       el("h1", { id: "usage-title", tabindex: "-1", text: t("admin_usage_title") }),
       el("p", { className: "note", text: t("admin_usage_intro") }),
@@ -92,6 +95,9 @@ export class UsageView {
       this.figure,
       el("h2", { id: "usage-table-title", text: t("admin_usage_table_title") }),
       this.tableWrap,
+      el("h2", { id: "storage-title", text: t("admin_storage_title") }),
+      el("p", { className: "note", text: t("admin_storage_intro") }),
+      this.storageWrap,
     );
     this.section.setAttribute("aria-labelledby", "usage-title");
     this.draw();
@@ -139,6 +145,34 @@ export class UsageView {
       this.legend(data.users),
     );
     this.tableWrap.replaceChildren(this.table(data, caption));
+    this.storageWrap.replaceChildren(this.storageTable());
+  }
+
+  /** What each person keeps on the server (knowledge files, images) and what they may keep. */
+  storageTable() {
+    if (!this.storage.length) return el("p", { className: "note", text: t("admin_storage_empty") });
+    const size = (bytes) => t("admin_storage_mb", {
+      value: formatNumber(bytes / 1e6, { maximumFractionDigits: 1 }),
+    });
+    const rows = [...this.storage].sort((a, b) => a.user.localeCompare(b.user));
+    return el(
+      "table",
+      { className: "data-table", id: "storage-table" },
+      el("caption", { text: t("admin_storage_title") }),
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: t("admin_storage_person") }),
+        el("th", { scope: "col", className: "number", text: t("admin_storage_knowledge") }),
+        el("th", { scope: "col", className: "number", text: t("admin_storage_images") }),
+        el("th", { scope: "col", className: "number", text: t("admin_storage_used") }),
+        el("th", { scope: "col", className: "number", text: t("admin_storage_quota") }))),
+      el("tbody", {}, ...rows.map((row) => el("tr", {},
+        el("th", { scope: "row", text: row.user }),
+        el("td", { className: "number", text: size(row.knowledge_bytes) }),
+        el("td", { className: "number", text: size(row.image_bytes) }),
+        el("td", { className: "number", text: size(row.used_bytes) }),
+        el("td", { className: "number",
+          text: row.quota_bytes === null ? t("admin_quota_no_limit") : size(row.quota_bytes) })))),
+    );
   }
 
   chart({ days, users, values, most }, caption, summary) {

@@ -13,6 +13,7 @@ const QUOTAS = [
   { field: "tokens_per_day", key: "admin_quota_tokens_per_day" },
   { field: "concurrent_requests", key: "admin_quota_concurrent_requests" },
   { field: "max_context", key: "admin_quota_max_context" },
+  { field: "storage_mb", key: "admin_quota_storage_mb" },
 ];
 
 function roleName(role) {
