@@ -23,6 +23,7 @@ from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
 from iaforall.api.openai.router import router as openai_router
+from iaforall.api.openapi import document_bodies
 from iaforall.api.people import router as people_router
 from iaforall.api.policy import install_policy
 from iaforall.api.web.images import router as web_images_router
@@ -201,4 +202,5 @@ def create_app(
     install_docs(app)
     install_policy(app, settings)  # the rules file is read here: a bad one stops the start
     mount_static(app)
+    document_bodies(app)
     return app

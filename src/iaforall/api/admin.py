@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import json_body, require_admin, services
+from iaforall.api.openapi import json_doc
 from iaforall.api.people import key_json
 from iaforall.api.system import resident_models
 from iaforall.core.errors import InvalidRequest
@@ -76,7 +77,7 @@ async def list_users(svc: ServicesDep) -> dict[str, Any]:
     return {"data": [user_json(svc, u) for u in users], "role_quotas": roles}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, openapi_extra=json_doc(NewUser))
 async def create_user(request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, NewUser)
     async with svc.password_slots.held():  # argon2: 64 MiB and a core each
@@ -86,7 +87,7 @@ async def create_user(request: Request, svc: ServicesDep) -> dict[str, Any]:
     return user_json(svc, user)
 
 
-@router.patch("/users/{ref}")
+@router.patch("/users/{ref}", openapi_extra=json_doc(UserPatch))
 async def update_user(ref: str, request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, UserPatch)
     target = await run_in_threadpool(svc.accounts.get_user, ref)
@@ -126,7 +127,7 @@ async def list_keys(
     return {"data": [key_json(k) for k in keys]}
 
 
-@router.post("/users/{ref}/keys", status_code=201)
+@router.post("/users/{ref}/keys", status_code=201, openapi_extra=json_doc(NewKey))
 async def create_key(ref: str, request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, NewKey)
     key, secret = await run_in_threadpool(svc.accounts.create_key, ref, body.name)

@@ -46,7 +46,10 @@ async def list_audit(
     svc: ServicesDep,
     where: FilterDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id.")] = None,
+    # bounded: the database's integers are 64-bit (a larger one was a 500)
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Entries older than this id.")
+    ] = None,
 ) -> dict[str, Any]:
     """Newest first; `next_before` is where the next page starts (null on the last page)."""
     entries = await run_in_threadpool(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
+from iaforall.api.openapi import FILE, json_doc, multipart_doc
 from iaforall.api.streaming import first_and_rest
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import (
@@ -352,12 +353,27 @@ def _stamp(seconds: float, vtt: bool) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{'.' if vtt else ','}{ms:03d}"
 
 
-@router.post("/transcriptions", response_model=None)
+def _audio_form(*, language: bool) -> dict[str, Any]:
+    """The form `_handle` reads, as OpenAI's audio endpoints take it."""
+    fields: dict[str, dict[str, Any]] = {
+        "file": FILE,
+        "model": {"type": "string", "description": "A Whisper model, e.g. whisper-base."},
+        "prompt": {"type": "string"},
+        "response_format": {"type": "string", "enum": list(FORMATS), "default": "json"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
+        "stream": {"type": "boolean", "default": False},
+    }
+    if language:
+        fields["language"] = {"type": "string", "description": "ISO-639-1, e.g. fr."}
+    return multipart_doc(fields, required=["file", "model"])
+
+
+@router.post("/transcriptions", response_model=None, openapi_extra=_audio_form(language=True))
 async def transcriptions(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     return await _handle(request, svc, me, "transcribe")
 
 
-@router.post("/translations", response_model=None)
+@router.post("/translations", response_model=None, openapi_extra=_audio_form(language=False))
 async def translations(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     return await _handle(request, svc, me, "translate")
 
@@ -390,7 +406,7 @@ def _speaker(request: Request, svc: Services) -> tuple[tts.Speaker, Turn]:
     return speaker, turn
 
 
-@router.post("/speech", response_model=None)
+@router.post("/speech", response_model=None, openapi_extra=json_doc(SpeechBody))
 async def speech(request: Request, svc: ServicesDep) -> Response:
     """The audio is sent as it is produced: the first sentence's as soon as it is spoken, then
     the rest a few sentences at a time (one piece of text: the whole file at once)."""

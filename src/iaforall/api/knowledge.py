@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.limits import MAX_KNOWLEDGE_FILES
+from iaforall.api.openapi import FILE, json_doc, multipart_doc
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import InvalidRequest, NotFound, PayloadTooLarge
 from iaforall.core.types import Principal
@@ -132,7 +133,7 @@ async def list_bases(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     return {"object": "list", "data": [base_out(b, me, names) for b in found]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=json_doc(BaseCreate))
 async def create_base(request: Request, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     body = await json_body(request, BaseCreate)
     model = svc.embeddings.resolve(body.embedding_model)  # unknown: 404 before anything exists
@@ -147,7 +148,7 @@ async def get_base(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, 
     return await _out(svc, await _off(svc.knowledge.bases.get, me.user, kb_id), me)
 
 
-@router.patch("/{kb_id}")
+@router.patch("/{kb_id}", openapi_extra=json_doc(BasePatch))
 async def update_base(
     kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep
 ) -> dict[str, Any]:
@@ -181,7 +182,14 @@ async def unshare(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> 
     return await _out(svc, await _off(svc.knowledge.bases.unshare, me.user, kb_id, other.id), me)
 
 
-@router.post("/{kb_id}/files", status_code=202)
+UPLOAD = multipart_doc(
+    {"file": {"type": "array", "items": FILE, "maxItems": MAX_KNOWLEDGE_FILES}},
+    required=["file"],
+    description="One or more documents, each in a 'file' field.",
+)
+
+
+@router.post("/{kb_id}/files", status_code=202, openapi_extra=UPLOAD)
 async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
     """Files are checked (size, real type against the name) before anything is stored, then
     read in the background: follow `status` and `progress`. A file already in the base (same
@@ -278,7 +286,7 @@ async def delete_file(kb_id: str, file_id: str, svc: ServicesDep, me: PrincipalD
     return Response(status_code=204)
 
 
-@router.post("/{kb_id}/search")
+@router.post("/{kb_id}/search", openapi_extra=json_doc(SearchBody))
 async def search(
     kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep
 ) -> dict[str, Any]:

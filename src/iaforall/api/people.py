@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.auth import SESSION_COOKIE, authenticate, refuse_other_sites, require_json
 from iaforall.api.deps import json_body, services
+from iaforall.api.openapi import json_doc
 from iaforall.core.errors import Forbidden, InvalidRequest, TooManyAttempts, Unauthorized
 from iaforall.core.types import Principal
 from iaforall.people.accounts import KeyView
@@ -114,7 +115,7 @@ def _throttled(svc: Services, name: str | None, address: str) -> None:
         )
 
 
-@router.post("/session")
+@router.post("/session", openapi_extra=json_doc(Login))
 async def log_in(request: Request, svc: ServicesDep) -> Response:
     _signing_in(request)
     body = await json_body(request, Login)
@@ -144,7 +145,7 @@ async def log_out(request: Request, svc: ServicesDep) -> Response:
     return response
 
 
-@router.post("/setup")
+@router.post("/setup", openapi_extra=json_doc(Setup))
 async def set_up(request: Request, svc: ServicesDep) -> Response:
     """The first admin, with the one-time token printed at start."""
     _signing_in(request)
@@ -183,7 +184,7 @@ async def my_keys(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     return {"data": [key_json(k) for k in keys]}
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, openapi_extra=json_doc(NewKey))
 async def new_key(request: Request, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     """The key is in this answer only: it is stored as a hash."""
     body = await json_body(request, NewKey)

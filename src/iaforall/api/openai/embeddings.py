@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
+from iaforall.api.openapi import json_doc
 from iaforall.core.types import Principal
 from iaforall.embeddings import Embedded
 from iaforall.people.quotas import role_weight
@@ -37,7 +38,7 @@ class EmbeddingBody(BaseModel):
     user: str | None = None
 
 
-@router.post("/embeddings", response_model=None)
+@router.post("/embeddings", response_model=None, openapi_extra=json_doc(EmbeddingBody))
 async def embeddings(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     body = await json_body(request, EmbeddingBody)
     model = svc.embeddings.resolve(body.model)

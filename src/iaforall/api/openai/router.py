@@ -14,6 +14,7 @@ from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.images import with_images
 from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
+from iaforall.api.openapi import json_doc
 from iaforall.api.policing import checked_output, first_chunk_with
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import (
@@ -75,7 +76,7 @@ async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
     return _model_object(info)
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, openapi_extra=json_doc(ChatCompletionBody))
 async def chat_completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
@@ -100,7 +101,7 @@ async def chat_completions(
     )
 
 
-@router.post("/chat/prompt")
+@router.post("/chat/prompt", openapi_extra=json_doc(ChatCompletionBody))
 async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict[str, Any]:
     """What the model would be given for this chat: the exact text its template renders."""
     body = await json_body(request, ChatCompletionBody)
@@ -112,7 +113,7 @@ async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
 
 
-@router.post("/completions", response_model=None)
+@router.post("/completions", response_model=None, openapi_extra=json_doc(CompletionBody))
 async def completions(
     request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:

@@ -16,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
+from iaforall.api.openapi import json_doc
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.api.streaming import DONE, queue_headers, start_stream
 from iaforall.api.web.images import checked, history_images, model_input, reader_of, with_parts
@@ -83,7 +84,9 @@ def _text_of(chunk: bytes) -> str:
     return str((choices[0].get("delta") or {}).get("content") or "")
 
 
-@router.post("/conversations/{conversation_id}/reply", response_model=None)
+@router.post(
+    "/conversations/{conversation_id}/reply", response_model=None, openapi_extra=json_doc(ReplyBody)
+)
 async def reply(
     conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
 ) -> Response:
@@ -248,7 +251,7 @@ def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> 
         return None
 
 
-@router.post("/conversations/{conversation_id}/prompt")
+@router.post("/conversations/{conversation_id}/prompt", openapi_extra=json_doc(PromptBody))
 async def prompt(
     conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.openapi import json_doc
 from iaforall.api.web.catalogues import server_strings
 from iaforall.api.web.export import filename_for, to_markdown
 from iaforall.api.web.images import check_import, checked
@@ -52,7 +53,7 @@ async def list_conversations(
     return {"data": [ConversationSummary.of(c).model_dump(mode="json") for c in found]}
 
 
-@router.post("/conversations", status_code=201)
+@router.post("/conversations", status_code=201, openapi_extra=json_doc(ConversationCreate))
 async def create_conversation(request: Request, svc: ServicesDep, user: UserDep) -> Any:
     body = await json_body(request, ConversationCreate)
     await off_loop(svc.knowledge.bases.readable, user, body.knowledge)
@@ -60,7 +61,7 @@ async def create_conversation(request: Request, svc: ServicesDep, user: UserDep)
     return await _create(svc, user, body)
 
 
-@router.post("/conversations/import", status_code=201)
+@router.post("/conversations/import", status_code=201, openapi_extra=json_doc(ExportedConversation))
 async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
     user = me.user
     body = await json_body(request, ExportedConversation)
@@ -125,7 +126,7 @@ async def get_conversation(conversation_id: str, svc: ServicesDep, user: UserDep
     return ConversationFull.of(found).model_dump(mode="json")
 
 
-@router.patch("/conversations/{conversation_id}")
+@router.patch("/conversations/{conversation_id}", openapi_extra=json_doc(ConversationPatch))
 async def update_conversation(
     conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
 ) -> Any:

@@ -68,7 +68,9 @@ class ConversationPatch(_Strict):
     knowledge_files: list[str] | None = Field(None, max_length=MAX_BASES)
 
     def changes(self) -> dict[str, Any]:
-        changes = self.model_dump(exclude_unset=True, exclude={"settings"})
+        """What is set. A null leaves its field as it is, but `model`'s: back to the default."""
+        given = self.model_dump(exclude_unset=True, exclude={"settings"})
+        changes = {k: v for k, v in given.items() if v is not None or k == "model"}
         if self.settings is not None:
             changes["settings"] = self.settings.model_dump(exclude_unset=True)
         return changes
