@@ -74,7 +74,8 @@ def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def start_server(home: Path, log: Path, **env: str) -> RealServer:
+def launch_server(home: Path, log: Path, **env: str) -> RealServer:
+    """`iaforall serve` on a free loopback port, once it answers."""
     port = free_port()
     environment = {
         **os.environ,
@@ -95,15 +96,27 @@ def start_server(home: Path, log: Path, **env: str) -> RealServer:
         )
     server = RealServer(f"http://127.0.0.1:{port}", process, log)
 
-    def preloaded() -> bool:
+    def answers() -> bool:
         assert process.poll() is None, f"server exited:\n{log.read_text()}"
         try:
-            model = server.model(SMOL)
+            return httpx.get(f"{server.url}/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+    server.wait_for(answers, 60, "the server")
+    return server
+
+
+def start_server(home: Path, log: Path, **env: str) -> RealServer:
+    """A server with `home`'s models, once its default model is loaded."""
+    server = launch_server(home, log, **env)
+
+    def preloaded() -> bool:
+        assert server.process.poll() is None, f"server exited:\n{log.read_text()}"
+        model = server.model(SMOL)
         return model is not None and model["state"] == "ready"
 
-    server.wait_for(preloaded, 60, "the server and its default model")
+    server.wait_for(preloaded, 60, "the default model")
     return server
 
 
