@@ -17,6 +17,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, Route
 
 from iaforall.api.limits import CONTROL_LIMIT, families, family_of
+from iaforall.api.web.schemas import MAX_TEXT
 from iaforall.app import create_app
 from iaforall.settings import ImageSettings, KnowledgeSettings, Settings, VoiceSettings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
@@ -147,3 +148,18 @@ async def test_sign_in_refuses_a_huge_body_without_an_account(tmp_path: Path) ->
             wrong = await client.post("/web/api/session", json={"name": "x", "password": "y"})
             assert wrong.status_code == 401
     assert CONTROL_LIMIT <= 1_000_000
+
+
+async def test_the_longest_system_prompt_fits_its_family(fake: FakeWorld) -> None:
+    """200,000 characters, each escaped by JSON as \\uXXXX: 1.2 MB, past the 1 MB of control
+    routes, within the conversations' own limit."""
+    created = await fake.client.post("/web/api/conversations", json={})
+    assert created.status_code == 201, created.text
+    prompt = "漢" * MAX_TEXT
+    changed = await fake.client.patch(
+        f"/web/api/conversations/{created.json()['id']}",
+        content=json.dumps({"system_prompt": prompt}),  # ASCII only: \u6f22 for each
+        headers={"content-type": "application/json"},
+    )
+    assert changed.status_code == 200, changed.text[:300]
+    assert len(changed.request.content) > CONTROL_LIMIT

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iaforall.api.errors import error_response
+from iaforall.api.web.schemas import MAX_TEXT
 from iaforall.core.errors import PayloadTooLarge
 from iaforall.settings import Settings
 
@@ -60,6 +61,12 @@ def families(settings: Settings) -> list[Family]:
                 r"|/web/api/conversations/[^/]+/(reply|prompt)/?"
             ),
             answer_limit(settings),
+        ),
+        # a conversation's settings: a system prompt of MAX_TEXT characters, JSON-escaped
+        Family(
+            "conversation",
+            re.compile(r"/web/api/conversations(/[^/]+)?/?"),
+            MAX_TEXT * 6 + MB,
         ),
         Family("control", re.compile(r".*", re.DOTALL), CONTROL_LIMIT),
     ]
