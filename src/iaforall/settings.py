@@ -79,6 +79,14 @@ class EngineSettings(BaseSettings):
         300.0, description="Seconds an idle model stays loaded; negative keeps it forever."
     )
     load_timeout: float = Field(120.0, gt=0, description="Seconds allowed for a worker to load.")
+    prompt_cache_mb: int = Field(
+        256,
+        ge=0,
+        description=(
+            "MiB of RAM each model's worker may fill with the prompts of idle slots, to reuse "
+            "them when a conversation comes back (0: none; llama.cpp alone would use 8 GiB)."
+        ),
+    )
     memory_budget_mb: int = Field(
         0,
         ge=0,

@@ -235,3 +235,36 @@ async def test_snapshot_lists_running_then_waiting_in_serving_order() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert s.snapshot() == []
+
+
+async def test_a_waiter_that_does_not_move_hears_its_place_again() -> None:
+    """Behind a long answer the place stays the same for minutes: it is said again every
+    heartbeat, so that the waiting stream is never silent long enough for a proxy or a client
+    to give up on it (the soak bench counted such silences of 60 s as hangs)."""
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=5, heartbeat=0.05)
+    seen: list[int] = []
+
+    async def watch() -> None:
+        async with s.ticket(M, BOB) as ticket:
+            async for status in ticket.wait():
+                seen.append(status.position)
+
+    async with s.slot(M, ANN):
+        bob = asyncio.create_task(watch())
+        await asyncio.sleep(0.28)
+        assert 4 <= len(seen) <= 7 and set(seen) == {1}  # on admission, then every 0.05 s
+    await asyncio.wait_for(bob, 1)
+    assert seen[-1] == 0
+
+
+async def test_heartbeats_do_not_stretch_the_queue_timeout() -> None:
+    s = Scheduler(slots_for=lambda _: 1, max_queue=8, queue_timeout=0.2, heartbeat=0.03)
+    loop = asyncio.get_running_loop()
+    async with s.slot(M, ANN):
+        start = loop.time()
+        with pytest.raises(ServerBusy, match="within"):
+            async with s.ticket(M, BOB) as ticket:
+                async for status in ticket.wait():
+                    assert status.position == 1
+        assert 0.19 <= loop.time() - start < 1.0
+        assert s.queue_length == 0

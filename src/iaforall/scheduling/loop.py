@@ -2,8 +2,8 @@
 
 Admission is bounded (a full queue answers "busy" at once, with a hint of when to retry);
 waiting requests are granted slots by `policy.pick_next` whenever one frees up. Each request
-holds a `Ticket`: its place in line (position and expected wait, updated as the line moves),
-then its slot.
+holds a `Ticket`: its place in line (position and expected wait, updated as the line moves, and
+said again every `HEARTBEAT_S` while it stays the same), then its slot.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from iaforall.scheduling.policy import (
 DEFAULT_SECONDS_PER_TOKEN = 0.05  # per slot, until a model's own speed is measured
 _SPEED_MEMORY = 0.8  # how much of the past each new measurement keeps
 _LIVE_TOKENS = 8  # an answer being streamed tells the speed once it has this many tokens
+# A request waiting behind long answers may keep its place for minutes: its status is said again
+# this often, so that its stream shows a sign of life (proxies and clients commonly give up on a
+# connection silent for 60 s, and the client would lose its place for nothing).
+HEARTBEAT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +63,14 @@ class Place:
 class Ticket:
     """One request's place in line, then its slot. Made and ended by `Scheduler.ticket`."""
 
-    def __init__(self, entry: Waiting, timeout: float) -> None:
+    def __init__(self, entry: Waiting, timeout: float, heartbeat: float = HEARTBEAT_S) -> None:
         self.entry = entry
         self.status = QueueStatus(0, 0.0)
         self.granted_at: float | None = None  # monotonic time the slot was granted
         self.used_tokens: tuple[int, int] | None = None  # (prompt, completion), once known
         self.produced = 0  # chunks streamed so far (about one token each), by its holder
         self._timeout = timeout
+        self._heartbeat = heartbeat
         self._deadline = asyncio.get_running_loop().time() + timeout
         self._changed = asyncio.Event()
 
@@ -78,18 +83,22 @@ class Ticket:
         self.used_tokens = (prompt_tokens, completion_tokens)
 
     async def wait(self) -> AsyncIterator[QueueStatus]:
-        """The status on admission, then each change of position, until the slot is granted
-        (the last status then has position 0). ServerBusy if the queue timeout passes first."""
+        """The status on admission, then each change of position (and the same again after
+        `heartbeat` seconds without one), until the slot is granted (the last status then has
+        position 0). ServerBusy if the queue timeout passes first."""
+        loop = asyncio.get_running_loop()
         shown = self.status
         yield shown
         while shown.position != 0:
             if self.status.position == shown.position:  # else it moved while we were away
                 self._changed.clear()
                 try:
-                    async with asyncio.timeout_at(self._deadline):
+                    async with asyncio.timeout_at(
+                        min(self._deadline, loop.time() + self._heartbeat)
+                    ):
                         await self._changed.wait()
                 except TimeoutError:
-                    if not self.granted:
+                    if not self.granted and loop.time() >= self._deadline:
                         raise ServerBusy(
                             f"No slot of '{self.entry.model}' freed up within "
                             f"{self._timeout:.0f} s. Please retry shortly.",
@@ -115,8 +124,10 @@ class Scheduler:
         queue_timeout: float,
         max_active_models: int = 0,
         policy: Policy = "fair",
+        heartbeat: float = HEARTBEAT_S,
     ) -> None:
         self._slots_for = slots_for
+        self._heartbeat = heartbeat
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout
         self._max_active_models = max_active_models
@@ -198,7 +209,7 @@ class Scheduler:
                 "Please retry shortly.",
                 retry_after=self._retry_hint(),
             )
-        me = Ticket(entry, self._queue_timeout)
+        me = Ticket(entry, self._queue_timeout, self._heartbeat)
         self._waiting[entry] = me
         try:
             self._dispatch()

@@ -17,6 +17,7 @@ import aiohttp
 from iaforall.core.errors import EngineUnavailable
 from iaforall.core.types import ModelId
 from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
+from iaforall.engines.llamacpp.worker import DEFAULT_CACHE_RAM_MB
 from iaforall.engines.protocol import Capabilities, EngineState
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class LlamaCppEngine(ClientEngine):
         read_timeout: float,
         template_default_system: bool,
         mmproj: Path | None = None,
+        prompt_cache_mb: int = DEFAULT_CACHE_RAM_MB,
     ) -> None:
         self.model = model
         self.path = path
@@ -47,6 +49,7 @@ class LlamaCppEngine(ClientEngine):
         self._load_timeout = load_timeout
         self._read_timeout = read_timeout
         self._template_default_system = template_default_system
+        self._prompt_cache_mb = prompt_cache_mb
         self._state = EngineState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
         self.client: WorkerClient | None = None  # set once the worker is ready
@@ -58,6 +61,7 @@ class LlamaCppEngine(ClientEngine):
         args = ["--model", str(self.path), "--alias", self.model, "--threads", str(self._threads)]
         args += ["--parallel", str(self.capabilities.slots)]
         args += ["--ctx-per-slot", str(self.capabilities.context_length)]
+        args += ["--cache-ram-mb", str(self._prompt_cache_mb)]
         if self.mmproj is not None:
             args += ["--mmproj", str(self.mmproj)]
         return args

@@ -31,6 +31,7 @@ def llamacpp_factory(
             read_timeout=read_timeout,
             template_default_system=settings.template_default_system,
             mmproj=projector_for(entry.path),
+            prompt_cache_mb=settings.prompt_cache_mb,
         )
 
     return build

@@ -13,6 +13,10 @@ import json
 import os
 import sys
 
+# llama.cpp's own default is 8192 MiB: under a soak of varied prompts a worker grew by ~300 MB
+# in 5 minutes on its way there (bench/soak.py), memory that the pool's budget does not count.
+DEFAULT_CACHE_RAM_MB = 256
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="iaforall-worker")
@@ -22,6 +26,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, required=True)
     p.add_argument("--ctx-per-slot", type=int, required=True)
     p.add_argument("--mmproj", help="path of the model's vision projector (mmproj GGUF), if any")
+    p.add_argument(
+        "--cache-ram-mb",
+        type=int,
+        default=DEFAULT_CACHE_RAM_MB,
+        help="MiB of RAM for the prompts of idle slots, kept for reuse (0: none)",
+    )
     p.add_argument("--embedding", action="store_true", help="serve embeddings (/v1/embeddings)")
     p.add_argument("--pooling", choices=["mean", "cls", "last"], help="embeddings' pooling")
     return p.parse_args(argv)
@@ -43,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.cache_prompt = True
+    params.cache_ram_mib = args.cache_ram_mb  # bounded: see DEFAULT_CACHE_RAM_MB
     params.use_jinja = True  # the GGUF's own template, tools included
     params.ctx_shift = False  # a full context ends the answer ("length"), never silently drops text
     params.endpoint_slots = True
