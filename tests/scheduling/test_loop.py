@@ -268,3 +268,29 @@ async def test_heartbeats_do_not_stretch_the_queue_timeout() -> None:
                     assert status.position == 1
         assert 0.19 <= loop.time() - start < 1.0
         assert s.queue_length == 0
+
+
+async def test_a_full_line_gives_the_flooders_newest_place_to_a_newcomer() -> None:
+    s = scheduler(max_queue=3)
+    async with s.slot(M, ANN):
+        floods = [asyncio.create_task(_hold(s, ANN, 0)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        assert s.queue_length == 3
+        bob = asyncio.create_task(_hold(s, BOB, 0))
+        await asyncio.sleep(0.01)
+        # Ann's newest request lost its place at once, with a hint of when to retry
+        assert floods[2].done()
+        with pytest.raises(ServerBusy, match="place went to someone") as lost:
+            await floods[2]
+        assert lost.value.retry_after >= 1
+        assert not bob.done() and s.queue_length == 3
+        # Ann (2 waiting) against Bob (1): one more of Ann's would only swap who is refused
+        with pytest.raises(ServerBusy, match="already waiting"):
+            await _hold(s, ANN, 0)
+        cat = asyncio.create_task(_hold(s, CAT, 0))  # 2 against 0: Ann gives up one more
+        await asyncio.sleep(0.01)
+        assert floods[1].done() and not cat.done()
+        with pytest.raises(ServerBusy):
+            await floods[1]
+    await asyncio.wait_for(asyncio.gather(floods[0], bob, cat), 2)
+    assert s.queue_length == 0 and s.running(M) == 0

@@ -16,6 +16,7 @@ from iaforall.scheduling.policy import (
     expected_waits,
     forget_idle,
     pick_next,
+    place_to_give_up,
     queue_order,
     settle,
     start_tags,
@@ -320,3 +321,33 @@ def test_expected_waits(
 ) -> None:
     waits = expected_waits(order, running_left, slots=slots, seconds_per_token=0.1)
     assert waits == pytest.approx(expected)
+
+
+# A full line, and someone arrives: whose place (by index) is given up for them, if any.
+GIVE_UP_CASES = [
+    pytest.param([], ANN, None, id="an empty line gives up nothing"),
+    pytest.param([w(0, A, ANN), w(1, A, ANN)], ANN, None, id="the flooder asks again: refused"),
+    pytest.param([w(0, A, ANN), w(1, A, ANN)], BOB, 1, id="a newcomer takes the newest"),
+    pytest.param([w(0, A, ANN), w(1, A, BOB)], CAT, None, id="one each: nobody has more"),
+    pytest.param(
+        [w(0, A, ANN), w(1, A, ANN), w(2, A, BOB)], BOB, None, id="2 against 1: only a swap"
+    ),
+    pytest.param(
+        [w(0, A, ANN), w(1, A, ANN), w(2, A, BOB)], CAT, 1, id="2 against 0: Ann gives one"
+    ),
+    pytest.param(
+        [w(0, A, ANN), w(1, A, BOB), w(2, A, ANN), w(3, A, BOB)],
+        CAT,
+        3,
+        id="a tie: the newest of the heaviest",
+    ),
+    pytest.param(
+        [w(0, A, ANN), w(1, B, ANN), w(2, A, ANN)], BOB, 2, id="across models, the newest"
+    ),
+]
+
+
+@pytest.mark.parametrize(("waiting", "user", "expected"), GIVE_UP_CASES)
+def test_place_to_give_up(waiting: list[Waiting], user: UserId, expected: int | None) -> None:
+    chosen = place_to_give_up(waiting, user)
+    assert chosen == (None if expected is None else waiting[expected])

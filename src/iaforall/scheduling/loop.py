@@ -1,6 +1,7 @@
 """The scheduler: the one owner of queue and slot state.
 
-Admission is bounded (a full queue answers "busy" at once, with a hint of when to retry);
+Admission is bounded (a full queue answers "busy" at once, with a hint of when to retry,
+unless the newcomer has fewer places than the person with the most: one of theirs is given up);
 waiting requests are granted slots by `policy.pick_next` whenever one frees up. Each request
 holds a `Ticket`: its place in line (position and expected wait, updated as the line moves, and
 said again every `HEARTBEAT_S` while it stays the same), then its slot.
@@ -27,6 +28,7 @@ from iaforall.scheduling.policy import (
     expected_waits,
     forget_idle,
     pick_next,
+    place_to_give_up,
     queue_order,
     settle,
     token_cost,
@@ -73,6 +75,7 @@ class Ticket:
         self._heartbeat = heartbeat
         self._deadline = asyncio.get_running_loop().time() + timeout
         self._changed = asyncio.Event()
+        self._given_up: ServerBusy | None = None  # its place went to someone else
 
     @property
     def granted(self) -> bool:
@@ -90,8 +93,8 @@ class Ticket:
         shown = self.status
         yield shown
         while shown.position != 0:
-            if self.status.position == shown.position:  # else it moved while we were away
-                self._changed.clear()
+            if self.status.position == shown.position and self._given_up is None:
+                self._changed.clear()  # (else it moved, or lost its place, while we were away)
                 try:
                     async with asyncio.timeout_at(
                         min(self._deadline, loop.time() + self._heartbeat)
@@ -104,8 +107,20 @@ class Ticket:
                             f"{self._timeout:.0f} s. Please retry shortly.",
                             retry_after=max(1.0, min(60.0, self.status.wait_s)),
                         ) from None
+            if self._given_up is not None:
+                raise self._given_up
             shown = self.status
             yield shown
+
+    def give_up(self, retry_after: float) -> None:
+        """(The scheduler's.) The line was full and this place goes to someone who had fewer:
+        the waiter hears ServerBusy."""
+        self._given_up = ServerBusy(
+            "The server is busy and you had the most requests waiting: this one's place went "
+            "to someone who had fewer. Please retry shortly.",
+            retry_after=retry_after,
+        )
+        self._changed.set()
 
     def moved(self, status: QueueStatus) -> None:
         """(The scheduler's.) A new status; the waiter is woken when its position changes."""
@@ -204,11 +219,14 @@ class Scheduler:
             weight,
         )
         if len(self._waiting) >= self._max_queue and not self._can_start_now(entry):
-            raise ServerBusy(
-                f"The server is busy: {len(self._waiting)} requests are already waiting. "
-                "Please retry shortly.",
-                retry_after=self._retry_hint(),
-            )
+            given_up = place_to_give_up(list(self._waiting), user)
+            if given_up is None:
+                raise ServerBusy(
+                    f"The server is busy: {len(self._waiting)} requests are already waiting. "
+                    "Please retry shortly.",
+                    retry_after=self._retry_hint(),
+                )
+            self._waiting.pop(given_up).give_up(self._retry_hint())
         me = Ticket(entry, self._queue_timeout, self._heartbeat)
         self._waiting[entry] = me
         try:

@@ -125,6 +125,22 @@ def pick_next(
     return None
 
 
+def place_to_give_up(waiting: Sequence[Waiting], user: UserId) -> Waiting | None:
+    """When the line is full and `user` arrives: the place given up for them, the newest of
+    the person holding the most places, if that person would still hold more than `user`
+    then; None: the newcomer is refused. So one person's flood cannot lock everyone else out
+    of a shared server, and a line that is full of one person's requests serves others too."""
+    counts: dict[UserId, int] = {}
+    for entry in waiting:
+        counts[entry.user] = counts.get(entry.user, 0) + 1
+    if not counts:
+        return None
+    most = max(counts.values())
+    if most < counts.get(user, 0) + 2:  # giving up a place would only swap who is refused
+        return None
+    return max((e for e in waiting if counts[e.user] == most), key=lambda e: e.seq)
+
+
 def charge(ledger: Ledger, started: Waiting) -> Ledger:
     """The ledger once `started` has its slot: its user pays its estimated cost."""
     start = ledger.start_of(started.user)
