@@ -196,8 +196,9 @@ def test_stop_finds_descendants_and_spares_the_rest(tmp_path: Path) -> None:
         [stopped] = stop_nodes([record], grace=1.0)
         assert stopped.killed and set(stopped.pids) == set(found)  # the shell ignored SIGTERM
         ours.wait(5)
-        assert not processes_of([mine]) and other.poll() is None
+        # reaped first: a killed process still shows in /proc until it has finished dying
         assert naming.wait(5) == -signal.SIGKILL
+        assert not processes_of([mine]) and other.poll() is None
     finally:
         for process in (ours, other, naming):
             with contextlib.suppress(ProcessLookupError):
