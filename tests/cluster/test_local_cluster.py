@@ -198,6 +198,10 @@ def test_stop_finds_descendants_and_spares_the_rest(tmp_path: Path) -> None:
         ours.wait(5)
         # reaped first: a killed process still shows in /proc until it has finished dying
         assert naming.wait(5) == -signal.SIGKILL
+        # the orphaned `sleep` was killed too; init reaps it when it gets to it
+        deadline = time.monotonic() + 5
+        while processes_of([mine]) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not processes_of([mine]) and other.poll() is None
     finally:
         for process in (ours, other, naming):
