@@ -21,6 +21,7 @@ from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
+from iaforall.vision import ImageReader
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Services:
     gate: Gate
     embeddings: Embeddings
     knowledge: Knowledge
+    images: ImageReader  # images in chat: checked, and read by the pool's OCR runtime
     cluster: ClusterGateway | None = None  # engines on a Ray cluster (IAFORALL_CLUSTER)
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None

@@ -1,40 +1,85 @@
 """Read the text in an image with rapidocr (PP-OCR ONNX models it ships; English and French).
 
-One engine for the whole process (images in chat and scanned document pages alike), loaded
-lazily on first use; one recognition at a time, since each uses every core.
+A runtime like the others (engines/runtime.py): the server's one engine for images in chat is
+made by the registry and closed with the app; the document reader's child process makes its
+own. Loaded on first use; one recognition at a time, since each uses every core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import threading
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from iaforall.core.types import ModelId
+from iaforall.engines.protocol import EngineState
+from iaforall.engines.runtime import RuntimeCapabilities, Runtimes
+
 NAME = "rapidocr"
 
-_engine: Any = None
-_lock = threading.Lock()
+
+def installed() -> bool:
+    return importlib.util.find_spec("rapidocr") is not None
 
 
-def lines(image: Image.Image) -> list[str]:
-    """The lines of text found, top to bottom; empty when there is none. Blocks (~1 s)."""
-    global _engine
-    with _lock:
-        if _engine is None:
+class RapidOcr:
+    model = ModelId(NAME)
+
+    def __init__(self) -> None:
+        self.capabilities = RuntimeCapabilities("ocr", threads=os.cpu_count() or 1)
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> EngineState:
+        return EngineState.STOPPED if self._engine is None else EngineState.READY
+
+    def _loaded(self) -> Any:
+        if self._engine is None:
             from rapidocr import RapidOCR  # slow import; only when an image comes
 
             # No per-line orientation classifier: text lines are upright in scans and photos of
             # pages, and skipping it read 3-page scans 25% faster and more completely (it
             # flipped some lines).
-            _engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False})
-        result = _engine(np.asarray(image))
-    return [str(t) for t in (result.txts or ())]
+            self._engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False})
+        return self._engine
 
+    def lines(self, image: Image.Image) -> list[str]:
+        """The lines of text found, top to bottom; empty when there is none. Blocks (~1 s)."""
+        with self._lock:
+            result = self._loaded()(np.asarray(image))
+        return [str(t) for t in (result.txts or ())]
 
-class Ocr:
     async def read(self, image: Image.Image) -> list[str]:
-        """The lines of text found, top to bottom; empty when there is none."""
-        return await asyncio.to_thread(lines, image)
+        return await asyncio.to_thread(self.lines, image)
+
+    async def start(self) -> None:
+        def load() -> None:
+            with self._lock:
+                self._loaded()
+
+        await asyncio.to_thread(load)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"threads": self.capabilities.threads}
+
+    async def close(self) -> None:
+        with self._lock:
+            self._engine = None
+
+
+class RegisteredOcr:
+    """The app's OCR: the registry's runtime, made and started on the first image."""
+
+    def __init__(self, runtimes: Runtimes) -> None:
+        self._runtimes = runtimes
+
+    async def read(self, image: Image.Image) -> list[str]:
+        runtime = await self._runtimes.ready(NAME)
+        assert isinstance(runtime, RapidOcr)
+        return await runtime.read(image)

@@ -14,7 +14,7 @@ import hashlib
 import io
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -24,25 +24,27 @@ from iaforall.vision.decode import data_url_bytes, decode
 from iaforall.vision.errors import ImageRefused
 from iaforall.vision.fetch import fetch
 from iaforall.vision.ocr import NAME as OCR_NAME
-from iaforall.vision.ocr import Ocr
+from iaforall.vision.ocr import RapidOcr
 
 OCR_CACHE = 64  # images whose text is remembered: a conversation sends its images every turn
+
+
+class ReadsText(Protocol):
+    async def read(self, image: Image.Image) -> list[str]:
+        """The lines of text found, top to bottom; empty when there is none."""
 
 
 @dataclass
 class ImageReader:
     settings: ImageSettings
-    ocr: Ocr = field(default_factory=Ocr)
+    ocr: ReadsText = field(default_factory=RapidOcr)  # the app's: the registry's runtime
     # sha256 of the image's bytes -> the lines OCR read, most recently used last.
     _read: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
 
     @classmethod
     def of(cls, state: Any, settings: ImageSettings) -> ImageReader:
-        """The app's reader (so the OCR engine loads once per app), made on first use."""
-        reader: ImageReader | None = getattr(state, "image_reader", None)
-        if reader is None:
-            reader = cls(settings)
-            state.image_reader = reader
+        """The app's reader, built with its services (its OCR is the pool's runtime)."""
+        reader: ImageReader = state.services.images
         return reader
 
     async def image_bytes(self, url: str, param: str) -> bytes:

@@ -297,11 +297,15 @@ async function importFile(file) {
 async function loadModels() {
   const select = $("model-select");
   try {
-    const [models, health] = await Promise.all([api("GET", "/v1/models"), api("GET", "/health")]);
+    // Only the models that chat: Whisper, the voices and the encoder answer other requests.
+    const [models, health] = await Promise.all([
+      api("GET", "/web/api/models"),
+      api("GET", "/health"),
+    ]);
     state.defaultModel = health.default_model;
     state.models = models.data.map((m) => m.id);
     select.replaceChildren(
-      ...models.data.filter((m) => !m.id.startsWith("whisper:")).map((m) => {
+      ...models.data.map((m) => {
         const option = document.createElement("option");
         option.value = m.id;
         option.textContent = m.id;
