@@ -132,6 +132,11 @@ async def test_the_runtimes_are_closed_when_the_app_stops(tmp_path: Path) -> Non
         assert piper is not None
         pids = [p.pid for p in piper.processes()]
         assert pids
+        shown = (await world.client.get("/health")).json()["runtimes"]  # the local admin's view
+        assert {(r["name"], r["kind"], r["state"]) for r in shown} == {
+            ("whisper:tiny.en", "speech_to_text", "ready"),
+            ("tts-1", "text_to_speech", "ready"),
+        }
     assert hearing.state is EngineState.STOPPED and speaking.state is EngineState.STOPPED
     assert runtimes.made() == []
     for pid in pids:
