@@ -121,7 +121,7 @@ def build_services(
         Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
         embeddings,
         Knowledge.build(settings, database, embeddings),
-        ImageReader(settings.images, RegisteredOcr(pool.runtimes)),
+        ImageReader(settings.images, RegisteredOcr(pool.runtimes, scheduler)),
         cluster=cluster,
     )
 

@@ -16,11 +16,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from iaforall.core.types import ModelId
+from iaforall.core.types import ModelId, UserId
 from iaforall.engines.protocol import EngineState
 from iaforall.engines.runtime import RuntimeCapabilities, Runtimes
+from iaforall.scheduling.loop import Scheduler
 
 NAME = "rapidocr"
+# An image's share of the machine in the scheduler's fair shares, in generated-token
+# equivalents: about a second of every core, what a small chat model's 40 tokens take.
+IMAGE_COST = 40.0
 
 
 def installed() -> bool:
@@ -55,7 +59,10 @@ class RapidOcr:
             result = self._loaded()(np.asarray(image))
         return [str(t) for t in (result.txts or ())]
 
-    async def read(self, image: Image.Image) -> list[str]:
+    async def read(
+        self, image: Image.Image, *, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
+        """In a thread, at once (no line: see `RegisteredOcr` for the app's)."""
         return await asyncio.to_thread(self.lines, image)
 
     async def start(self) -> None:
@@ -74,12 +81,23 @@ class RapidOcr:
 
 
 class RegisteredOcr:
-    """The app's OCR: the registry's runtime, made and started on the first image."""
+    """The app's OCR: the registry's runtime, made and started on the first image; an image read
+    for someone takes its turn in the scheduler's line (fair shares, one model active at a time:
+    it uses every core), silently, as part of their chat request."""
 
-    def __init__(self, runtimes: Runtimes) -> None:
+    def __init__(self, runtimes: Runtimes, scheduler: Scheduler) -> None:
         self._runtimes = runtimes
+        self._scheduler = scheduler
 
-    async def read(self, image: Image.Image) -> list[str]:
+    async def read(
+        self, image: Image.Image, *, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
+        if user is None:
+            return await self._read(image)
+        async with self._scheduler.slot(ModelId(NAME), user, weight=weight, cost=IMAGE_COST):
+            return await self._read(image)
+
+    async def _read(self, image: Image.Image) -> list[str]:
         runtime = await self._runtimes.ready(NAME)
         assert isinstance(runtime, RapidOcr)
         return await runtime.read(image)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from iaforall.core.types import ChatRequest
+from iaforall.core.types import ChatRequest, UserId
 from iaforall.settings import ImageSettings
 from iaforall.vision.decode import data_url_bytes, decode
 from iaforall.vision.errors import ImageRefused
@@ -30,8 +30,11 @@ OCR_CACHE = 64  # images whose text is remembered: a conversation sends its imag
 
 
 class ReadsText(Protocol):
-    async def read(self, image: Image.Image) -> list[str]:
-        """The lines of text found, top to bottom; empty when there is none."""
+    async def read(
+        self, image: Image.Image, *, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
+        """The lines of text found, top to bottom; empty when there is none. With a `user`,
+        the work takes its turn in the scheduler on their behalf."""
 
 
 @dataclass
@@ -71,20 +74,24 @@ class ImageReader:
         with Image.open(io.BytesIO(data)) as image:
             return data, Image.MIME.get(image.format or "", "image/png")
 
-    async def lines(self, data: bytes, image: Image.Image) -> list[str]:
+    async def lines(
+        self, data: bytes, image: Image.Image, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
         key = hashlib.sha256(data).hexdigest()
         if key in self._read:
             self._read.move_to_end(key)
             return self._read[key]
-        lines = await self.ocr.read(image)
+        lines = await self.ocr.read(image, user=user, weight=weight)
         self._read[key] = lines
         while len(self._read) > OCR_CACHE:
             self._read.popitem(last=False)
         return lines
 
-    async def as_text(self, number: int, url: str, param: str) -> str:
+    async def as_text(
+        self, number: int, url: str, param: str, user: UserId | None = None, weight: float = 1.0
+    ) -> str:
         data, image = await self.load(url, param)
-        lines = await self.lines(data, image)
+        lines = await self.lines(data, image, user, weight)
         if not lines:
             return (
                 f"[Image {number}: OCR ({OCR_NAME}) found no text in it; "
@@ -156,7 +163,9 @@ async def read_images(
                 image_url = {**part["image_url"], "url": await reader.as_data_url(url, param)}
                 parts.append({"type": "image_url", "image_url": image_url})
             else:
-                parts.append({"type": "text", "text": await reader.as_text(number, url, param)})
+                # Read on the asker's behalf: OCR takes its turn in the scheduler's line.
+                text = await reader.as_text(number, url, param, chat.user, chat.weight)
+                parts.append({"type": "text", "text": text})
         if model_sees_images:
             messages.append({**message, "content": parts})
         else:
