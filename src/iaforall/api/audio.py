@@ -37,8 +37,8 @@ from iaforall.engines.threaded import Put
 from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
 from iaforall.engines.tts.encode import Streamer, encode, media_type
 from iaforall.engines.tts.runtime import SpeakerRuntime
-from iaforall.engines.whisper import SAMPLE_RATE, Run, Segment, Transcript, refuse_options
-from iaforall.engines.whisper.decode import decode
+from iaforall.engines.whisper import Run, Segment, Transcript, refuse_options
+from iaforall.engines.whisper.decode import decode, probe
 from iaforall.engines.whisper.runtime import WhisperRuntime
 from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
@@ -89,6 +89,7 @@ def _number(fields: dict[str, str], name: str, default: float) -> float:
 async def _handle(request: Request, svc: Services, me: Principal, task: str) -> Response:
     voice = svc.settings.voice
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
+    streamed = False  # then the stream removes the upload when it ends
     try:
         model_name = fields.get("model", "").strip()
         if not model_name:
@@ -112,23 +113,23 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
             raise InvalidRequest("'temperature' must be between 0 and 1.", param="temperature")
         language = None if task == "translate" else (fields.get("language") or "").strip().lower()
         refuse_options(spec, task, language or None)
-        decoded: list[Any] = []
         tally = Tally()
 
         async def prepare() -> float:
-            """The audio decoded (a 400 if it is not audio) before it takes a place in line:
-            its length is its cost."""
-            try:
-                audio = await asyncio.to_thread(decode, path, voice.max_audio_seconds)
-            finally:
-                _discard(path)
-            decoded.append(audio)
-            return transcription_estimate(len(audio) / SAMPLE_RATE)
+            """The file checked from its header (a 400 if it is not audio) before it takes a
+            place in line: its length is its cost. It is decoded in its turn, not before (a
+            long recording is ~100 MB of samples: not one per waiting request)."""
+            seconds = await asyncio.to_thread(probe, path, voice.max_audio_seconds)
+            return transcription_estimate(seconds)
 
         def work(runtime: Runtime, put: Put[Any], stop: threading.Event) -> None:
             assert isinstance(runtime, WhisperRuntime)
+            try:
+                audio = decode(path, voice.max_audio_seconds)
+            finally:
+                _discard(path)
             run = runtime.begin(
-                decoded.pop(),
+                audio,
                 task=task,
                 language=language or None,
                 prompt=fields.get("prompt"),
@@ -144,14 +145,26 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
 
         items = in_line(svc, me, model, prepare, work, tally)
         if stream:
-            return await _stream_transcript(items)
+            streamed = True
+            return await _stream_transcript(_removing(path, items))
         admission, got = await drain(items)
     finally:
-        _discard(path)
+        if not streamed:
+            _discard(path)
     run, found = got[0], got[1:]
     text = "".join(s.text for s in found).strip()
     result = Transcript(text, run.language, run.duration, found)
     return _render(result, fmt, task, queue_headers(admission))
+
+
+async def _removing(path: Path, items: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """The job's items; the upload removed when they end (decoded by then, or never to be)."""
+    try:
+        async for item in items:
+            yield item
+    finally:
+        await items.aclose()
+        _discard(path)
 
 
 async def _stream_transcript(items: AsyncGenerator[Any, None]) -> Response:

@@ -43,10 +43,10 @@ async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 @router.get("/models")
-async def list_chat_models(svc: ServicesDep) -> dict[str, Any]:
-    """The models the app's picker offers: those that chat (not Whisper, the voices, OCR or the
-    sentence encoder, which answer other requests)."""
-    found = await off_loop(list_models, svc.store, svc.pool.runtimes, ("chat",))
+async def list_models_by_kind(svc: ServicesDep) -> dict[str, Any]:
+    """Every model with what it does: the picker offers those that chat; voice in and out finds
+    its Whisper model and voices here (the encoder, OCR... answer other requests)."""
+    found = await off_loop(list_models, svc.store, svc.pool.runtimes)
     return {"data": [{"id": m.id, "kind": m.kind} for m in found]}
 
 

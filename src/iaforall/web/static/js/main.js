@@ -297,15 +297,16 @@ async function importFile(file) {
 async function loadModels() {
   const select = $("model-select");
   try {
-    // Only the models that chat: Whisper, the voices and the encoder answer other requests.
     const [models, health] = await Promise.all([
       api("GET", "/web/api/models"),
       api("GET", "/health"),
     ]);
     state.defaultModel = health.default_model;
-    state.models = models.data.map((m) => m.id);
+    state.models = models.data.map((m) => m.id); // voice in and out look for theirs here
+    // The picker offers the models that chat: Whisper, the voices, OCR and the sentence
+    // encoder answer other requests (picked, they answered 404).
     select.replaceChildren(
-      ...models.data.map((m) => {
+      ...models.data.filter((m) => m.kind === "chat").map((m) => {
         const option = document.createElement("option");
         option.value = m.id;
         option.textContent = m.id;
