@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from iaforall.core.errors import Forbidden, NotFound
-from iaforall.store.conversations import new_id
+from iaforall.core.ids import new_id
 from iaforall.store.database import Database
 from iaforall.store.tables import (
     KnowledgeBase,

@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
 
+from iaforall.core.folding import fold
 from iaforall.knowledge.fusion import Term
 from iaforall.knowledge.index_backend import Found, IndexedBase, Matrix, Row
-from iaforall.store.folding import fold
 
 
 class PostgresqlIndex:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from iaforall.core.errors import IAForAllError, ServerBusy
+from iaforall.core.ids import new_id
 from iaforall.core.types import UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
@@ -28,7 +29,6 @@ from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
 from iaforall.knowledge.reader_process import DocumentReader
 from iaforall.settings import KnowledgeSettings
-from iaforall.store.conversations import new_id
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from iaforall.store.folding import fold
+from iaforall.core.folding import fold
 
 MAX_QUERY_WORDS = 32
 

@@ -11,7 +11,6 @@ client (`huggingface_hub`) resumes a dropped connection itself.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import secrets
@@ -27,6 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from iaforall.core.errors import IAForAllError, InvalidRequest, ModelNotFound, ModelStoreError
+from iaforall.core.net_safety import is_public, resolved_address
 from iaforall.models.store import (
     ModelInfo,
     ModelStore,
@@ -37,7 +37,6 @@ from iaforall.models.store import (
     name_from_file,
     no_progress,
 )
-from iaforall.vision.fetch import is_public
 
 try:
     import fcntl
@@ -218,7 +217,7 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError):
         raise ModelStoreError(f"The host '{host}' could not be resolved.") from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    addresses = [resolved_address(str(info[4][0])) for info in infos]
     if not addresses:
         raise ModelStoreError(f"The host '{host}' has no address.")
     if not allow_private and any(not is_public(a) for a in addresses):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -13,17 +12,14 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from sqlalchemy.sql import ColumnElement
 
 from iaforall.core.errors import InvalidRequest, NotFound
+from iaforall.core.folding import combining_marks_class, find_folded, fold, strip_marks
+from iaforall.core.ids import new_id
 from iaforall.core.types import Usage
 from iaforall.store.database import FOLD_FUNCTION, Database
-from iaforall.store.folding import combining_marks_class, find_folded, fold, strip_marks
 from iaforall.store.tables import Conversation, Message, MessageImage, utcnow
 
 Action = Literal["send", "regenerate", "edit"]
 TITLE_LENGTH = 60
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import services, user_of
 from iaforall.api.web.schemas import ImageIn
+from iaforall.core.ids import new_id
 from iaforall.core.types import ChatRequest, UserId
 from iaforall.services import Services
 from iaforall.settings import ImageSettings
-from iaforall.store.conversations import NewImage, Said, Turn, new_id
+from iaforall.store.conversations import NewImage, Said, Turn
 from iaforall.vision import ImageReader, data_url, read_images
 from iaforall.vision.errors import ImageRefused
 

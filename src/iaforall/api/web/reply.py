@@ -23,6 +23,7 @@ from iaforall.api.web.images import checked, history_images, model_input, reader
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError, NotFound
+from iaforall.core.ids import new_id
 from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
 from iaforall.engines.protocol import Chunk
 from iaforall.knowledge.retrieve import Citation, with_sources
@@ -35,7 +36,6 @@ from iaforall.store.conversations import (
     NewImage,
     Said,
     Turn,
-    new_id,
     plan_turn,
 )
 
