@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
 
+from iaforall.core.types import KnowledgeBaseId
 from iaforall.knowledge.fusion import (
     VECTOR_WEIGHT,
     WORD_PREFIX,
@@ -72,7 +73,7 @@ class Hit:
     or the fused score (hybrid); the ranks (1 = best) say where each list put it."""
 
     chunk_id: str
-    kb_id: str
+    kb_id: KnowledgeBaseId
     score: float
     vector_rank: int | None = None
     keyword_rank: int | None = None
@@ -117,7 +118,7 @@ class KnowledgeIndex:
 
     # -- writing ------------------------------------------------------------------------
 
-    def add(self, kb_id: str, chunks: Iterable[tuple[str, str, Vector]]) -> int:
+    def add(self, kb_id: KnowledgeBaseId, chunks: Iterable[tuple[str, str, Vector]]) -> int:
         """Store chunks (chunk id, text, vector) in a knowledge base, replacing any with the
         same id there. All or nothing; returns how many were stored."""
         rows: list[Row] = [(str(chunk_id), str(body), vector) for chunk_id, body, vector in chunks]
@@ -134,7 +135,7 @@ class KnowledgeIndex:
             self._touch(connection, kb_id, len(rows) - replaced)
         return len(rows)
 
-    def remove(self, kb_id: str, chunk_ids: Iterable[str] | None = None) -> int:
+    def remove(self, kb_id: KnowledgeBaseId, chunk_ids: Iterable[str] | None = None) -> int:
         """Remove some chunks of a knowledge base, or all of it (chunk_ids None); returns how
         many chunks went."""
         with self.database.engine.begin() as connection:
@@ -149,7 +150,7 @@ class KnowledgeIndex:
         self._matrices.drop(kb_id)
         return gone
 
-    def _dimensions(self, connection: Connection, kb_id: str, size: int) -> int:
+    def _dimensions(self, connection: Connection, kb_id: KnowledgeBaseId, size: int) -> int:
         """The knowledge base's vector size; recorded on its first chunks."""
         known = _known_dimensions(connection, kb_id)
         if known is not None:
@@ -166,7 +167,7 @@ class KnowledgeIndex:
         self._backend.new_base(connection, size)
         return size
 
-    def _touch(self, connection: Connection, kb_id: str, added: int) -> None:
+    def _touch(self, connection: Connection, kb_id: KnowledgeBaseId, added: int) -> None:
         """A new version of the base (in-memory copies of its vectors are read again), with
         `added` more chunks (or fewer)."""
         connection.execute(
@@ -178,7 +179,9 @@ class KnowledgeIndex:
         )
         self._matrices.drop(kb_id)
 
-    def _delete(self, connection: Connection, kb_id: str, chunk_ids: list[str] | None) -> int:
+    def _delete(
+        self, connection: Connection, kb_id: KnowledgeBaseId, chunk_ids: list[str] | None
+    ) -> int:
         if chunk_ids is None:
             found = connection.execute(
                 text("SELECT id FROM knowledge_index WHERE kb_id = :kb"), {"kb": kb_id}
@@ -197,7 +200,7 @@ class KnowledgeIndex:
 
     # -- reading ------------------------------------------------------------------------
 
-    def count(self, kb_id: str) -> int:
+    def count(self, kb_id: KnowledgeBaseId) -> int:
         with self.database.engine.connect() as connection:
             return int(
                 connection.execute(
@@ -205,14 +208,14 @@ class KnowledgeIndex:
                 ).scalar_one()
             )
 
-    def dimensions(self, kb_id: str) -> int | None:
+    def dimensions(self, kb_id: KnowledgeBaseId) -> int | None:
         """The size of the knowledge base's vectors; None while it has none."""
         with self.database.engine.connect() as connection:
             return _known_dimensions(connection, kb_id)
 
     def search(
         self,
-        kb_ids: Iterable[str],
+        kb_ids: Iterable[KnowledgeBaseId],
         query_vector: Vector | None,
         query_text: str | None,
         k: int = 5,
@@ -273,7 +276,7 @@ class KnowledgeIndex:
 
     def _names(
         self, connection: Connection, ids: list[int], kbs: list[str]
-    ) -> dict[int, tuple[str, str]]:
+    ) -> dict[int, tuple[str, KnowledgeBaseId]]:
         """Chunk id and base of each row found, if it is of one of these bases."""
         if not ids:
             return {}
@@ -283,7 +286,9 @@ class KnowledgeIndex:
             ),
             {"ids": ids},
         )
-        return {int(i): (str(chunk), str(kb)) for i, chunk, kb in rows if kb in kbs}
+        return {
+            int(i): (str(chunk), KnowledgeBaseId(str(kb))) for i, chunk, kb in rows if kb in kbs
+        }
 
     def _bases_and_total(
         self, connection: Connection, kbs: list[str]
@@ -300,7 +305,7 @@ class KnowledgeIndex:
         total = int(rows[0][4]) if rows else 0
         return {str(kb): IndexedBase(int(d), int(v), int(n)) for kb, d, v, n, _ in rows}, total
 
-    def warm(self, kb_ids: Iterable[str]) -> None:
+    def warm(self, kb_ids: Iterable[KnowledgeBaseId]) -> None:
         """Read the vectors of these bases into memory now (those searched from memory), so
         that their first search does not (~2 s per 100,000 chunks)."""
         with self.database.engine.connect() as connection:
@@ -366,7 +371,7 @@ class KnowledgeIndex:
             return self._backend.keywords(connection, kbs, terms, n, share)
 
 
-def _known_dimensions(connection: Connection, kb_id: str) -> int | None:
+def _known_dimensions(connection: Connection, kb_id: KnowledgeBaseId) -> int | None:
     found = connection.execute(
         text("SELECT dimensions FROM knowledge_index_kbs WHERE kb_id = :kb"), {"kb": kb_id}
     ).scalar()

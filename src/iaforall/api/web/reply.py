@@ -24,7 +24,15 @@ from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError, NotFound
 from iaforall.core.ids import new_id
-from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
+from iaforall.core.types import (
+    ChatRequest,
+    ConversationId,
+    DocumentId,
+    ModelId,
+    Principal,
+    Usage,
+    UserId,
+)
 from iaforall.engines.protocol import Chunk
 from iaforall.knowledge.retrieve import Citation, with_sources
 from iaforall.policy.gate import Policy, decisions_field
@@ -88,7 +96,11 @@ def _text_of(chunk: bytes) -> str:
     "/conversations/{conversation_id}/reply", response_model=None, openapi_extra=json_doc(ReplyBody)
 )
 async def reply(
-    conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
+    conversation_id: ConversationId,
+    request: Request,
+    svc: ServicesDep,
+    me: PrincipalDep,
+    policy: PolicyDep,
 ) -> Response:
     user = me.user
     body = await json_body(request, ReplyBody)
@@ -211,7 +223,7 @@ async def sources(
     return await svc.knowledge.retriever.search(user, bases, history[-1].content, documents=files)
 
 
-def _readable_files(svc: Services, user: UserId, ids: tuple[str, ...]) -> list[str]:
+def _readable_files(svc: Services, user: UserId, ids: tuple[DocumentId, ...]) -> list[DocumentId]:
     """Those of these files the user may still read."""
     found = []
     for document_id in ids:
@@ -233,7 +245,9 @@ class Answer:
     error: str | None = None
 
 
-def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> MessageView | None:
+def _save(
+    svc: Services, user: UserId, conversation_id: ConversationId, answer: Answer
+) -> MessageView | None:
     try:
         return svc.conversations.save_answer(
             user,
