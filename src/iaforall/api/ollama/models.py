@@ -193,7 +193,12 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
 
     def work() -> None:
         pull_model(
-            svc.store, name, allow_private=allow_private, local_files=False, progress=progress
+            svc.store,
+            name,
+            allow_private=allow_private,
+            local_files=False,
+            progress=progress,
+            hub=svc.settings.other_programs,
         )
 
     async def run() -> None:
