@@ -16,10 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "qwen2.5-coder:1.5b"
+
+
+# Fields that get no command-line flag (cli/settings_flags.py): secrets show in `ps`.
+_NO_FLAG: dict[str, JsonValue] = {"flag": False}
 
 
 def _config() -> SettingsConfigDict:
@@ -64,6 +68,7 @@ class ServerSettings(BaseSettings):
         None,
         description="A bearer token that may read /metrics and the details of /health (for "
         "Prometheus' `authorization` or a monitoring probe), besides an administrator.",
+        json_schema_extra=_NO_FLAG,
     )
 
 
@@ -202,6 +207,7 @@ class PeopleSettings(BaseSettings):
     api_key: str = Field(
         "",
         description="The API key `iaforall run` sends to a server with accounts (iaf_…).",
+        json_schema_extra=_NO_FLAG,
     )
     member_weight: float = Field(
         1.0, gt=0, description="A member's share of the engines when they are saturated."
@@ -280,6 +286,7 @@ class DatabaseSettings(BaseSettings):
             "SQLAlchemy URL of the database (conversations, and later users). Empty: an SQLite "
             "file `iaforall.db` in the home folder. Migrations run at start."
         ),
+        json_schema_extra=_NO_FLAG,  # it may hold a password
     )
 
     def resolved_url(self, home: Path) -> str:
@@ -421,6 +428,7 @@ class ClusterSettings(BaseSettings):
             "Ray cluster that runs the model engines (ray://HOST:PORT, Ray Client's address); "
             "empty: this machine. Needs the `cluster` extra."
         ),
+        json_schema_extra={"metavar": "ray://HOST:PORT"},
     )
     cluster_auth: Literal["token", "disabled"] = Field(
         "token",
