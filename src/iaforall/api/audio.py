@@ -29,6 +29,7 @@ from iaforall.core.errors import (
     ModelNotFound,
     PayloadTooLarge,
 )
+from iaforall.core.events import QueueUpdate
 from iaforall.core.types import Principal
 from iaforall.engines import tts, whisper
 from iaforall.engines.audio_cost import heard, speech_estimate, spoken, transcription_estimate
@@ -40,7 +41,6 @@ from iaforall.engines.tts.runtime import SpeakerRuntime
 from iaforall.engines.whisper import Run, Segment, Transcript, refuse_options
 from iaforall.engines.whisper.decode import decode, probe
 from iaforall.engines.whisper.runtime import WhisperRuntime
-from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 
 log = logging.getLogger(__name__)

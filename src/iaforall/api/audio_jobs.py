@@ -9,11 +9,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from iaforall.core.events import QueueUpdate
 from iaforall.core.types import ModelId, Principal, Usage
 from iaforall.engines.runtime import Runtime
 from iaforall.engines.threaded import Put, thread_items
 from iaforall.people.quotas import role_weight
-from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 
 Work = Callable[[Runtime, Put[Any], threading.Event], None]
