@@ -135,13 +135,15 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
                 prompt=fields.get("prompt"),
                 temperature=temperature,
             )
-            tally.usage = heard(run.duration, 0)
+            tally.usage = heard(0, 0)
             put(run)
             tokens = 0
             for segment in run.segments(stop):
                 tokens += len(segment.tokens)
-                tally.usage = heard(run.duration, tokens)
+                tally.usage = heard(min(segment.end, run.duration), tokens)  # a stop: so far
                 put(segment)
+            if not stop.is_set():
+                tally.usage = heard(run.duration, tokens)  # the silences too: it heard them
 
         items = in_line(svc, me, model, prepare, work, tally)
         if stream:
