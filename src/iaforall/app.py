@@ -22,6 +22,7 @@ from iaforall.api.limits import BodyLimits
 from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
+from iaforall.api.openai.models import router as models_router
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.openapi import document_bodies
 from iaforall.api.people import router as people_router
@@ -212,6 +213,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimits, settings=settings)
     signed_in = [Depends(authenticate)]
+    app.include_router(models_router, dependencies=signed_in)
     app.include_router(openai_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)

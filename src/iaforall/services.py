@@ -53,14 +53,14 @@ class Services:
     def __post_init__(self) -> None:
         self.storage = Storage(self.database, self.accounts, self.settings.people)
 
-    def pipeline(self, policy: Policy, reader: ImageReader) -> Pipeline:
-        """The one answer pipeline, under these rules, reading images with this reader."""
+    def pipeline(self, policy: Policy) -> Pipeline:
+        """The one answer pipeline, under these rules."""
         return Pipeline(
             dispatcher=self.dispatcher,
             gate=self.gate,
             pool=self.pool,
             retriever=self.knowledge.retriever,
-            reader=reader,
+            reader=self.images,
             policy=policy,
             default_keep_alive=self.settings.engine.keep_alive,
         )

@@ -12,15 +12,13 @@ from iaforall.api.deps import services
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.policy.gate import Policy
 from iaforall.services import Services
-from iaforall.vision import ImageReader
 
 
 async def pipeline_of(
-    request: Request,
     svc: Annotated[Services, Depends(services)],
     policy: Annotated[Policy, Depends(policy_of)],
 ) -> Pipeline:
-    return svc.pipeline(policy, ImageReader.of(request.app.state, svc.settings.images))
+    return svc.pipeline(policy)
 
 
 PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]

@@ -26,7 +26,6 @@ from iaforall.policy.gate import Policy
 from iaforall.policy.rules import load_rules
 from iaforall.settings import Settings
 from iaforall.store.audit import AuditLog
-from iaforall.vision import ImageReader
 
 Message = dict[str, Any]
 
@@ -83,7 +82,7 @@ class InProcessBackend:
         rules = load_rules(settings.policy.rules_file)
         audit = AuditLog(self._services.database)
         policy = Policy(rules, audit, max_chars=settings.policy.rules_max_chars)
-        self._pipeline = self._services.pipeline(policy, ImageReader(settings.images))
+        self._pipeline = self._services.pipeline(policy)
         self._model = ModelId(model)
         self._sampling = sampling
 
