@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from iaforall.answering import KnowledgeAsk, Pipeline, Question
 from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import json_body, services, user_of
+from iaforall.api.deps import json_body, user_of
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody, KnowledgeOptions
 from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
@@ -18,11 +18,9 @@ from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.types import Principal, UserId
 from iaforall.knowledge.retrieve import Citation
 from iaforall.policy.gate import decisions_field
-from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
-ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
