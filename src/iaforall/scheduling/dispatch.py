@@ -179,6 +179,12 @@ class Dispatcher:
         async with self.pool.use(model) as engine:
             return await engine.render_prompt(request)
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """The prompt's length in the model's tokens; as `render_prompt`, no generation slot."""
+        model, _ = self.check(request)
+        async with self.pool.use(model) as engine:
+            return await engine.count_tokens(request)
+
     def _ticket(
         self, model: ModelId, request: GenerationRequest
     ) -> AbstractAsyncContextManager[Ticket]:

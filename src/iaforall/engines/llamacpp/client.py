@@ -151,6 +151,20 @@ class WorkerClient:
         except aiohttp.ClientError:
             raise self.stopped() from None
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """How many tokens the model is given for this chat: its rendered prompt, tokenized
+        by the model's own tokenizer as llama.cpp does before generating (special tokens
+        added and parsed)."""
+        prompt = await self.render_prompt(request)
+        body = {"content": prompt, "add_special": True, "parse_special": True}
+        try:
+            async with self.session.post(self._prefix + "/tokenize", json=body) as response:
+                if response.status != 200:
+                    raise error_from_body(response.status, await response.read())
+                return len((await response.json())["tokens"])
+        except aiohttp.ClientError:
+            raise self.stopped() from None
+
     async def busy_slots(self) -> int | None:
         try:
             timeout = aiohttp.ClientTimeout(total=2.0)
@@ -193,6 +207,9 @@ class ClientEngine:
 
     async def render_prompt(self, request: ChatRequest) -> str:
         return await self._ready().render_prompt(request)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        return await self._ready().count_tokens(request)
 
 
 def _usage(chunk: dict[str, Any]) -> Usage:
