@@ -112,7 +112,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
     question = {"role": "user", "content": "What is the weather in Paris right now?"}
     first = client.messages.create(
         model=QWEN,
-        max_tokens=100,
+        max_tokens=40,
         messages=[question],  # type: ignore[list-item]
         tools=[WEATHER],  # type: ignore[list-item]
         tool_choice={"type": "any"},
@@ -128,7 +128,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
     }
     second = client.messages.create(
         model=QWEN,
-        max_tokens=60,
+        max_tokens=30,
         messages=[question, first.to_param(), {"role": "user", "content": [result]}],  # type: ignore[list-item]
         tools=[WEATHER],  # type: ignore[list-item]
         extra_body={"temperature": 0},
@@ -140,7 +140,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
 def test_streamed_tool_use(client: anthropic.Anthropic) -> None:
     with client.messages.stream(
         model=QWEN,
-        max_tokens=60,
+        max_tokens=30,
         messages=[{"role": "user", "content": "What is the weather in Lyon?"}],
         tools=[WEATHER],  # type: ignore[list-item]
         tool_choice={"type": "tool", "name": "get_weather"},
