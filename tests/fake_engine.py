@@ -109,9 +109,9 @@ class FakeEngine:
     async def render_prompt(self, request: ChatRequest) -> str:
         return "".join(f"<{m['role']}>{m.get('content', '')}\n" for m in request.messages)
 
-    async def count_tokens(self, request: ChatRequest) -> int:
-        """One token per word of the rendered prompt: a stand-in for a tokenizer."""
-        return len((await self.render_prompt(request)).split())
+    async def count_tokens(self, text: str) -> int:
+        """One token a word: a stand-in for a tokenizer."""
+        return len(text.split())
 
     async def stats(self) -> dict[str, Any]:
         return {"pid": None, "rss_bytes": None, "busy_slots": self.active}

@@ -184,11 +184,10 @@ class Dispatcher:
         async with self.pool.use(request.model) as engine:
             return await engine.render_prompt(request)
 
-    async def count_tokens(self, request: ChatRequest) -> int:
-        """The prompt's length in the model's tokens; as `render_prompt`, no generation slot."""
-        model, _ = self.check(request)
+    async def count_tokens(self, model: ModelId, text: str) -> int:
+        """A rendered prompt's length in the model's own tokens; no generation slot."""
         async with self.pool.use(model) as engine:
-            return await engine.count_tokens(request)
+            return await engine.count_tokens(text)
 
     def _ticket(
         self, model: ModelId, request: GenerationRequest

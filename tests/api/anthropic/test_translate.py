@@ -15,11 +15,11 @@ from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter, ValidationError
 
 from iaforall.api.anthropic.events import MessageEvents, queue_ping
-from iaforall.api.anthropic.interim import delta_of
 from iaforall.api.anthropic.replies import message_of, stop_of, tool_input
 from iaforall.api.anthropic.schemas import CountTokensBody, MessagesBody
 from iaforall.core.errors import InvalidRequest
-from iaforall.engines.protocol import Chunk
+from iaforall.core.events import Chunk
+from iaforall.core.types import Usage
 from tests.sse import events
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -49,8 +49,6 @@ def recorded_chunks(name: str) -> list[Chunk]:
             continue
         parsed = json.loads(data)
         if "usage" in parsed:
-            from iaforall.core.types import Usage
-
             usage = Usage(parsed["usage"]["prompt_tokens"], parsed["usage"]["completion_tokens"])
             chunks.append(Chunk(data, usage, not parsed["choices"]))
         else:
@@ -64,7 +62,7 @@ def streamed(name: str, stops: tuple[str, ...] = ()) -> tuple[list[Any], Message
     writer = MessageEvents("msg_1", "tiny:latest", stops)
     raw = writer.start()
     for chunk in recorded_chunks(name):
-        raw += writer.feed(delta_of(chunk))
+        raw += writer.feed(chunk)
     raw += writer.finish()
     found = []
     snapshot, json_bufs = None, {}
@@ -353,7 +351,7 @@ def test_text_then_two_calls_in_pieces_make_three_blocks() -> None:
         _chunk({}, "tool_calls"),
     ]
     for chunk in pieces:
-        raw += writer.feed(delta_of(chunk))
+        raw += writer.feed(chunk)
     writer.attach({"decisions": ["late"]})
     raw += writer.finish()
     parsed = events(raw.decode())

@@ -2,49 +2,19 @@
 `content_block_start`, its `content_block_delta`s (`text_delta`, `input_json_delta`) and
 `content_block_stop`, then `message_delta` (stop reason, usage) and `message_stop`.
 
-Pure: `MessageEvents` is fed the deltas parsed once from llama.cpp's OpenAI chunks and gives
-back the bytes of the events, so it is tested on recorded chunks without a server.
+Pure: `MessageEvents` is fed llama.cpp's OpenAI chunks (their delta parsed once, in core) and
+gives back the bytes of the events, so it is tested on recorded chunks without a server.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from iaforall.api.anthropic.replies import stop_of, tool_use_id
-
-
-class _ToolCallPiece(Protocol):
-    @property
-    def index(self) -> int: ...
-    @property
-    def id(self) -> str | None: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def arguments(self) -> str: ...
-
-
-class _Usage(Protocol):
-    @property
-    def prompt_tokens(self) -> int: ...
-    @property
-    def completion_tokens(self) -> int: ...
-
-
-class DeltaLike(Protocol):
-    """What one OpenAI chunk says (core.events.Delta has this shape)."""
-
-    @property
-    def text(self) -> str: ...
-    @property
-    def tool_calls(self) -> Sequence[_ToolCallPiece]: ...
-    @property
-    def finish_reason(self) -> str | None: ...
-    @property
-    def usage(self) -> _Usage | None: ...
+from iaforall.core.events import Chunk, ToolCallDelta
+from iaforall.core.types import Usage
 
 
 def event(name: str, data: dict[str, Any]) -> bytes:
@@ -68,7 +38,7 @@ class MessageEvents:
         self._open: Literal["text", "tool_use"] | None = None
         self._calls: dict[int, int] = {}  # OpenAI tool call index -> our block index
         self._finish: str | None = None
-        self._usage: _Usage | None = None
+        self._usage: Usage | None = None
         self._pending: dict[str, Any] = {}  # our fields, riding on the next event
 
     def start(self, fields: dict[str, Any] | None = None) -> bytes:
@@ -94,7 +64,8 @@ class MessageEvents:
         """Our fields (e.g. rule decisions on the output) ride on the next event."""
         self._pending = {**self._pending, **fields}
 
-    def feed(self, delta: DeltaLike) -> bytes:
+    def feed(self, chunk: Chunk) -> bytes:
+        delta = chunk.delta
         out = b""
         if delta.text:
             out += self._open_text()
@@ -103,8 +74,8 @@ class MessageEvents:
             out += self._tool_piece(piece)
         if delta.finish_reason is not None:
             self._finish = delta.finish_reason
-        if delta.usage is not None:
-            self._usage = delta.usage
+        if chunk.usage is not None:
+            self._usage = chunk.usage
         return out
 
     def finish(self) -> bytes:
@@ -138,7 +109,7 @@ class MessageEvents:
             return b""
         return self._close() + self._start_block("text", {"type": "text", "text": ""})
 
-    def _tool_piece(self, piece: _ToolCallPiece) -> bytes:
+    def _tool_piece(self, piece: ToolCallDelta) -> bytes:
         out = b""
         if piece.index not in self._calls:
             block = {

@@ -151,12 +151,10 @@ class WorkerClient:
         except aiohttp.ClientError:
             raise self.stopped() from None
 
-    async def count_tokens(self, request: ChatRequest) -> int:
-        """How many tokens the model is given for this chat: its rendered prompt, tokenized
-        by the model's own tokenizer as llama.cpp does before generating (special tokens
-        added and parsed)."""
-        prompt = await self.render_prompt(request)
-        body = {"content": prompt, "add_special": True, "parse_special": True}
+    async def count_tokens(self, text: str) -> int:
+        """How many tokens a rendered prompt is: tokenized as llama.cpp does before
+        generating (special tokens added, and parsed in the template's markup)."""
+        body = {"content": text, "add_special": True, "parse_special": True}
         try:
             async with self.session.post(self._prefix + "/tokenize", json=body) as response:
                 if response.status != 200:
@@ -208,8 +206,8 @@ class ClientEngine:
     async def render_prompt(self, request: ChatRequest) -> str:
         return await self._ready().render_prompt(request)
 
-    async def count_tokens(self, request: ChatRequest) -> int:
-        return await self._ready().count_tokens(request)
+    async def count_tokens(self, text: str) -> int:
+        return await self._ready().count_tokens(text)
 
 
 def _usage(chunk: dict[str, Any]) -> Usage:
