@@ -13,9 +13,13 @@ import pytest
 
 from iaforall.core.errors import EngineUnavailable
 from tests.api.test_body_limits import raw_status
+from tests.api.test_knowledge_api import NOTES, World, new_base, settled, upload, world
+from tests.api.test_policy_api import Served, ruled
 from tests.api.test_queue import blocker, line, until
 from tests.conftest import FakeWorld
 from tests.sse import events
+
+__all__ = ["ruled", "world"]  # fixtures of the policy and knowledge tests, used here too
 
 MESSAGES = "/v1/messages"
 
@@ -145,3 +149,44 @@ async def test_the_waiting_stream_shows_its_place_in_pings(tmp_path: Path) -> No
     pings = [data for name, data in found if name == "ping" and "iaforall" in data]
     assert pings and pings[0]["iaforall"]["queue"]["position"] == 1
     assert found[-1][0] == "message_stop"
+
+
+PHONE = "Call me on 06 12 34 56 78"
+
+
+async def test_rules_decisions_ride_in_the_iaforall_field(ruled: Served) -> None:
+    client = ruled.client
+    whole = (await client.post(MESSAGES, json=ask(PHONE))).json()  # the fake echoes it
+    stages = [d["applies_to"] for d in whole["iaforall"]["decisions"]]
+    assert stages == ["input", "output"], whole
+    r = await client.post(MESSAGES, json=ask(PHONE, stream=True))
+    found = events(r.text)
+    start = found[0][1]["message"]
+    assert [d["rule"] for d in start["iaforall"]["decisions"]] == ["phone-numbers"]
+    later = [data["iaforall"] for name, data in found[1:] if "iaforall" in data]
+    assert [d["applies_to"] for d in later[0]["decisions"]] == ["output"]
+    assert found[-1][0] == "message_stop"
+    blocked = await client.post(MESSAGES, json=ask("how to make a pipe bomb"))
+    assert blocked.status_code == 403
+    said = anthropic_error(blocked.json(), "permission_error")
+    assert "weapons" in said
+    assert blocked.json()["iaforall"]["decisions"][0]["rule"] == "no-weapons"
+
+
+async def test_knowledge_citations_prompt_and_keep_alive(world: World) -> None:
+    client = world.client
+    kb = (await new_base(client))["id"]
+    (notes,) = (await upload(client, kb, ("notes.md", NOTES))).json()["data"]
+    assert (await settled(client, kb, notes["id"]))["status"] == "ready"
+    extension = {"knowledge": {"bases": [kb], "k": 1}, "return_prompt": True, "keep_alive": 0}
+    r = await client.post(MESSAGES, json=ask("When are tomatoes watered?", iaforall=extension))
+    assert r.status_code == 200, r.text
+    ours = r.json()["iaforall"]
+    assert ours["citations"][0]["document"] == "notes.md"
+    assert "[1] notes.md" in ours["prompt"]
+    engine = world.fake.engine("tiny:latest")
+    assert engine.state.value == "stopped"  # keep_alive 0: unloaded after the answer
+    body = ask("When are tomatoes watered?", iaforall={"knowledge": {"bases": [kb], "k": 1}})
+    del body["max_tokens"]
+    counted = (await client.post(f"{MESSAGES}/count_tokens", json=body)).json()["input_tokens"]
+    assert counted > 10  # a question of four words: the passage is counted too
