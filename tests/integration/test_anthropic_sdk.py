@@ -128,7 +128,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
     }
     second = client.messages.create(
         model=QWEN,
-        max_tokens=30,
+        max_tokens=20,
         messages=[question, first.to_param(), {"role": "user", "content": [result]}],  # type: ignore[list-item]
         tools=[WEATHER],  # type: ignore[list-item]
         extra_body={"temperature": 0},
