@@ -1,8 +1,9 @@
-"""The answer pipeline as every dialect's routes get it, and the language of the rules' messages."""
+"""The answer pipeline as every dialect's routes get it, the language of the rules' messages
+and our `iaforall` fields that ride in answers."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -36,3 +37,11 @@ PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]
 def language_of(request: Request) -> str | None:
     """The language the rules' messages are given in: the client's first choice."""
     return preferred_language(request.headers.get("accept-language", ""))
+
+
+def merged(fields: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Our `iaforall` fields with more of them; the rules' decisions add up."""
+    out = {**fields, **more}
+    if "decisions" in fields and "decisions" in more:
+        out["decisions"] = [*fields["decisions"], *more["decisions"]]
+    return out

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.answering import Pipeline, Question
-from iaforall.api.answering import PipelineDep, language_of
+from iaforall.api.answering import PipelineDep, language_of, merged
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body
 from iaforall.api.errors import ollama_body
 from iaforall.api.ollama.convert import Kind, Relay, ndjson, now_iso
 from iaforall.api.ollama.schemas import ChatBody, GenerateBody
-from iaforall.api.openai.stream import merged
 from iaforall.api.openapi import json_doc
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.events import Decided, Event, Failed, QueueUpdate

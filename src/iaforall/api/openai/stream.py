@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+from iaforall.api.answering import merged
 from iaforall.api.errors import sse_error
 from iaforall.api.streaming import DONE, queue_comment
 from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
@@ -20,14 +21,6 @@ def with_fields(data: bytes, fields: dict[str, Any]) -> bytes:
     chunk = json.loads(data)
     chunk["iaforall"] = merged(chunk.get("iaforall", {}), fields)
     return json.dumps(chunk, ensure_ascii=False).encode()
-
-
-def merged(fields: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """`iaforall` fields with more of them; decisions add up."""
-    out = {**fields, **more}
-    if "decisions" in fields and "decisions" in more:
-        out["decisions"] = [*fields["decisions"], *more["decisions"]]
-    return out
 
 
 async def sse(
