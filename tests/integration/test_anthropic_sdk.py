@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
 import httpx
 import pytest
 
-import anthropic
 from iaforall.people.accounts import Accounts
 from iaforall.store.database import Database
 from tests.real_server import QWEN, SMOL, RealServer, start_server, stop_server

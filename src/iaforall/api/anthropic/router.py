@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from iaforall.answering import KnowledgeAsk, Question
+from iaforall.answering import Question
 from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.anthropic.events import MessageEvents, queue_ping
 from iaforall.api.anthropic.replies import message_id, message_of
@@ -65,7 +65,7 @@ async def count_tokens(request: Request, pipeline: PipelineDep, me: PrincipalDep
     """The prompt's length in the model's own tokens: its chat template rendered (system
     prompt and tools included), then tokenized by llama.cpp, as the model would be given it."""
     body = await json_body(request, CountTokensBody)
-    question = Question(body.to_core(me.user), knowledge=_knowledge(body))
+    question = Question(body.to_core(me.user), knowledge=body.iaforall.knowledge_ask())
     _, tokens = await pipeline.count_tokens(question)
     return {"input_tokens": tokens}
 
@@ -76,17 +76,10 @@ def _question(request: Request, body: MessagesBody, me: Principal) -> Question:
         body.to_core(me.user),
         kind="chat",
         language=language_of(request),
-        knowledge=_knowledge(body),
+        knowledge=body.iaforall.knowledge_ask(),
         keep_alive=extension.keep_alive,
         return_prompt=extension.return_prompt,
     )
-
-
-def _knowledge(body: CountTokensBody | MessagesBody) -> KnowledgeAsk | None:
-    asked = body.iaforall.knowledge
-    if asked is None:
-        return None
-    return KnowledgeAsk(tuple(asked.bases), tuple(asked.files), asked.k)
 
 
 def _fields(prompt: str | None, citations: list[Citation], cites: bool) -> dict[str, Any]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from iaforall.api.openai.schemas import IAForAllOptions
+from iaforall.answering.structured import json_schema_format
+from iaforall.api.extension import IAForAllOptions
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import LOCAL_USER, ChatRequest, ModelId, Sampling, UserId
 
@@ -325,12 +324,6 @@ class MessagesBody(_Counted):
         output = self.output_config.format if self.output_config else None
         if output is None:
             return None
-        try:
-            validator_for(output.schema_).check_schema(output.schema_)
-        except SchemaError as exc:
-            raise InvalidRequest(
-                f"The JSON schema is invalid: {exc.message}",
-                param="output_config.format.schema",
-                code="invalid_json_schema",
-            ) from None
-        return {"type": "json_schema", "json_schema": {"name": "output", "schema": output.schema_}}
+        return json_schema_format(
+            output.schema_, name="output", param="output_config.format.schema"
+        )
