@@ -119,6 +119,12 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
         extra_body={"temperature": 0},
     )
     assert first.stop_reason == "tool_use"
+    counted = client.messages.count_tokens(
+        model=QWEN,
+        messages=[question],  # type: ignore[list-item]
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    assert counted.input_tokens == first.usage.input_tokens  # the tools are counted too
     call = next(block for block in first.content if block.type == "tool_use")
     assert call.name == "get_weather" and "paris" in str(call.input["city"]).lower()  # type: ignore[index]
     result = {
@@ -128,7 +134,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
     }
     second = client.messages.create(
         model=QWEN,
-        max_tokens=20,
+        max_tokens=40,
         messages=[question, first.to_param(), {"role": "user", "content": [result]}],  # type: ignore[list-item]
         tools=[WEATHER],  # type: ignore[list-item]
         extra_body={"temperature": 0},

@@ -51,6 +51,12 @@ async def test_whole_message(fake: FakeWorld) -> None:
     assert r.headers["x-iaforall-queue-position"] == "0"
 
 
+async def test_max_tokens_past_the_context_is_lowered_to_it(fake: FakeWorld) -> None:
+    r = await fake.client.post(MESSAGES, json=ask(max_tokens=32000))
+    assert r.status_code == 200, r.text
+    assert fake.engine("tiny:latest").requests[-1].sampling.max_tokens == 2048
+
+
 async def test_streamed_message_events(fake: FakeWorld) -> None:
     fake.engines.clear()
     r = await fake.client.post(MESSAGES, json=ask(stream=True))

@@ -79,6 +79,9 @@ def _question(request: Request, body: MessagesBody, me: Principal) -> Question:
         knowledge=body.iaforall.knowledge_ask(),
         keep_alive=extension.keep_alive,
         return_prompt=extension.return_prompt,
+        # `max_tokens` is required, and clients (Claude Code: 32000) ask for far more than a
+        # local model's context: "at most", lowered to the context rather than refused.
+        fill_context=True,
     )
 
 

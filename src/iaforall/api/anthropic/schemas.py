@@ -1,7 +1,8 @@
 """Request bodies of Anthropic's Messages API, validated, then turned into core types.
 
 The wire shapes are those of the official `anthropic` SDK. Fields that do not change the answer
-(`metadata`, `service_tier`, `cache_control`, `thinking`...) are accepted and ignored; fields
+(`metadata`, `service_tier`, `cache_control`, `thinking`, `context_management`...) are accepted
+and ignored; fields
 that would change it and that we cannot honour (server tools, MCP servers, documents) are
 refused with a clear message rather than silently ignored.
 """
@@ -21,7 +22,6 @@ from iaforall.core.types import LOCAL_USER, ChatRequest, ModelId, Sampling, User
 _REFUSED_FIELDS = {
     "mcp_servers": "MCP servers are not available: give the tools as 'tools' instead",
     "container": "containers (code execution) are not available on this server",
-    "context_management": "context management is not available on this server",
 }
 
 
@@ -157,7 +157,8 @@ class Message(BaseModel):
                 )
         if not parts and not calls:
             return tools
-        turn: dict[str, Any] = {"role": self.role, "content": _content(parts)}
+        # a turn of calls alone has no content, as in OpenAI's shape (null, not "")
+        turn: dict[str, Any] = {"role": self.role, "content": _content(parts) if parts else None}
         if calls:
             turn["tool_calls"] = calls
         return [*tools, turn]
