@@ -248,6 +248,13 @@ def test_what_cannot_be_honoured_is_refused_by_name(extra: dict[str, Any], param
     assert refused.value.param == param
 
 
+def test_a_known_block_in_a_form_not_taken_says_which_form_is() -> None:
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    with pytest.raises(InvalidRequest) as refused:
+        MessagesBody.model_validate(body(messages=[{"role": "user", "content": [image]}])).to_core()
+    assert "'base64'" in refused.value.message and refused.value.param == "messages.0.content.0"
+
+
 def test_max_tokens_is_required() -> None:
     raw = body()
     del raw["max_tokens"]

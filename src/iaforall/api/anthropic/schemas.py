@@ -150,11 +150,7 @@ class Message(BaseModel):
                     raise InvalidRequest("tool_result blocks belong to user turns.", param=where)
                 tools.append(block.to_message(where))
             elif not isinstance(block, ThinkingBlock):
-                raise _unsupported(
-                    f"Content blocks of type '{block.type}' are not supported; send text, "
-                    "image, tool_use or tool_result blocks.",
-                    where,
-                )
+                raise _unsupported(_refusal(block.type), where)
         if not parts and not calls:
             return tools
         # a turn of calls alone has no content, as in OpenAI's shape (null, not "")
@@ -162,6 +158,25 @@ class Message(BaseModel):
         if calls:
             turn["tool_calls"] = calls
         return [*tools, turn]
+
+
+_FORMS = {
+    "text": "a text block needs its 'text'",
+    "image": "an image needs a 'source' of type 'base64' (media_type, data) or 'url'",
+    "tool_use": "a tool_use block needs its 'id', 'name' and 'input' object",
+    "tool_result": "a tool_result block needs the 'tool_use_id' it answers",
+}
+
+
+def _refusal(kind: str) -> str:
+    """Why a block was not understood: a known kind in a form we do not take, or a kind we do
+    not take at all (documents, search results, server tool results...)."""
+    if kind in _FORMS:
+        return f"This '{kind}' block is not in a form taken here: {_FORMS[kind]}."
+    return (
+        f"Content blocks of type '{kind}' are not supported; send text, image, tool_use or "
+        "tool_result blocks."
+    )
 
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
