@@ -20,15 +20,7 @@ async def pipeline_of(
     svc: Annotated[Services, Depends(services)],
     policy: Annotated[Policy, Depends(policy_of)],
 ) -> Pipeline:
-    return Pipeline(
-        dispatcher=svc.dispatcher,
-        gate=svc.gate,
-        pool=svc.pool,
-        retriever=svc.knowledge.retriever,
-        reader=ImageReader.of(request.app.state, svc.settings.images),
-        policy=policy,
-        default_keep_alive=svc.settings.engine.keep_alive,
-    )
+    return svc.pipeline(policy, ImageReader.of(request.app.state, svc.settings.images))
 
 
 PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]

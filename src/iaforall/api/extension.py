@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from iaforall.answering import KnowledgeAsk
+from iaforall.core.types import DocumentId, KnowledgeBaseId
 
 
 class KnowledgeOptions(BaseModel):
@@ -14,8 +15,10 @@ class KnowledgeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bases: list[str] = Field(default_factory=list, max_length=16)
-    files: list[str] = Field(default_factory=list, max_length=16, description="Single files.")
+    bases: list[KnowledgeBaseId] = Field(default_factory=list, max_length=16)
+    files: list[DocumentId] = Field(
+        default_factory=list, max_length=16, description="Single files."
+    )
     k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
 
 

@@ -88,13 +88,6 @@ class Dispatcher:
             request = replace(request, sampling=sampling)
         return request, caps
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        """The engine's chunks alone, for callers that show no queue (a checked request)."""
-        async with contextlib.aclosing(self.stream_queued(request)) as items:
-            async for item in items:
-                if isinstance(item, Chunk):
-                    yield item
-
     async def stream_queued(
         self, request: GenerationRequest
     ) -> AsyncGenerator[QueueUpdate | Chunk, None]:
