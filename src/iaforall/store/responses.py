@@ -25,11 +25,11 @@ class KeptResponse:
     input_items: tuple[dict[str, Any], ...]
 
 
-def not_found(response_id: str) -> NotFound:
+def not_found(response_id: str, param: str = "response_id") -> NotFound:
     return NotFound(
         f"No response '{response_id}' here: it was not stored (`store: false`), it was "
         "deleted, or it is not yours.",
-        param="response_id",
+        param=param,
     )
 
 
