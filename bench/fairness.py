@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iaforall.core.events import Chunk, QueueUpdate
 from iaforall.core.types import CompletionRequest, ModelId, Sampling, UserId
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EnginePool
-from iaforall.engines.protocol import Chunk
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
-from iaforall.scheduling.dispatch import Dispatcher, QueueUpdate
+from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.scheduling.policy import Policy
 from iaforall.settings import EngineSettings

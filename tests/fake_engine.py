@@ -15,8 +15,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from iaforall.core.errors import EngineUnavailable, IAForAllError
+from iaforall.core.events import Chunk
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
-from iaforall.engines.protocol import Capabilities, Chunk, EngineState
+from iaforall.engines.protocol import Capabilities, EngineState
 
 Script = list[str | IAForAllError]
 

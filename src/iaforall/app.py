@@ -111,7 +111,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
             address_attempts=people.login_address_attempts,
         ),
         PasswordSlots(people.password_hash_concurrency, people.password_hash_wait),
-        Gate(accounts, people, canonical=lambda name: pool.resolve(name)[0]),
+        Gate(accounts, people),
         embeddings,
         Knowledge.build(settings, database, embeddings),
         cluster=cluster,

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from iaforall.core.events import Chunk
 from iaforall.core.types import ChatRequest, ModelId
 from iaforall.engines.llamacpp.toolcalls import (
     forced_call_format,
     parse_calls,
     recover_in_stream,
 )
-from iaforall.engines.protocol import Chunk
 
 NAMES = frozenset({"get_weather"})
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 from iaforall.api.ollama.convert import Relay
+from iaforall.core.events import Chunk, QueueUpdate
 from iaforall.core.types import Usage
-from iaforall.engines.protocol import Chunk
-from iaforall.scheduling.dispatch import QueueUpdate
 
 
 def chunk(choice: dict[str, Any] | None = None, **extra: Any) -> Chunk:

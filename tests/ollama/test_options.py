@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iaforall.api.ollama.options import keep_alive_seconds, options_sampling
+from iaforall.answering.keep_alive import keep_alive_seconds
+from iaforall.api.ollama.options import options_sampling
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import CompletionRequest, ModelId
 from iaforall.engines.llamacpp.payload import completion_body

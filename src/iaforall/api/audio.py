@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from iaforall.answering.start import first_and_rest
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import FILE, json_doc, multipart_doc
-from iaforall.api.streaming import first_and_rest
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import (
     IAForAllError,

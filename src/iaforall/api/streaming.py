@@ -1,66 +1,22 @@
-"""Server-sent events out of engine chunks, with zero per-token parsing, and the queue."""
+"""The HTTP sides of a streamed or awaited answer that every dialect shares: the place in
+line as headers and SSE comments, and stopping the work when the client leaves."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from fastapi import Request
 
-from iaforall.api.errors import sse_error
 from iaforall.core.errors import IAForAllError
-from iaforall.engines.protocol import Chunk
-from iaforall.scheduling.dispatch import QueueUpdate
+from iaforall.core.events import QueueUpdate
 
 T = TypeVar("T")
 
 DONE = b"data: [DONE]\n\n"
-
-
-Item = Chunk | QueueUpdate
-
-
-async def admitted(items: AsyncGenerator[Item, None]) -> QueueUpdate:
-    """The request's place in line on arrival; errors before it (unknown model, full queue)
-    are raised here, so they get a real HTTP status."""
-    try:
-        first = await anext(items)
-    except BaseException:
-        await items.aclose()
-        raise
-    if not isinstance(first, QueueUpdate):  # the dispatcher's contract: admission first
-        await items.aclose()
-        raise TypeError(f"expected the admission status first, got {first!r}")
-    return first
-
-
-async def first_and_rest(
-    items: AsyncGenerator[T, None],
-) -> tuple[T | None, AsyncGenerator[T, None]]:
-    """Wait for the first item, so that errors before streaming get a real HTTP status."""
-    try:
-        first = await anext(items)
-    except StopAsyncIteration:
-        return None, items
-    except BaseException:
-        await items.aclose()
-        raise
-    return first, items
-
-
-async def start_stream(
-    items: AsyncGenerator[Item, None],
-) -> tuple[QueueUpdate, Item | None, AsyncGenerator[Item, None]]:
-    """Admission, then: served at once, wait for the first chunk (errors keep their HTTP
-    status); made to wait, start at once with the admission, so the client sees the line."""
-    admission = await admitted(items)
-    if admission.position > 0:
-        return admission, admission, items
-    first, rest = await first_and_rest(items)
-    return admission, first, rest
 
 
 def queue_headers(admission: QueueUpdate) -> dict[str, str]:
@@ -74,30 +30,6 @@ def queue_headers(admission: QueueUpdate) -> dict[str, str]:
 def queue_comment(update: QueueUpdate) -> bytes:
     """An SSE comment: clients ignore it, people and scripts can read it."""
     return f": queue position={update.position} wait_s={math.ceil(update.wait_s)}\n\n".encode()
-
-
-async def sse_events(
-    first: Item | None,
-    rest: AsyncGenerator[Item, None],
-    *,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    """Queue comments while waiting, `data:` frames, an error event if the engine fails
-    mid-stream, then `[DONE]`."""
-    try:
-        item = first
-        while item is not None:
-            if isinstance(item, QueueUpdate):
-                yield queue_comment(item)
-            # The usage-only chunk goes only to clients that asked for it.
-            elif include_usage or not item.usage_only:
-                yield b"data: " + item.data + b"\n\n"
-            item = await anext(rest, None)
-    except IAForAllError as exc:
-        yield sse_error(exc)
-    finally:
-        await rest.aclose()  # a client that left stops its generation at once
-    yield DONE
 
 
 class ClientDisconnected(IAForAllError):

@@ -78,6 +78,7 @@ class InProcessBackend:
         request = ChatRequest(
             model=self._model, messages=tuple(messages), sampling=self._sampling, stream=True
         )
+        request, _ = self._services.dispatcher.check(request)
         async for chunk in self._services.dispatcher.stream(request):
             yield _delta(json.loads(chunk.data))
 

@@ -14,7 +14,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
+from iaforall.core.events import Chunk
+from iaforall.core.types import ChatRequest, GenerationRequest, ModelId
 
 
 class EngineState(enum.Enum):
@@ -22,13 +23,6 @@ class EngineState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
     CRASHED = "crashed"
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    data: bytes
-    usage: Usage | None = None  # set on the chunk that carries the usage (the last one)
-    usage_only: bool = False  # that chunk has no choices: forwarded only when asked for
 
 
 @dataclass(frozen=True, slots=True)

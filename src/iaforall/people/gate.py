@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from iaforall.core.types import GenerationRequest, ModelId, Principal, Usage
-from iaforall.engines.protocol import Chunk
+from iaforall.core.events import Chunk
+from iaforall.core.types import GenerationRequest, Principal, Usage
 from iaforall.people.accounts import Accounts
 from iaforall.people.quotas import Quota, check, effective, role_quota, role_weight
 from iaforall.scheduling.dispatch import prompt_estimate
@@ -24,15 +24,9 @@ T = TypeVar("T")
 
 
 class Gate:
-    def __init__(
-        self,
-        accounts: Accounts,
-        settings: PeopleSettings,
-        canonical: Callable[[str], ModelId],
-    ) -> None:
+    def __init__(self, accounts: Accounts, settings: PeopleSettings) -> None:
         self._accounts = accounts
         self._settings = settings
-        self._canonical = canonical  # "smollm2" -> "smollm2:135m", ModelNotFound if none
         self._running: Counter[str] = Counter()  # requests running or waiting, per user
 
     def running(self, principal: Principal) -> int:
@@ -47,10 +41,9 @@ class Gate:
 
     async def admit(self, principal: Principal, request: R) -> R:
         """The request as it will run (weight, a length capped by the context quota), or
-        QuotaExceeded naming the quota it would pass."""
-        model = self._canonical(request.model)  # an unknown model is a 404 before anything
+        QuotaExceeded naming the quota it would pass. Its model is already resolved."""
         quota = await self._quota(principal)
-        request = replace(request, model=model, weight=role_weight(self._settings, principal.role))
+        request = replace(request, weight=role_weight(self._settings, principal.role))
         prompt = prompt_estimate(request)
         max_tokens = request.sampling.max_tokens
         if quota.max_context and max_tokens is None:

@@ -1,6 +1,8 @@
-"""The door from the API to the engines: validate, wait for a slot, run, account.
+"""The door from the answer pipeline to the engines: validate, wait for a slot, run, account.
 
-The API adapters call only this; it never knows which API a request came from.
+The pipeline (`iaforall.answering`) calls `check` once per request, which resolves the model
+name, and gives the other methods the checked request: they never resolve a name again. It
+never knows which API a request came from.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from iaforall.core.errors import ContextLengthExceeded, IAForAllError, RequestTimeout
+from iaforall.core.events import Chunk, QueueUpdate
 from iaforall.core.types import (
     ChatRequest,
     CompletionRequest,
@@ -22,21 +25,14 @@ from iaforall.core.types import (
     Usage,
 )
 from iaforall.engines.pool import EnginePool
-from iaforall.engines.protocol import Capabilities, Chunk
+from iaforall.engines.protocol import Capabilities
 from iaforall.observability.metrics import Metrics
 from iaforall.scheduling.loop import Scheduler, Ticket
 from iaforall.scheduling.policy import DEFAULT_MAX_TOKENS, token_cost
 
+R = TypeVar("R", bound=GenerationRequest)
+
 _CHARS_PER_TOKEN = 4  # a rough prompt size before the engine counts it
-
-
-@dataclass(frozen=True, slots=True)
-class QueueUpdate:
-    """Where a request stands in line: 0 = its turn (or served at once); n = n-th in line,
-    with about `wait_s` seconds to go. Each API shows it in its own way."""
-
-    position: int
-    wait_s: float
 
 
 def prompt_estimate(request: GenerationRequest) -> int:
@@ -70,20 +66,30 @@ class Dispatcher:
         self.metrics = metrics
         self._request_timeout = request_timeout
 
-    def check(self, request: GenerationRequest) -> tuple[ModelId, Capabilities]:
-        """Refuse what cannot succeed before it takes a place in line."""
-        model, caps = self.pool.resolve(request.model)
+    def resolve(self, name: str) -> tuple[ModelId, Capabilities]:
+        """A model's own name ("smollm2" -> "smollm2:135m") and capabilities; ModelNotFound."""
+        return self.pool.resolve(name)
+
+    def check(self, request: R, *, fill_context: bool = False) -> tuple[R, Capabilities]:
+        """The request under its model's own name, refused (before it takes a place in line)
+        if it cannot succeed; `fill_context`: more tokens than the context holds are lowered
+        to the context (Ollama's way) instead."""
+        model, caps = self.resolve(request.model)
+        request = replace(request, model=model)
         max_tokens = request.sampling.max_tokens
         if max_tokens is not None and max_tokens > caps.context_length:
-            raise ContextLengthExceeded(
-                f"max_tokens is {max_tokens} but '{model}' holds {caps.context_length} tokens "
-                "in its context here (prompt included). Ask for fewer tokens.",
-                param="max_tokens",
-            )
-        return model, caps
+            if not fill_context:
+                raise ContextLengthExceeded(
+                    f"max_tokens is {max_tokens} but '{model}' holds {caps.context_length} "
+                    "tokens in its context here (prompt included). Ask for fewer tokens.",
+                    param="max_tokens",
+                )
+            sampling = replace(request.sampling, max_tokens=caps.context_length)
+            request = replace(request, sampling=sampling)
+        return request, caps
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        """The engine's chunks alone, for callers that show no queue."""
+        """The engine's chunks alone, for callers that show no queue (a checked request)."""
         async with contextlib.aclosing(self.stream_queued(request)) as items:
             async for item in items:
                 if isinstance(item, Chunk):
@@ -94,8 +100,8 @@ class Dispatcher:
     ) -> AsyncGenerator[QueueUpdate | Chunk, None]:
         """A `QueueUpdate` on admission (position 0: served at once), one each time the
         request moves up the line and one with position 0 when its turn comes, then the
-        engine's chunks. Errors before the first item (unknown model, busy) are raised there."""
-        model, _ = self.check(request)
+        engine's chunks. Errors before the first item (busy) are raised there."""
+        model = request.model
         started = time.monotonic()
         with self._counted(model, request):
             async with self._ticket(model, request) as ticket:
@@ -149,7 +155,7 @@ class Dispatcher:
         on_admission: Callable[[QueueUpdate], None] | None = None,
     ) -> dict[str, Any]:
         """The whole answer; `on_admission` is told the request's place in line on arrival."""
-        model, _ = self.check(request)
+        model = request.model
         started = time.monotonic()
         with self._counted(model, request):
             async with self._ticket(model, request) as ticket:
@@ -175,8 +181,7 @@ class Dispatcher:
 
     async def render_prompt(self, request: ChatRequest) -> str:
         """The exact prompt text; loads the model but takes no generation slot."""
-        model, _ = self.check(request)
-        async with self.pool.use(model) as engine:
+        async with self.pool.use(request.model) as engine:
             return await engine.render_prompt(request)
 
     def _ticket(

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from iaforall.engines.protocol import Chunk
-from iaforall.scheduling.dispatch import QueueUpdate
+from iaforall.core.events import Chunk, QueueUpdate, ToolCallDelta
 
 Kind = Literal["chat", "generate"]
 
@@ -43,7 +42,6 @@ class Relay:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     timings: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # `iaforall` fields for the answer
 
     def line(self, text: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
         line: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
@@ -67,36 +65,26 @@ class Relay:
         if item.usage is not None:
             self.prompt_tokens = item.usage.prompt_tokens
             self.completion_tokens = item.usage.completion_tokens
-        chunk = json.loads(item.data)
-        if isinstance(chunk.get("timings"), dict):
-            self.timings = chunk["timings"]
-        fields = chunk.get("iaforall") or None
-        if fields:
-            self.extra.update(fields)
-        choices = chunk.get("choices") or []
-        if not choices:
-            return None
-        choice = choices[0]
-        if choice.get("finish_reason") == "length":
+        delta = item.delta
+        if delta.timings is not None:
+            self.timings = delta.timings
+        if delta.finish_reason == "length":
             self.done_reason = "length"
-        delta = choice.get("delta") or {}
-        for call in delta.get("tool_calls") or ():
+        for call in delta.tool_calls:
             self._add_call(call)
-        text = str(delta.get("content") or choice.get("text") or "")
-        if not text and not fields:
+        if not delta.text:
             return None
-        if self.first is None and text:
+        if self.first is None:
             self.first = time.perf_counter_ns()
-        self.text.append(text)
-        return self.line(text, fields)
+        self.text.append(delta.text)
+        return self.line(delta.text)
 
-    def _add_call(self, delta: dict[str, Any]) -> None:
-        call = self.calls.setdefault(int(delta.get("index", len(self.calls))), {"args": []})
-        function = delta.get("function") or {}
-        if function.get("name"):
-            call["name"] = function["name"]
-        if function.get("arguments"):
-            call["args"].append(function["arguments"])
+    def _add_call(self, delta: ToolCallDelta) -> None:
+        call = self.calls.setdefault(delta.index, {"args": []})
+        if delta.name:
+            call["name"] = delta.name
+        if delta.arguments:
+            call["args"].append(delta.arguments)
 
     def tool_calls(self) -> list[dict[str, Any]]:
         out = []
@@ -128,7 +116,6 @@ class Relay:
         line = self.line("".join(self.text) if whole else "")
         if whole and self.calls and self.kind == "chat":
             line["message"]["tool_calls"] = self.tool_calls()
-        line.pop("iaforall", None)
         line |= {
             "done": True,
             "done_reason": self.done_reason,
@@ -139,6 +126,4 @@ class Relay:
             "eval_count": self.completion_tokens or int(self.timings.get("predicted_n") or 0),
             "eval_duration": eval_ns,
         }
-        if whole and self.extra:
-            line["iaforall"] = self.extra
         return line

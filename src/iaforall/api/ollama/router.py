@@ -1,193 +1,151 @@
-"""/api/chat and /api/generate: Ollama's generation endpoints, thin adapters onto the same
-accounts, quotas, fair scheduling and published rules as /v1."""
+"""/api/chat and /api/generate: Ollama's generation endpoints, thin translators onto the answer
+pipeline, which gives them the same accounts, quotas, fair scheduling and published rules as /v1."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from iaforall.answering import Pipeline, Question
+from iaforall.api.answering import PipelineDep, language_of, merged
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import json_body, services
+from iaforall.api.deps import json_body
 from iaforall.api.errors import ollama_body
-from iaforall.api.images import with_images
 from iaforall.api.ollama.convert import Kind, Relay, ndjson, now_iso
-from iaforall.api.ollama.options import keep_alive_for
 from iaforall.api.ollama.schemas import ChatBody, GenerateBody
 from iaforall.api.openapi import json_doc
-from iaforall.api.policing import checked_output
-from iaforall.api.policy import policy_of, preferred_language
-from iaforall.api.streaming import Item, cancel_on_disconnect, queue_headers, start_stream
-from iaforall.core.errors import IAForAllError
-from iaforall.core.types import (
-    ChatRequest,
-    CompletionRequest,
-    GenerationRequest,
-    Principal,
-)
-from iaforall.policy.gate import Policy, RequestKind, decisions_field
-from iaforall.scheduling.dispatch import QueueUpdate
-from iaforall.services import Services
+from iaforall.api.streaming import cancel_on_disconnect, queue_headers
+from iaforall.core.events import Decided, Event, Failed, QueueUpdate
+from iaforall.core.types import CompletionRequest, GenerationRequest, Principal
+from iaforall.policy.gate import decisions_field
 
 router = APIRouter(prefix="/api", tags=["Ollama-compatible"])
 
-ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 NDJSON = "application/x-ndjson"
 
 
-@dataclass(frozen=True)
-class Asked:
-    """Who asked, through which request, under which rules, and what to do after."""
-
-    request: Request
-    svc: Services
-    me: Principal
-    policy: Policy
-    stream: bool
-    keep_alive: float | None
-    ignored: list[str]
-
-
 @router.post("/chat", response_model=None, openapi_extra=json_doc(ChatBody))
-async def chat(request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep) -> Response:
+async def chat(request: Request, pipeline: PipelineDep, me: PrincipalDep) -> Response:
     body = await json_body(request, ChatBody)
-    keep_alive = keep_alive_for(me, body.keep_alive, svc.settings.engine.keep_alive)
     if not body.messages:  # Ollama's way to load (or, with keep_alive 0, unload) a model
-        return await _load_only(svc, body.model, "chat", keep_alive)
+        return await _load_only(pipeline, me, body.model, "chat", body.keep_alive)
     generation, ignored = body.to_core(me.user)
-    generation = await with_images(request, svc, generation)
-    asked = Asked(request, svc, me, policy, body.stream, keep_alive, ignored)
-    return await _answer(asked, generation, body.model, "chat")
+    question = _question(request, generation, body.keep_alive)
+    return await _answer(request, pipeline, me, question, body.model, "chat", body.stream, ignored)
 
 
 @router.post("/generate", response_model=None, openapi_extra=json_doc(GenerateBody))
-async def generate(
-    request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
-) -> Response:
+async def generate(request: Request, pipeline: PipelineDep, me: PrincipalDep) -> Response:
     body = await json_body(request, GenerateBody)
-    keep_alive = keep_alive_for(me, body.keep_alive, svc.settings.engine.keep_alive)
     if not body.prompt and not body.images:
-        return await _load_only(svc, body.model, "generate", keep_alive)
+        return await _load_only(pipeline, me, body.model, "generate", body.keep_alive)
     generation, ignored = body.to_core(me.user)
-    if isinstance(generation, ChatRequest):
-        generation = await with_images(request, svc, generation)
-    asked = Asked(request, svc, me, policy, body.stream, keep_alive, ignored)
-    return await _answer(asked, generation, body.model, "generate")
+    question = _question(request, generation, body.keep_alive)
+    return await _answer(
+        request, pipeline, me, question, body.model, "generate", body.stream, ignored
+    )
 
 
-async def _load_only(svc: Services, name: str, kind: Kind, keep_alive: float | None) -> Response:
-    model, _ = svc.pool.resolve(name)
-    if keep_alive == 0:
-        await svc.pool.keep(model, 0)
-        reason = "unload"
-    else:
-        await svc.pool.load(model)
-        await svc.pool.keep(model, keep_alive)
-        reason = "load"
+def _question(
+    request: Request, generation: GenerationRequest, keep_alive: float | str | None
+) -> Question:
+    return Question(
+        generation,
+        kind="completion" if isinstance(generation, CompletionRequest) else "chat",
+        language=language_of(request),
+        keep_alive="default" if keep_alive is None else keep_alive,  # Ollama's way
+        fill_context=True,
+    )
+
+
+async def _load_only(
+    pipeline: Pipeline, me: Principal, name: str, kind: Kind, keep_alive: float | str | None
+) -> Response:
+    unloaded = await pipeline.load(me, name, keep_alive)
     line: dict[str, Any] = {"model": name, "created_at": now_iso()}
     if kind == "chat":
         line["message"] = {"role": "assistant", "content": ""}
     else:
         line["response"] = ""
-    return JSONResponse({**line, "done": True, "done_reason": reason})
+    return JSONResponse({**line, "done": True, "done_reason": "unload" if unloaded else "load"})
 
 
-async def _answer(asked: Asked, generation: GenerationRequest, shown: str, kind: Kind) -> Response:
-    svc, policy = asked.svc, asked.policy
-    language = preferred_language(asked.request.headers.get("accept-language", ""))
-    model, capabilities = svc.pool.resolve(generation.model)  # an unknown model: 404 first
-    generation = _within_context(generation, capabilities.context_length)
-    rule_kind: RequestKind = "completion" if isinstance(generation, CompletionRequest) else "chat"
-    decisions = await policy.check_input(generation, kind=rule_kind, language=language)
-    relay = Relay(shown, kind, resident=model in svc.pool.residents())
-    items = checked_output(
-        svc.gate.stream(asked.me, generation, svc.dispatcher.stream_queued),
-        policy,
-        generation,
-        kind=rule_kind,
-        language=language,
-    )
+async def _answer(
+    request: Request,
+    pipeline: Pipeline,
+    me: Principal,
+    question: Question,
+    shown: str,
+    kind: Kind,
+    stream: bool,
+    ignored: list[str],
+) -> Response:
     headers = {}
-    if asked.ignored:
-        headers["X-IAForAll-Ignored-Options"] = ",".join(sorted(asked.ignored))
-
-    async def after() -> None:
-        await svc.pool.keep(model, asked.keep_alive)  # 0 unloads, -1 keeps, None: the default
-
-    if not asked.stream:
-        try:
-            admission, result = await cancel_on_disconnect(asked.request, _whole(relay, items))
-        finally:
-            await after()
-        said = decisions_field(decisions).get("decisions", [])
-        said += result.get("iaforall", {}).get("decisions", [])
-        if said:
-            result["iaforall"] = {**result.get("iaforall", {}), "decisions": said}
+    if ignored:
+        headers["X-IAForAll-Ignored-Options"] = ",".join(sorted(ignored))
+    if not stream:
+        result, admission = await cancel_on_disconnect(
+            request, _whole(pipeline, me, question, shown, kind)
+        )
         return JSONResponse(result, headers={**headers, **queue_headers(admission)})
-    admission, first, rest = await start_stream(items)
+    streamed = await pipeline.stream(me, question)
+    relay = Relay(shown, kind, resident=streamed.was_loaded)
     return StreamingResponse(
-        _lines(relay, first, rest, decisions_field(decisions), after),
+        _lines(relay, streamed.events, decisions_field(streamed.decisions)),
         media_type=NDJSON,
-        headers={**headers, **queue_headers(admission)},
+        headers={**headers, **queue_headers(streamed.admission)},
     )
-
-
-def _within_context(generation: GenerationRequest, context_length: int) -> GenerationRequest:
-    """Ollama generates until the context is full when `num_predict` asks for more (where /v1
-    refuses): the same here, so clients that ask for much work unchanged."""
-    asked = generation.sampling.max_tokens
-    if asked is None or asked <= context_length:
-        return generation
-    return replace(generation, sampling=replace(generation.sampling, max_tokens=context_length))
 
 
 async def _whole(
-    relay: Relay, items: AsyncGenerator[Item, None]
-) -> tuple[QueueUpdate, dict[str, Any]]:
-    admission: QueueUpdate | None = None
-    async with contextlib.aclosing(items):
-        async for item in items:
-            if admission is None and isinstance(item, QueueUpdate):
-                admission = item
-            relay.feed(item)
-    return admission or QueueUpdate(0, 0.0), relay.final(whole=True)
+    pipeline: Pipeline, me: Principal, question: Question, shown: str, kind: Kind
+) -> tuple[dict[str, Any], QueueUpdate]:
+    streamed = await pipeline.stream(me, question)
+    relay = Relay(shown, kind, resident=streamed.was_loaded)
+    fields = decisions_field(streamed.decisions)
+    async with contextlib.aclosing(streamed.events) as events:
+        async for event in events:
+            if isinstance(event, Failed):
+                raise event.error
+            if isinstance(event, Decided):
+                fields = merged(fields, event.field())
+            else:
+                relay.feed(event)
+    result = relay.final(whole=True)
+    if fields:
+        result["iaforall"] = fields
+    return result, streamed.admission
 
 
 async def _lines(
-    relay: Relay,
-    first: Item | None,
-    rest: AsyncGenerator[Item, None],
-    fields: dict[str, Any],
-    after: Callable[[], Awaitable[None]],
+    relay: Relay, events: AsyncGenerator[Event, None], fields: dict[str, Any]
 ) -> AsyncIterator[bytes]:
-    """One JSON object a line; the rules' input decisions ride in the first line's
-    `iaforall` field; an error after the start is a last `{"error": ...}` line."""
-    try:
-        item = first
-        while item is not None:
-            line = relay.feed(item)
+    """One JSON object a line; the rules' decisions ride in the `iaforall` field of the
+    next line; an error after the start is a last `{"error": ...}` line."""
+    async with contextlib.aclosing(events):  # a client that left stops its generation
+        async for event in events:
+            if isinstance(event, Decided):
+                fields = merged(fields, event.field())
+                continue
+            if isinstance(event, Failed):
+                yield ndjson(ollama_body(event.error))
+                return
+            line = relay.feed(event)
             if line is not None:
                 if fields:
                     line["iaforall"] = {**line.get("iaforall", {}), **fields}
                     fields = {}
                 yield ndjson(line)
-            item = await anext(rest, None)
-        calls = relay.calls_line()
-        if calls is not None:
-            yield ndjson(calls)
-        final = relay.final()
-        if fields:
-            final["iaforall"] = fields
-        yield ndjson(final)
-    except IAForAllError as exc:
-        yield ndjson(ollama_body(exc))
-    finally:
-        await rest.aclose()  # a client that left stops its generation at once
-        await after()
+    calls = relay.calls_line()
+    if calls is not None:
+        yield ndjson(calls)
+    final = relay.final()
+    if fields:
+        final["iaforall"] = fields
+    yield ndjson(final)

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from iaforall.answering.structured import json_object_format, json_schema_format
 from iaforall.api.ollama.options import options_sampling
-from iaforall.api.openai.schemas import JsonSchemaFormat, ResponseFormat
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import ChatRequest, CompletionRequest, ModelId, Sampling, UserId
 
@@ -21,10 +21,9 @@ def response_format(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
     if fmt is None or fmt == "":
         return None
     if fmt == "json":
-        return {"type": "json_object"}
+        return json_object_format()
     if isinstance(fmt, dict):
-        schema = JsonSchemaFormat.model_validate({"schema": fmt})
-        return ResponseFormat(type="json_schema", json_schema=schema).to_core()
+        return json_schema_format(fmt, param="format")
     raise InvalidRequest(f'Invalid format {fmt!r}: give "json" or a JSON schema.', param="format")
 
 

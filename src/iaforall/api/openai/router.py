@@ -1,38 +1,27 @@
-"""/v1: the OpenAI-compatible endpoints, thin adapters onto the dispatcher."""
+"""/v1: the OpenAI-compatible endpoints, thin translators onto the answer pipeline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from iaforall.answering import KnowledgeAsk, Pipeline, Question
+from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
-from iaforall.api.images import with_images
-from iaforall.api.ollama.options import keep_alive_for
-from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
+from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody, KnowledgeOptions
+from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
-from iaforall.api.policing import checked_output, first_chunk_with
-from iaforall.api.policy import policy_of, preferred_language
-from iaforall.api.streaming import (
-    Item,
-    cancel_on_disconnect,
-    queue_headers,
-    sse_events,
-    start_stream,
-)
+from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.errors import ModelNotFound
-from iaforall.core.types import ChatRequest, GenerationRequest, Principal, UserId
+from iaforall.core.types import Principal, UserId
 from iaforall.embeddings import builtin_models
 from iaforall.engines import whisper
-from iaforall.knowledge.retrieve import Citation, question_of, with_sources
+from iaforall.knowledge.retrieve import Citation
 from iaforall.models.store import ModelInfo
-from iaforall.policy.engine import Decision
-from iaforall.policy.gate import Policy, RequestKind, decisions_field
-from iaforall.scheduling.dispatch import QueueUpdate
+from iaforall.policy.gate import decisions_field
 from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -40,7 +29,6 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -77,166 +65,75 @@ async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/chat/completions", response_model=None, openapi_extra=json_doc(ChatCompletionBody))
-async def chat_completions(
-    request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
-) -> Response:
+async def chat_completions(request: Request, pipeline: PipelineDep, me: PrincipalDep) -> Response:
     body = await json_body(request, ChatCompletionBody)
-    keep_alive = keep_alive_for(me, body.iaforall.keep_alive, svc.settings.engine.keep_alive)
-    chat = await with_images(request, svc, body.to_core(me.user))
-    chat, citations = await _with_knowledge(svc, body, chat)
-    language = preferred_language(request.headers.get("accept-language", ""))
-    decisions = await policy.check_input(chat, kind="chat", language=language)
-    fields: dict[str, Any] = {}
-    if body.iaforall.knowledge is not None:
-        fields["citations"] = [c.to_json() for c in citations]
-    if body.iaforall.return_prompt:
-        fields["prompt"] = await svc.dispatcher.render_prompt(chat)
-    return await _answer(
-        Asked(request, svc, me, policy, "chat", language, keep_alive),
-        chat,
-        decisions,
-        fields,
-        lambda result: result["choices"][0]["message"].get("content") or "",
-        include_usage=body.include_usage,
+    extension = body.iaforall
+    question = Question(
+        body.to_core(me.user),
+        kind="chat",
+        language=language_of(request),
+        knowledge=_knowledge(extension.knowledge),
+        keep_alive=extension.keep_alive,
+        return_prompt=extension.return_prompt,
     )
+    cites = extension.knowledge is not None
+    return await _answer(request, pipeline, me, question, body.include_usage, cites=cites)
 
 
 @router.post("/chat/prompt", openapi_extra=json_doc(ChatCompletionBody))
-async def chat_prompt(request: Request, svc: ServicesDep, user: UserDep) -> dict[str, Any]:
+async def chat_prompt(request: Request, pipeline: PipelineDep, user: UserDep) -> dict[str, Any]:
     """What the model would be given for this chat: the exact text its template renders."""
     body = await json_body(request, ChatCompletionBody)
-    chat = body.to_core(user)
-    model, _ = svc.dispatcher.check(chat)
-    chat = await with_images(request, svc, chat)
-    chat, _ = await _with_knowledge(svc, body, chat)
-    prompt = await svc.dispatcher.render_prompt(chat)
+    question = Question(body.to_core(user), knowledge=_knowledge(body.iaforall.knowledge))
+    model, prompt = await pipeline.prompt(question)
     return {"object": "chat.prompt", "model": model, "prompt": prompt}
 
 
 @router.post("/completions", response_model=None, openapi_extra=json_doc(CompletionBody))
-async def completions(
-    request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
-) -> Response:
+async def completions(request: Request, pipeline: PipelineDep, me: PrincipalDep) -> Response:
     body = await json_body(request, CompletionBody)
-    completion = body.to_core(me.user)
-    language = preferred_language(request.headers.get("accept-language", ""))
-    decisions = await policy.check_input(completion, kind="completion", language=language)
-    return await _answer(
-        Asked(request, svc, me, policy, "completion", language),
-        completion,
-        decisions,
-        {},
-        lambda result: result["choices"][0].get("text") or "",
-        include_usage=body.include_usage,
-    )
+    question = Question(body.to_core(me.user), kind="completion", language=language_of(request))
+    return await _answer(request, pipeline, me, question, body.include_usage, cites=False)
 
 
-async def _with_knowledge(
-    svc: Services, body: ChatCompletionBody, chat: ChatRequest
-) -> tuple[ChatRequest, list[Citation]]:
-    """The best passages of the knowledge bases asked for, placed before the question."""
-    asked = body.iaforall.knowledge
+def _knowledge(asked: KnowledgeOptions | None) -> KnowledgeAsk | None:
     if asked is None:
-        return chat, []
-    citations = await svc.knowledge.retriever.search(
-        chat.user, asked.bases, question_of(chat), k=asked.k, documents=asked.files
-    )
-    return with_sources(chat, citations), citations
-
-
-@dataclass(frozen=True)
-class Asked:
-    """Who asked, through which request, under which rules and in which language."""
-
-    request: Request
-    svc: Services
-    me: Principal
-    policy: Policy
-    kind: RequestKind
-    language: str | None
-    keep_alive: float | None = None  # our `iaforall.keep_alive`: set on the model after
+        return None
+    return KnowledgeAsk(tuple(asked.bases), tuple(asked.files), asked.k)
 
 
 async def _answer(
-    asked: Asked,
-    generation: GenerationRequest,
-    decisions: list[Decision],
-    fields: dict[str, Any],
-    text_of: Callable[[dict[str, Any]], str],
-    *,
+    request: Request,
+    pipeline: Pipeline,
+    me: Principal,
+    question: Question,
     include_usage: bool,
+    *,
+    cites: bool,
 ) -> Response:
-    """The answer, whole or streamed, with the rules' decisions on input and output in its
-    `iaforall` field (and `fields`, e.g. the prompt)."""
-    policy, kind, language = asked.policy, asked.kind, asked.language
-    if not generation.stream:
-        try:
-            result, admission = await _generate(asked.request, asked.svc, asked.me, generation)
-        finally:
-            await _keep(asked, generation)
-        decisions = decisions + await policy.check_output(
-            text_of(result), generation, kind=kind, language=language
-        )
-        _extend(result, {**fields, **decisions_field(decisions)})
-        return JSONResponse(result, headers=queue_headers(admission))
-    items = checked_output(
-        asked.svc.gate.stream(asked.me, generation, asked.svc.dispatcher.stream_queued),
-        policy,
-        generation,
-        kind=kind,
-        language=language,
-    )
-    items = first_chunk_with(items, {**fields, **decisions_field(decisions)})
-    if asked.keep_alive is not None:
-        items = _kept(asked, generation, items)
-    return await _sse_response(items, include_usage=include_usage)
-
-
-async def _keep(asked: Asked, generation: GenerationRequest) -> None:
-    """`iaforall.keep_alive`, as Ollama's: the model's keep-alive from now on (0 unloads)."""
-    if asked.keep_alive is None:
-        return
-    try:
-        model, _ = asked.svc.pool.resolve(generation.model)
-    except ModelNotFound:  # already told
-        return
-    await asked.svc.pool.keep(model, asked.keep_alive)
-
-
-async def _kept(
-    asked: Asked, generation: GenerationRequest, items: AsyncGenerator[Item, None]
-) -> AsyncGenerator[Item, None]:
-    try:
-        async for item in items:
-            yield item
-    finally:
-        await items.aclose()
-        await _keep(asked, generation)
-
-
-async def _generate(
-    request: Request, svc: Services, me: Principal, generation: GenerationRequest
-) -> tuple[dict[str, Any], QueueUpdate]:
-    admission: list[QueueUpdate] = []
-
-    async def work(admitted: GenerationRequest) -> dict[str, Any]:
-        return await svc.dispatcher.generate(admitted, on_admission=admission.append)
-
-    result = await cancel_on_disconnect(request, svc.gate.generate(me, generation, work))
-    return result, admission[0]
-
-
-def _extend(result: dict[str, Any], fields: dict[str, Any]) -> None:
-    if fields:
-        result["iaforall"] = {**result.get("iaforall", {}), **fields}
-
-
-async def _sse_response(items: AsyncGenerator[Item, None], *, include_usage: bool) -> Response:
-    """A request made to wait starts streaming at once, with its place in line as comments;
-    one served at once waits for its first chunk, so early errors keep their HTTP status."""
-    admission, first, rest = await start_stream(items)
+    """The answer, whole or streamed, with our `iaforall` field: the rules' decisions on
+    input and output, the prompt and the citations when asked for."""
+    if not question.generation.stream:
+        whole = await cancel_on_disconnect(request, pipeline.whole(me, question))
+        fields = _fields(whole.prompt, whole.citations, cites) | decisions_field(whole.decisions)
+        result = whole.result
+        if fields:
+            result["iaforall"] = {**result.get("iaforall", {}), **fields}
+        return JSONResponse(result, headers=queue_headers(whole.admission))
+    streamed = await pipeline.stream(me, question)
+    fields = _fields(streamed.prompt, streamed.citations, cites)
+    fields |= decisions_field(streamed.decisions)
     return StreamingResponse(
-        sse_events(first, rest, include_usage=include_usage),
+        sse(streamed.events, fields, include_usage=include_usage),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **queue_headers(admission)},
+        headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
     )
+
+
+def _fields(prompt: str | None, citations: list[Citation], cites: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if cites:
+        fields["citations"] = [c.to_json() for c in citations]
+    if prompt is not None:
+        fields["prompt"] = prompt
+    return fields

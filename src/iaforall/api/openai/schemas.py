@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from iaforall.answering.structured import json_object_format, json_schema_format
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import (
     LOCAL_USER,
@@ -127,27 +126,28 @@ class ResponseFormat(BaseModel):
 
     @model_validator(mode="after")
     def _check_schema(self) -> ResponseFormat:
-        if self.type == "json_schema":
-            if self.json_schema is None:
-                raise InvalidRequest(
-                    "response_format of type 'json_schema' needs a 'json_schema' object.",
-                    param="response_format.json_schema",
-                )
-            schema = self.json_schema.schema_
-            try:
-                validator_for(schema).check_schema(schema)
-            except SchemaError as exc:
-                raise InvalidRequest(
-                    f"The JSON schema is invalid: {exc.message}",
-                    param="response_format.json_schema.schema",
-                    code="invalid_json_schema",
-                ) from None
+        if self.type == "json_schema" and self.json_schema is None:
+            raise InvalidRequest(
+                "response_format of type 'json_schema' needs a 'json_schema' object.",
+                param="response_format.json_schema",
+            )
+        self.to_core()  # an invalid schema is refused here, with the request
         return self
 
     def to_core(self) -> dict[str, Any] | None:
         if self.type == "text":
             return None
-        return self.model_dump(by_alias=True, exclude_none=True)
+        if self.type == "json_object" or self.json_schema is None:
+            return json_object_format()
+        described = self.json_schema
+        core = json_schema_format(
+            described.schema_,
+            name=described.name,
+            strict=described.strict,
+            param="response_format.json_schema.schema",
+        )
+        core["json_schema"] |= described.model_extra or {}
+        return core
 
 
 class FunctionDef(BaseModel):

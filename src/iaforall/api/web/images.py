@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import services, user_of
 from iaforall.api.web.schemas import ImageIn
-from iaforall.core.types import ChatRequest, UserId
+from iaforall.core.types import UserId
 from iaforall.services import Services
 from iaforall.settings import ImageSettings
 from iaforall.store.conversations import NewImage, Said, Turn, new_id
-from iaforall.vision import ImageReader, data_url, read_images
+from iaforall.vision import ImageReader, data_url
 from iaforall.vision.errors import ImageRefused
 
 router = APIRouter(prefix="/web/api", tags=["web app"])
@@ -127,14 +127,6 @@ def left_out(most: int) -> str:
         f"[An earlier image is left out: the model is given the conversation's last {most} "
         "images only]"
     )
-
-
-async def model_input(request: Request, svc: Services, chat: ChatRequest) -> ChatRequest:
-    """The chat with its images read for the model. A conversation may hold more images than
-    one API request may: only the limits per image apply here (each was checked on upload)."""
-    _, capabilities = svc.dispatcher.check(chat)
-    reader = reader_of(request, svc)
-    return await read_images(chat, reader, model_sees_images=capabilities.vision, count=False)
 
 
 @router.get("/conversations/{conversation_id}/images/{image_id}")

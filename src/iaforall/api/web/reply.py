@@ -1,5 +1,5 @@
-"""Answering in a conversation: the stored history goes to the dispatcher, the answer streams
-back to the browser and is stored as it ends, even when the user stops it."""
+"""Answering in a conversation: the stored history goes to the answer pipeline, the answer
+streams back to the browser and is stored as it ends, even when the user stops it."""
 
 from __future__ import annotations
 
@@ -13,21 +13,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
+from iaforall.answering import KnowledgeAsk, Question
+from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import json_doc
-from iaforall.api.policy import policy_of, preferred_language
-from iaforall.api.streaming import DONE, queue_headers, start_stream
-from iaforall.api.web.images import checked, history_images, model_input, reader_of, with_parts
+from iaforall.api.streaming import DONE, queue_headers
+from iaforall.api.web.images import checked, history_images, reader_of, with_parts
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError, NotFound
+from iaforall.core.events import Chunk, Decided, Failed, QueueUpdate
 from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
-from iaforall.engines.protocol import Chunk
-from iaforall.knowledge.retrieve import Citation, with_sources
-from iaforall.policy.gate import Policy, decisions_field
-from iaforall.scheduling.dispatch import QueueUpdate
+from iaforall.policy.gate import decisions_field
 from iaforall.services import Services
 from iaforall.store.conversations import (
     ConversationView,
@@ -46,7 +45,6 @@ router = APIRouter(prefix="/web/api", tags=["web app"])
 ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-PolicyDep = Annotated[Policy, Depends(policy_of)]
 
 
 def chat_request(
@@ -60,7 +58,7 @@ def chat_request(
     most_images: int,
 ) -> ChatRequest:
     """The conversation as the model sees it: its system prompt only if the user wrote one;
-    messages with images as content parts (read for the model by `model_input`), the last
+    messages with images as content parts (read for the model by the pipeline), the last
     `most_images` of them (`images`, from `history_images`)."""
     messages: list[dict[str, Any]] = []
     if conversation.system_prompt:
@@ -79,16 +77,15 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def _text_of(chunk: bytes) -> str:
-    choices = json.loads(chunk).get("choices") or [{}]
-    return str((choices[0].get("delta") or {}).get("content") or "")
-
-
 @router.post(
     "/conversations/{conversation_id}/reply", response_model=None, openapi_extra=json_doc(ReplyBody)
 )
 async def reply(
-    conversation_id: str, request: Request, svc: ServicesDep, me: PrincipalDep, policy: PolicyDep
+    conversation_id: str,
+    request: Request,
+    svc: ServicesDep,
+    pipeline: PipelineDep,
+    me: PrincipalDep,
 ) -> Response:
     user = me.user
     body = await json_body(request, ReplyBody)
@@ -107,19 +104,16 @@ async def reply(
     chat = chat_request(
         conversation, turn.history, model, user, stream=True, images=images, most_images=most
     )
-    chat = await model_input(request, svc, chat)
-    citations = await sources(svc, user, conversation, turn.history)
-    chat = with_sources(chat, citations)
-    language = preferred_language(request.headers.get("accept-language", ""))
-    decisions = await policy.check_input(chat, kind="web", language=language)
+    knowledge = await _knowledge(svc, user, conversation, turn.history)
+    question = Question(
+        chat, kind="web", language=language_of(request), knowledge=knowledge, count_images=False
+    )
     # Nothing is stored before the answer starts: a busy server or a missing model leaves
     # the conversation as it was, and the app keeps the typed text. A request that must wait
     # for its turn starts the stream at once, with `queue` events, and stores its turn when
     # the answer starts.
-    admission, first, rest = await start_stream(
-        svc.gate.stream(me, chat, svc.dispatcher.stream_queued)
-    )
-    answer = Answer(new_id(), model, citations=[c.to_json() for c in citations])
+    streamed = await pipeline.stream(me, question)
+    answer = Answer(new_id(), model, citations=[c.to_json() for c in streamed.citations])
     start: dict[str, Any] | None = None
 
     async def begin() -> bytes:
@@ -134,44 +128,46 @@ async def reply(
             else MessageOut.of(user_message).model_dump(mode="json"),
             "assistant_message_id": answer.id,
             "citations": answer.citations,
-            **decisions_field(decisions),
+            **decisions_field(streamed.decisions),
         }
         return _event("start", start)
 
     started: bytes | None = None
-    if isinstance(first, Chunk):  # served at once: stored before the response, as before
+    if streamed.answering:  # served at once: stored before the response, as before
         try:
             started = await begin()
         except BaseException:
-            await rest.aclose()
+            await streamed.events.aclose()
             raise
 
     async def events() -> AsyncIterator[bytes]:
+        said: dict[str, Any] = {}
         try:
-            item = first
             if started is not None:
                 yield started
-            while item is not None:
-                if isinstance(item, QueueUpdate):
-                    yield _event(
-                        "queue", {"position": item.position, "wait_s": round(item.wait_s, 1)}
-                    )
-                else:
+            async for event in streamed.events:
+                if isinstance(event, Chunk):
                     if start is None:
                         yield await begin()
-                    if item.usage is not None:
-                        answer.usage = item.usage
-                    if not item.usage_only:
-                        answer.pieces.append(_text_of(item.data))
-                        yield b"data: " + item.data + b"\n\n"
-                item = await anext(rest, None)
-            said = await policy.check_output(
-                "".join(answer.pieces), chat, kind="web", language=language
-            )
-            if said:
-                yield _event("decisions", decisions_field(said))
-            answer.status = "complete"
-        except IAForAllError as exc:
+                    if event.usage is not None:
+                        answer.usage = event.usage
+                    if not event.usage_only:
+                        answer.pieces.append(event.delta.text)
+                        yield b"data: " + event.data + b"\n\n"
+                elif isinstance(event, QueueUpdate):
+                    yield _event(
+                        "queue", {"position": event.position, "wait_s": round(event.wait_s, 1)}
+                    )
+                elif isinstance(event, Decided):
+                    said = event.field()  # the output rules': shown once the answer is whole
+                elif isinstance(event, Failed):
+                    answer.status, answer.error = "error", event.error.message
+                    yield sse_error(event.error)
+            if answer.status != "error":
+                answer.status = "complete"
+                if said:
+                    yield _event("decisions", said)
+        except IAForAllError as exc:  # the turn could not be stored (a storage quota)
             answer.status, answer.error = "error", exc.message
             yield sse_error(exc)
         finally:
@@ -181,7 +177,7 @@ async def reply(
             try:
                 saved = None if start is None else _save(svc, user, conversation_id, answer)
             finally:
-                await rest.aclose()  # stops the engine's generation at once
+                await streamed.events.aclose()  # stops the engine's generation at once
         if saved is not None:
             yield _event("done", {"message": MessageOut.of(saved).model_dump(mode="json")})
         yield DONE
@@ -192,23 +188,23 @@ async def reply(
         headers={
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
-            **queue_headers(admission),
+            **queue_headers(streamed.admission),
         },
     )
 
 
-async def sources(
+async def _knowledge(
     svc: Services, user: UserId, conversation: ConversationView, history: tuple[Said, ...]
-) -> list[Citation]:
-    """The passages of the conversation's knowledge bases and single files for its last user
-    message (bases and files deleted or no longer shared since are left out)."""
+) -> KnowledgeAsk | None:
+    """The conversation's knowledge bases and single files, for its last user message (bases
+    and files deleted or no longer shared since are left out)."""
     wanted = conversation.knowledge or conversation.knowledge_files
     if not wanted or not history or history[-1].role != "user":
-        return []
+        return None
     readable = await off_loop(svc.knowledge.bases.all_for, user)
     bases = [kb for kb in conversation.knowledge if kb in {b.id for b in readable}]
     files = await off_loop(_readable_files, svc, user, conversation.knowledge_files)
-    return await svc.knowledge.retriever.search(user, bases, history[-1].content, documents=files)
+    return KnowledgeAsk(tuple(bases), tuple(files))
 
 
 def _readable_files(svc: Services, user: UserId, ids: tuple[str, ...]) -> list[str]:
@@ -253,7 +249,7 @@ def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> 
 
 @router.post("/conversations/{conversation_id}/prompt", openapi_extra=json_doc(PromptBody))
 async def prompt(
-    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+    conversation_id: str, request: Request, svc: ServicesDep, pipeline: PipelineDep, user: UserDep
 ) -> dict[str, Any]:
     """What the model would be given next: the exact text its chat template renders."""
     body = await json_body(request, PromptBody)
@@ -271,8 +267,9 @@ async def prompt(
     chat = chat_request(
         conversation, history, model, user, stream=False, images=images, most_images=most
     )
-    resolved, _ = svc.dispatcher.check(chat)
-    chat = await model_input(request, svc, chat)
-    if body.draft:  # the next answer's sources, as the model would be given them
-        chat = with_sources(chat, await sources(svc, user, conversation, history))
-    return {"model": resolved, "prompt": await svc.dispatcher.render_prompt(chat)}
+    # With a draft, the next answer's sources, as the model would be given them.
+    knowledge = await _knowledge(svc, user, conversation, history) if body.draft else None
+    resolved, prompt = await pipeline.prompt(
+        Question(chat, knowledge=knowledge, count_images=False)
+    )
+    return {"model": resolved, "prompt": prompt}

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from iaforall.core.errors import EngineUnavailable, RequestTimeout
+from iaforall.core.events import Chunk
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
 from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.llamacpp.errors import error_from_body
 from iaforall.engines.llamacpp.payload import chat_messages, request_path_and_body
 from iaforall.engines.llamacpp.toolcalls import recover_in_stream, tool_names
-from iaforall.engines.protocol import Chunk
 
 REPLICA_HEADER = "X-IAForAll-Replica"  # which replica answered, when on a cluster
 _USAGE_KEY = b'"usage":'

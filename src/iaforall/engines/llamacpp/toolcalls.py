@@ -16,8 +16,8 @@ import secrets
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from iaforall.core.events import Chunk
 from iaforall.core.types import ChatRequest
-from iaforall.engines.protocol import Chunk
 
 _JSON_START = ("{", "[", "```")
 

@@ -1,0 +1,47 @@
+"""The answer pipeline as every dialect's routes get it, the language of the rules' messages
+and our `iaforall` fields that ride in answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from iaforall.answering import Pipeline
+from iaforall.api.deps import services
+from iaforall.api.policy import policy_of, preferred_language
+from iaforall.policy.gate import Policy
+from iaforall.services import Services
+from iaforall.vision import ImageReader
+
+
+async def pipeline_of(
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    policy: Annotated[Policy, Depends(policy_of)],
+) -> Pipeline:
+    return Pipeline(
+        dispatcher=svc.dispatcher,
+        gate=svc.gate,
+        pool=svc.pool,
+        retriever=svc.knowledge.retriever,
+        reader=ImageReader.of(request.app.state, svc.settings.images),
+        policy=policy,
+        default_keep_alive=svc.settings.engine.keep_alive,
+    )
+
+
+PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]
+
+
+def language_of(request: Request) -> str | None:
+    """The language the rules' messages are given in: the client's first choice."""
+    return preferred_language(request.headers.get("accept-language", ""))
+
+
+def merged(fields: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Our `iaforall` fields with more of them; the rules' decisions add up."""
+    out = {**fields, **more}
+    if "decisions" in fields and "decisions" in more:
+        out["decisions"] = [*fields["decisions"], *more["decisions"]]
+    return out
