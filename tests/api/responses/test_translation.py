@@ -24,7 +24,8 @@ from iaforall.api.responses.translate import (
     whole_response,
 )
 from iaforall.core.errors import InvalidRequest, RequestTimeout
-from iaforall.core.types import UserId
+from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
+from iaforall.core.types import Usage, UserId
 
 RECORDED = Path(__file__).parent / "recorded"
 ANN = UserId("ann")
@@ -44,30 +45,28 @@ def body(**fields: Any) -> ResponseBody:
     return ResponseBody.model_validate({"model": "tiny", "input": "Bonjour", **fields})
 
 
-def chunks(name: str) -> list[dict[str, Any]]:
-    lines = (RECORDED / name).read_text().splitlines()
-    return [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+def chunks(name: str) -> list[Chunk]:
+    """Recorded llama.cpp chunk bytes, as the engine hands them on (usage parsed once)."""
+    found = []
+    for line in (RECORDED / name).read_text().splitlines():
+        if not line.startswith("data: {"):
+            continue
+        data = line[6:].encode()
+        counts = json.loads(data).get("usage")
+        usage = Usage(counts["prompt_tokens"], counts["completion_tokens"]) if counts else None
+        found.append(Chunk(data, usage, usage_only=usage is not None))
+    return found
 
 
-def streamed(events: ResponseEvents, recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events for recorded llama.cpp chunks, fed as the router feeds them."""
+def text_of(recorded: list[Chunk]) -> str:
+    return "".join(c.delta.text for c in recorded)
+
+
+def streamed(events: ResponseEvents, recorded: list[Event]) -> list[dict[str, Any]]:
+    """The Responses events for the pipeline's events, as the router sends them."""
     out = events.created()
-    for chunk in recorded:
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            out += events.text(delta.get("content") or "")
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                out += events.tool_call(
-                    call["index"],
-                    call.get("id"),
-                    function.get("name"),
-                    function.get("arguments") or "",
-                )
-            events.finish(choice.get("finish_reason"))
-        if usage := chunk.get("usage"):
-            cached = usage["prompt_tokens_details"]["cached_tokens"]
-            events.count(usage["prompt_tokens"], usage["completion_tokens"], cached)
+    for event in recorded:
+        out += events.on(event)
     return out + events.completed()
 
 
@@ -363,7 +362,7 @@ def test_a_streamed_text_answer_has_openais_events_in_order() -> None:
     kinds = [e["type"] for e in out if e["type"] != "response.output_text.delta"]
     assert kinds == [*TEXT_ORDER, "response.incomplete"]
     deltas = [e["delta"] for e in out if e["type"] == "response.output_text.delta"]
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in recorded if c["choices"])
+    text = text_of(recorded)
     assert "".join(deltas) == text and len(deltas) == 8
     final = Response.model_validate(out[-1]["response"])
     assert final.output_text == text and final.usage is not None
@@ -432,7 +431,8 @@ def test_an_empty_answer_is_one_empty_message() -> None:
 
 def test_a_request_in_line_is_queued_then_in_progress() -> None:
     events = ResponseEvents(Shell.new(body(stream=True), "m"), extra={"decisions": []})
-    out = events.created(2, 3.5) + events.queued(1, 1.2) + events.queued(0, 0)
+    out = events.created(2, 3.5) + events.on(QueueUpdate(2, 3.5))
+    out += events.on(QueueUpdate(1, 1.2)) + events.on(QueueUpdate(0, 0))
     out += events.text("Hi") + events.completed()
     typed = _checked(out)
     assert [e["type"] for e in out[:4]] == [
@@ -447,10 +447,27 @@ def test_a_request_in_line_is_queued_then_in_progress() -> None:
     assert out[-1]["response"]["iaforall"] == {"decisions": []}
 
 
+def test_the_output_rules_decisions_ride_on_the_next_text_and_the_response() -> None:
+    recorded = chunks("text.sse")
+    said = Decided("output", ({"rule": "no-shouting", "action": "warn"},))
+    events = ResponseEvents(
+        Shell.new(body(stream=True), "m"), extra={"decisions": [{"rule": "in", "action": "log"}]}
+    )
+    out = streamed(events, [*recorded[:-3], said, *recorded[-3:]])
+    _checked(out)
+    deltas = [e for e in out if e["type"] == "response.output_text.delta"]
+    assert deltas[-1]["iaforall"] == {"decisions": [{"rule": "no-shouting", "action": "warn"}]}
+    assert all("iaforall" not in e for e in deltas[:-1])
+    assert out[-1]["response"]["iaforall"]["decisions"] == [
+        {"rule": "in", "action": "log"},
+        {"rule": "no-shouting", "action": "warn"},
+    ]
+
+
 def test_a_failure_mid_way_is_an_error_then_a_failed_response() -> None:
     events = ResponseEvents(Shell.new(body(stream=True), "m"))
     out = events.created() + events.text("Hel")
-    out += events.failed(RequestTimeout("The answer took too long."))
+    out += events.on(Failed(RequestTimeout("The answer took too long.")))
     _checked(out)
     assert [e["type"] for e in out[-2:]] == ["error", "response.failed"]
     assert out[-2]["code"] == "timeout" and out[-2]["message"] == "The answer took too long."

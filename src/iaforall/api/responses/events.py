@@ -7,8 +7,10 @@ response.output_text.delta* -> response.output_text.done -> response.content_par
 response.output_item.done; then response.completed (or .incomplete at max_output_tokens;
 error -> response.failed when the model fails mid-way).
 
-Pure: the router feeds it text, tool-call pieces, the finish and the usage; it hands back the
-events as dicts, each with its sequence number, and the final Response to store.
+Pure: it is fed the pipeline's events (or, piece by piece, text, tool-call pieces, the finish
+and the usage) and hands back the Responses events as dicts, each with its sequence number, and
+the final Response to store. The output rules' decisions ride in the next text delta's
+`iaforall` field, and in the final Response's with the others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from iaforall.api.answering import merged
 from iaforall.api.responses.schemas import new_item_id
 from iaforall.api.responses.translate import (
     Shell,
@@ -26,11 +29,12 @@ from iaforall.api.responses.translate import (
     token_usage,
 )
 from iaforall.core.errors import IAForAllError
+from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
 
-Event = dict[str, Any]
+Sent = dict[str, Any]  # one Responses event, as JSON
 
 
-def sse_frame(event: Event) -> bytes:
+def sse_frame(event: Sent) -> bytes:
     """One event as OpenAI sends it: its type as the SSE event name, then its JSON."""
     data = json.dumps(event, ensure_ascii=False)
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
@@ -57,8 +61,33 @@ class ResponseEvents:
     _started: bool = False
     _open: _Open | None = None
     _calls: dict[int, int] = field(default_factory=dict)  # tool call index -> output index
+    _pending: dict[str, Any] = field(default_factory=dict)  # fields for the next text delta
 
-    def _event(self, kind: str, **fields: Any) -> Event:
+    def on(self, event: Event) -> list[Sent]:
+        """The Responses events for one of the pipeline's events."""
+        if isinstance(event, QueueUpdate):
+            return self.queued(event.position, event.wait_s)
+        if isinstance(event, Decided):
+            self.extra = merged(self.extra, event.field())
+            self._pending = merged(self._pending, event.field())
+            return []
+        if isinstance(event, Failed):
+            return self.failed(event.error)
+        return self._chunk(event)
+
+    def _chunk(self, chunk: Chunk) -> list[Sent]:
+        delta = chunk.delta
+        out = self.text(delta.text)
+        for call in delta.tool_calls:
+            out += self.tool_call(call.index, call.id, call.name, call.arguments)
+        self.finish(delta.finish_reason)
+        if chunk.usage is not None:  # the last chunk: its cached tokens read once
+            details = json.loads(chunk.data).get("usage", {}).get("prompt_tokens_details") or {}
+            cached = int(details.get("cached_tokens") or 0)
+            self.count(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, cached)
+        return out
+
+    def _event(self, kind: str, **fields: Any) -> Sent:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
@@ -68,32 +97,36 @@ class ResponseEvents:
             more["iaforall"] = self.extra
         return self.shell.response(status, **more)
 
-    def created(self, queue_position: int = 0, wait_s: float = 0.0) -> list[Event]:
-        """The first events: `queued` when the request waits in line, else in progress."""
+    def created(self, queue_position: int = 0, wait_s: float = 0.0) -> list[Sent]:
+        """The first events: `queued` when the request waits in line (its place comes as
+        the pipeline's first event), else in progress at once."""
         if queue_position > 0:
-            response = self._response("queued", iaforall=self._queue(queue_position, wait_s))
-            return [self._event("response.created", response=response), self._queued(response)]
-        return [self._event("response.created", response=self._response("in_progress"))]
+            queue = self._queue(queue_position, wait_s)
+            return [
+                self._event("response.created", response=self._response("queued", iaforall=queue))
+            ]
+        created = self._event("response.created", response=self._response("in_progress"))
+        return [created, *self._started_events()]
 
-    def queued(self, position: int, wait_s: float) -> list[Event]:
+    def queued(self, position: int, wait_s: float) -> list[Sent]:
         """A new place in line (0: its turn has come)."""
         if position > 0:
             return [self._queued(self._response("queued", iaforall=self._queue(position, wait_s)))]
         return self._started_events()
 
-    def _queued(self, response: dict[str, Any]) -> Event:
+    def _queued(self, response: dict[str, Any]) -> Sent:
         return self._event("response.queued", response=response)
 
     def _queue(self, position: int, wait_s: float) -> dict[str, Any]:
         return {**self.extra, "queue": {"position": position, "wait_s": round(wait_s, 1)}}
 
-    def _started_events(self) -> list[Event]:
+    def _started_events(self) -> list[Sent]:
         if self._started:
             return []
         self._started = True
         return [self._event("response.in_progress", response=self._response("in_progress"))]
 
-    def text(self, piece: str) -> list[Event]:
+    def text(self, piece: str) -> list[Sent]:
         if not piece:
             return []
         events = self._started_events()
@@ -103,6 +136,8 @@ class ResponseEvents:
         opened = self._open
         assert opened is not None
         opened.text.append(piece)
+        ours = {"iaforall": self._pending} if self._pending else {}
+        self._pending = {}
         events.append(
             self._event(
                 "response.output_text.delta",
@@ -111,11 +146,12 @@ class ResponseEvents:
                 content_index=0,
                 delta=piece,
                 logprobs=[],
+                **ours,
             )
         )
         return events
 
-    def _open_message(self) -> list[Event]:
+    def _open_message(self) -> list[Sent]:
         item = message_item("", status="in_progress")
         part = item["content"][0]
         item["content"] = []
@@ -135,7 +171,7 @@ class ResponseEvents:
 
     def tool_call(
         self, index: int, call_id: str | None, name: str | None, arguments: str
-    ) -> list[Event]:
+    ) -> list[Sent]:
         """A piece of the call `index`: its first piece opens it (id and name), the others
         add to its arguments."""
         events = self._started_events()
@@ -167,7 +203,7 @@ class ResponseEvents:
             )
         return events
 
-    def _close(self) -> list[Event]:
+    def _close(self) -> list[Sent]:
         opened, self._open = self._open, None
         if opened is None:
             return []
@@ -202,7 +238,7 @@ class ResponseEvents:
     def count(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> None:
         self.usage = token_usage(prompt_tokens, completion_tokens, cached_tokens)
 
-    def completed(self) -> list[Event]:
+    def completed(self) -> list[Sent]:
         """The last events once the model stopped: open items closed, then the Response
         (`incomplete` when it stopped at max_output_tokens)."""
         events = self._started_events()
@@ -217,7 +253,7 @@ class ResponseEvents:
         events.append(self._event(kind, response=self.final))
         return events
 
-    def failed(self, error: IAForAllError) -> list[Event]:
+    def failed(self, error: IAForAllError) -> list[Sent]:
         """The model failed mid-way: an `error` event, then the Response as failed."""
         events = [self._event("error", code=error.code, message=error.message, param=error.param)]
         self.final = self._response(

@@ -7,6 +7,7 @@ person's id is "not found". A response goes on from an earlier one with
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
@@ -14,21 +15,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from iaforall.answering import KnowledgeAsk, Question, Streamed
+from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
+from iaforall.api.openai.schemas import KnowledgeOptions
 from iaforall.api.openapi import json_doc
-from iaforall.api.responses import _interim
-from iaforall.api.responses._interim import delta_of
-from iaforall.api.responses.events import Event, ResponseEvents, sse_frame
+from iaforall.api.responses.events import ResponseEvents, sse_frame
 from iaforall.api.responses.schemas import ResponseBody
 from iaforall.api.responses.translate import Shell, chat_request, input_items, whole_response
-from iaforall.api.streaming import queue_headers
-from iaforall.core.errors import IAForAllError, NotFound
+from iaforall.api.streaming import cancel_on_disconnect, queue_headers
+from iaforall.core.errors import NotFound
 from iaforall.core.types import Principal, UserId
-from iaforall.engines.protocol import Chunk
+from iaforall.knowledge.retrieve import Citation
 from iaforall.policy.engine import Decision
 from iaforall.policy.gate import decisions_field
-from iaforall.scheduling.dispatch import QueueUpdate
 from iaforall.services import Services
 from iaforall.store.responses import ResponseStore, not_found
 
@@ -49,27 +50,34 @@ StoreDep = Annotated[ResponseStore, Depends(_store)]
 
 @router.post("/responses", response_model=None, openapi_extra=json_doc(ResponseBody))
 async def create_response(
-    request: Request, svc: ServicesDep, me: PrincipalDep, store: StoreDep
+    request: Request, pipeline: PipelineDep, me: PrincipalDep, store: StoreDep
 ) -> Response:
     body = await json_body(request, ResponseBody)
     earlier = await _chain(store, me.user, body.previous_response_id)
     context = [*earlier, *input_items(body, earlier)]
-    chat = chat_request(body, context, me.user)
-    return_prompt = body.iaforall.return_prompt
+    extension = body.iaforall
+    question = Question(
+        chat_request(body, context, me.user),
+        kind="chat",
+        language=language_of(request),
+        knowledge=_knowledge(extension.knowledge),
+        keep_alive=extension.keep_alive,
+        return_prompt=extension.return_prompt,
+    )
 
     async def keep(response: dict[str, Any]) -> None:
         if body.store is not False:
             await run_in_threadpool(store.save, me.user, response, context)
 
     if not body.stream:
-        whole = await _interim.whole(request, svc, me, chat, return_prompt)
+        whole = await cancel_on_disconnect(request, pipeline.whole(me, question))
         response = whole_response(Shell.new(body, whole.model), whole.result)
         extra = _extension(body, whole.decisions, whole.citations, whole.prompt)
         if extra:
             response["iaforall"] = extra
         await keep(response)
         return JSONResponse(response, headers=queue_headers(whole.admission))
-    streamed = await _interim.stream(request, svc, me, chat, return_prompt)
+    streamed = await pipeline.stream(me, question)
     events = ResponseEvents(
         Shell.new(body, streamed.model),
         extra=_extension(body, streamed.decisions, streamed.citations, streamed.prompt),
@@ -79,6 +87,12 @@ async def create_response(
         media_type="text/event-stream",
         headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
     )
+
+
+def _knowledge(asked: KnowledgeOptions | None) -> KnowledgeAsk | None:
+    if asked is None:
+        return None
+    return KnowledgeAsk(tuple(asked.bases), tuple(asked.files), asked.k)
 
 
 async def _chain(
@@ -95,7 +109,10 @@ async def _chain(
 
 
 def _extension(
-    body: ResponseBody, decisions: Sequence[Decision], citations: Sequence[Any], prompt: str | None
+    body: ResponseBody,
+    decisions: Sequence[Decision],
+    citations: Sequence[Citation],
+    prompt: str | None,
 ) -> dict[str, Any]:
     """Our `iaforall` field: the rules' decisions, the passages cited, the prompt."""
     fields = decisions_field(decisions)
@@ -108,40 +125,25 @@ def _extension(
 
 async def _frames(
     events: ResponseEvents,
-    streamed: _interim.Streamed,
+    streamed: Streamed,
     keep: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
-    """The events, the last ones once the response is stored (a client that reads it back
-    as soon as the stream ends finds it)."""
+    """The events; the last ones once the response is stored (a client that reads it back
+    as soon as the stream ends finds it). A failed answer is not stored."""
     admission = streamed.admission
-    try:
-        for event in events.created(admission.position, admission.wait_s):
-            yield sse_frame(event)
+    for event in events.created(admission.position, admission.wait_s):
+        yield sse_frame(event)
+    async with contextlib.aclosing(streamed.events):  # a client that left stops its answer
         async for item in streamed.events:
-            for event in _translated(events, item):
+            for event in events.on(item):
                 yield sse_frame(event)
-        last = events.completed()
-        assert events.final is not None
-        await keep(events.final)
-    except IAForAllError as exc:
-        last = events.failed(exc)
-    finally:
-        await streamed.events.aclose()  # a client that left stops its generation at once
+    if events.final is not None:  # failed: its events are already out
+        return
+    last = events.completed()
+    assert events.final is not None
+    await keep(events.final)
     for event in last:
         yield sse_frame(event)
-
-
-def _translated(events: ResponseEvents, item: QueueUpdate | Chunk) -> list[Event]:
-    if isinstance(item, QueueUpdate):
-        return events.queued(item.position, item.wait_s)
-    delta = delta_of(item)
-    out = events.text(delta.text)
-    for call in delta.tool_calls:
-        out += events.tool_call(call.index, call.id, call.name, call.arguments)
-    events.finish(delta.finish_reason)
-    if delta.usage is not None:
-        events.count(delta.usage.prompt_tokens, delta.usage.completion_tokens)
-    return out
 
 
 @router.get("/responses/{response_id}")

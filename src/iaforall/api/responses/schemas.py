@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from iaforall.answering.structured import json_object_format, json_schema_format
+from iaforall.api.openai.schemas import IAForAllOptions  # the same extension as chat's
 from iaforall.core.errors import InvalidRequest
 
 _REFUSED_FIELDS = {
@@ -295,21 +295,13 @@ class TextFormat(_Open):
     strict: bool | None = None
 
     @model_validator(mode="after")
-    def _check_schema(self) -> TextFormat:
-        if self.type != "json_schema":
-            return self
-        if self.schema_ is None:
+    def _needs_a_schema(self) -> TextFormat:
+        if self.type == "json_schema" and self.schema_ is None:
             raise InvalidRequest(
                 "text.format of type 'json_schema' needs a 'schema'.", param="text.format.schema"
             )
-        try:
-            validator_for(self.schema_).check_schema(self.schema_)
-        except SchemaError as exc:
-            raise InvalidRequest(
-                f"The JSON schema is invalid: {exc.message}",
-                param="text.format.schema",
-                code="invalid_json_schema",
-            ) from None
+        if self.type == "json_schema":
+            self.to_core()  # an invalid JSON schema is refused here, naming it
         return self
 
     def to_core(self) -> dict[str, Any] | None:
@@ -317,11 +309,11 @@ class TextFormat(_Open):
         if self.type == "text":
             return None
         if self.type == "json_object":
-            return {"type": "json_object"}
-        schema: dict[str, Any] = {"name": self.name, "schema": self.schema_}
-        if self.strict is not None:
-            schema["strict"] = self.strict
-        return {"type": "json_schema", "json_schema": schema}
+            return json_object_format()
+        assert self.schema_ is not None
+        return json_schema_format(
+            self.schema_, name=self.name, strict=self.strict, param="text.format.schema"
+        )
 
     def shown(self) -> dict[str, Any]:
         if self.type != "json_schema":
@@ -338,34 +330,6 @@ class TextFormat(_Open):
 class TextConfig(_Open):
     format: TextFormat = Field(default_factory=lambda: TextFormat(type="text"))
     verbosity: Literal["low", "medium", "high"] | None = None
-
-
-# ---- our extension ------------------------------------------------------------------------
-
-
-class KnowledgeOptions(BaseModel):
-    """Answer from knowledge bases: their best passages go to the model, numbered, and come
-    back in the answer's `iaforall.citations`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bases: list[str] = Field(default_factory=list, max_length=16)
-    files: list[str] = Field(default_factory=list, max_length=16, description="Single files.")
-    k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
-
-
-class IAForAllOptions(BaseModel):
-    """Our own extension, under the `iaforall` key (as on /v1/chat/completions)."""
-
-    return_prompt: bool = Field(False, description="Return the exact prompt the model was given.")
-    keep_alive: float | str | None = Field(
-        None,
-        description=(
-            "As Ollama's keep_alive: how long the model stays loaded once idle (seconds or "
-            "'5m'; -1 forever, 0 unload after this answer). Unset: unchanged."
-        ),
-    )
-    knowledge: KnowledgeOptions | None = None
 
 
 # ---- the body -----------------------------------------------------------------------------
