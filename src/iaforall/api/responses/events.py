@@ -9,8 +9,9 @@ error -> response.failed when the model fails mid-way).
 
 Pure: it is fed the pipeline's events (or, piece by piece, text, tool-call pieces, the finish
 and the usage) and hands back the Responses events as dicts, each with its sequence number, and
-the final Response to store. The output rules' decisions ride in the next text delta's
-`iaforall` field, and in the final Response's with the others.
+the final Response to store. The output rules' decisions ride in the `iaforall` field of the
+next text event (a delta, or the text's `done` event when no text follows), and in the final
+Response's with the others.
 """
 
 from __future__ import annotations
@@ -213,8 +214,12 @@ class ResponseEvents:
             final = message_item(joined, item_id=item["id"])
             part = final["content"][0]
             common = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            ours = {"iaforall": self._pending} if self._pending else {}
+            self._pending = {}
             events = [
-                self._event("response.output_text.done", **common, text=joined, logprobs=[]),
+                self._event(
+                    "response.output_text.done", **common, text=joined, logprobs=[], **ours
+                ),
                 self._event("response.content_part.done", **common, part=part),
             ]
         else:
