@@ -249,12 +249,12 @@ async def test_the_agents_sdk_runs_a_one_tool_agent(people: People) -> None:
 
     agent = Agent(
         name="Weather",
-        instructions="Answer with the weather tool's result, in one sentence.",
+        instructions="Call the weather tool, then give its result in one short sentence.",
         tools=[get_weather],
         model=OpenAIResponsesModel(model=QWEN, openai_client=people.aclient("ann")),
         # The 0.5B model may answer without calling the tool: `required` makes the call
         # certain; the agent resets it after the call, so its next turn answers in text.
-        model_settings=ModelSettings(tool_choice="required", temperature=0, max_tokens=32),
+        model_settings=ModelSettings(tool_choice="required", temperature=0, max_tokens=96),
     )
     result = await Runner.run(
         agent,

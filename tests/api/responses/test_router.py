@@ -14,6 +14,7 @@ from iaforall.core.errors import EngineUnavailable
 from tests.api.test_queue import POSITION, Line, blocker, line
 from tests.conftest import FakeWorld
 from tests.sse import events
+from tests.vision.images import data_url, text_png
 
 RESPONSES = "/v1/responses"
 
@@ -107,6 +108,8 @@ async def test_errors_are_in_openais_shape(fake: FakeWorld) -> None:
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "missing_required_parameter"
     assert r.json()["error"]["param"] == "input"
+    r = await fake.client.post(RESPONSES, json=ask([]))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input"
     r = await fake.client.post(RESPONSES, json=ask(background=True))
     assert r.status_code == 400 and r.json()["error"]["param"] == "background"
     r = await fake.client.post(RESPONSES, json=ask([{"type": "reasoning", "summary": []}]))
@@ -137,3 +140,16 @@ async def test_two_requests_at_once_both_stored(fake: FakeWorld) -> None:
     for answer in answers:
         rid = answer.json()["id"]
         assert (await fake.client.get(f"{RESPONSES}/{rid}")).json()["id"] == rid
+
+
+async def test_an_input_image_is_read_for_the_model_as_chats_are(fake: FakeWorld) -> None:
+    image = {"type": "input_image", "image_url": data_url(text_png("Seven ships")), "detail": "low"}
+    question = {"type": "input_text", "text": "What does it say?"}
+    asked = ask([{"role": "user", "content": [question, image]}])
+    r = await fake.client.post(RESPONSES, json=asked, timeout=120)  # OCR's first load is slow
+    assert r.status_code == 200, r.text
+    given = fake.engine("tiny:latest").requests[-1].messages[-1]["content"]  # type: ignore[union-attr]
+    assert "What does it say?" in given and "text read by OCR" in given and "Seven ships" in given
+    broken = {"type": "input_image", "image_url": "data:image/png;base64,bm90IGFuIGltYWdl"}
+    r = await fake.client.post(RESPONSES, json=ask([{"role": "user", "content": [broken]}]))
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"

@@ -203,9 +203,13 @@ def test_tools_tool_choice_and_json_schema_become_the_chat_forms() -> None:
         "type": "json_schema",
         "json_schema": {"name": "count", "schema": schema, "strict": True},
     }
-    assert chat_request(
-        body(text={"format": {"type": "json_object"}}), [], ANN
-    ).response_format == {"type": "json_object"}
+    as_json = body(text={"format": {"type": "json_object"}})
+    assert chat_request(as_json, input_items(as_json, []), ANN).response_format == {
+        "type": "json_object"
+    }
+    with pytest.raises(InvalidRequest) as empty:
+        chat_request(body(input=[]), [], ANN)
+    assert empty.value.param == "input"
 
 
 def test_an_item_reference_is_found_in_the_chain_only() -> None:

@@ -101,10 +101,13 @@ def chat_request(
     """The core request: `instructions` first (never carried to the next response, as OpenAI
     does), then the whole context. Empty instructions are kept: they replace the hidden
     prompt some chat templates add when there is no system message."""
+    messages = chat_messages(context)
+    if not messages:
+        raise InvalidRequest("'input' is empty: send a message or an item.", param="input")
     system = [] if body.instructions is None else [{"role": "system", "content": body.instructions}]
     return ChatRequest(
         model=ModelId(body.model),
-        messages=tuple(system + chat_messages(context)),
+        messages=tuple(system + messages),
         user=user,
         sampling=Sampling(
             temperature=body.temperature,
