@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,11 +74,12 @@ def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def launch_server(home: Path, log: Path, **env: str) -> RealServer:
-    """`iaforall serve` on a free loopback port, once it answers."""
+def launch_server(home: Path, log: Path, *, unset: Collection[str] = (), **env: str) -> RealServer:
+    """`iaforall serve` on a free loopback port, once it answers; with `env` added to this
+    process's environment, and without the variables named in `unset`."""
     port = free_port()
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in unset},
         "IAFORALL_HOME": str(home),
         "IAFORALL_MODEL": SMOL,
         "IAFORALL_THREADS": "2",

@@ -2,18 +2,28 @@
 
 One pydantic-settings model per concern, all read from `IAFORALL_*` environment variables;
 the CLI flags override the same fields (see `cli/`), so there is one source of truth.
+
+This is also the only module that touches the process environment: the variables of other
+programs that we honour (`OtherPrograms`: the Hugging Face Hub's, XDG's) are read here, and the
+environment given to the processes we start (model workers, Ray) is made here. Nothing sets a
+variable for the whole process at import time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "qwen2.5-coder:1.5b"
+
+
+# Fields that get no command-line flag (cli/settings_flags.py): secrets show in `ps`.
+_NO_FLAG: dict[str, JsonValue] = {"flag": False}
 
 
 def _config() -> SettingsConfigDict:
@@ -21,7 +31,7 @@ def _config() -> SettingsConfigDict:
 
 
 def _default_home() -> Path:
-    xdg = os.environ.get("XDG_DATA_HOME")
+    xdg = OtherPrograms().xdg_data_home
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "iaforall"
 
@@ -58,6 +68,7 @@ class ServerSettings(BaseSettings):
         None,
         description="A bearer token that may read /metrics and the details of /health (for "
         "Prometheus' `authorization` or a monitoring probe), besides an administrator.",
+        json_schema_extra=_NO_FLAG,
     )
 
 
@@ -196,6 +207,7 @@ class PeopleSettings(BaseSettings):
     api_key: str = Field(
         "",
         description="The API key `iaforall run` sends to a server with accounts (iaf_…).",
+        json_schema_extra=_NO_FLAG,
     )
     member_weight: float = Field(
         1.0, gt=0, description="A member's share of the engines when they are saturated."
@@ -274,6 +286,7 @@ class DatabaseSettings(BaseSettings):
             "SQLAlchemy URL of the database (conversations, and later users). Empty: an SQLite "
             "file `iaforall.db` in the home folder. Migrations run at start."
         ),
+        json_schema_extra=_NO_FLAG,  # it may hold a password
     )
 
     def resolved_url(self, home: Path) -> str:
@@ -415,6 +428,7 @@ class ClusterSettings(BaseSettings):
             "Ray cluster that runs the model engines (ray://HOST:PORT, Ray Client's address); "
             "empty: this machine. Needs the `cluster` extra."
         ),
+        json_schema_extra={"metavar": "ray://HOST:PORT"},
     )
     cluster_auth: Literal["token", "disabled"] = Field(
         "token",
@@ -472,6 +486,37 @@ class ClusterSettings(BaseSettings):
         return low, max(low, high)
 
 
+class OtherPrograms(BaseSettings):
+    """Environment variables of other programs that IAForAll honours too, under their own names
+    (no IAFORALL_ prefix). Read as text and interpreted as their programs do, so that a value
+    they accept never stops the server."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    hf_hub_offline: str = Field(
+        "",
+        description=(
+            "HF_HUB_OFFLINE (huggingface_hub's): 1, true, yes or on turn the Hugging Face Hub "
+            "off; a Hub pull is then refused, saying so."
+        ),
+    )
+    hf_endpoint: str = Field(
+        "",
+        description="HF_ENDPOINT: the Hub to pull from (a mirror); empty: huggingface.co.",
+    )
+    xdg_data_home: str = Field(
+        "", description="XDG_DATA_HOME: the default home is its iaforall/ folder."
+    )
+
+    @property
+    def hub_offline(self) -> bool:
+        return self.hf_hub_offline.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+    @property
+    def hub_endpoint(self) -> str | None:
+        return self.hf_endpoint or None
+
+
 class Settings(BaseModel):
     """All settings; each part reads its own `IAFORALL_*` variables when created."""
 
@@ -487,7 +532,32 @@ class Settings(BaseModel):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    other_programs: OtherPrograms = Field(default_factory=OtherPrograms)
 
     @property
     def database_url(self) -> str:
         return self.database.resolved_url(self.store.home)
+
+
+# -- The environment of the processes we start ----------------------------------------------
+
+WORKER_KEY = (
+    "IAFORALL_WORKER_KEY"  # how a model worker gets its API key (never on its command line)
+)
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """What a process we start inherits: this one's environment, with `extra` on top."""
+    return {**os.environ, **extra}
+
+
+def export_to_libraries(values: Mapping[str, str]) -> None:
+    """Give variables to a library of this process that reads them from the environment only
+    (Ray's client: its authentication); called when that library is first used."""
+    os.environ.update(values)
+
+
+def take_worker_key() -> str:
+    """In a model worker: the key its server gave it, then taken out of the environment so
+    that nothing the worker starts inherits it."""
+    return os.environ.pop(WORKER_KEY, "")

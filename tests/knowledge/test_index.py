@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, text
 
-from iaforall.knowledge.index import (
-    IndexError_,
-    KnowledgeIndex,
-    _read_vec0_chunks,
-    query_pairs,
-    query_words,
-)
+from iaforall.knowledge.index import KnowledgeIndex
+from iaforall.knowledge.index_backend import IndexError_
+from iaforall.knowledge.index_sqlite import read_vec0_chunks
+from iaforall.knowledge.query_words import query_pairs, query_words
 from iaforall.store.database import Database
 
 DIMS = 8
@@ -250,7 +247,7 @@ def test_big_bases_are_read_whole_from_sqlite_vec_storage(tmp_path: Path) -> Non
     index.remove("big", [f"n{i}" for i in range(0, 2100, 7)])
     with database.engine.connect() as connection:
         base = index._bases_and_total(connection, ["big"])[0]["big"]
-        fast = _read_vec0_chunks(connection, "knowledge_vectors_8", "big", base)
+        fast = read_vec0_chunks(connection, "knowledge_vectors_8", "big", base)
         slow = connection.exec_driver_sql(
             "SELECT id, embedding FROM knowledge_vectors_8 WHERE kb_id = 'big' ORDER BY id"
         ).all()

@@ -16,9 +16,9 @@ from iaforall.knowledge.chunk import chunk_document
 from iaforall.knowledge.document import Section, assemble
 from iaforall.knowledge.errors import DocumentRefused
 from iaforall.knowledge.formats import Format, sniff
-from iaforall.knowledge.index import query_pairs, query_words
 from iaforall.knowledge.markdown_sections import replace_links
 from iaforall.knowledge.parse import parse_document
+from iaforall.knowledge.query_words import query_pairs, query_words
 from tests.knowledge import documents
 from tests.knowledge.documents import ENGLISH, FRENCH
 from tests.linear import assert_linear

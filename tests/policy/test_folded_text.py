@@ -9,10 +9,10 @@ import tracemalloc
 
 import pytest
 
+from iaforall.core.folding import _fold_char, fold
 from iaforall.policy.engine import Checked, evaluate
 from iaforall.policy.folded_text import BLOCK, FoldedText
 from iaforall.policy.rules import parse_rules
-from iaforall.store.folding import _fold_char, fold
 
 # Characters whose folded form is longer ("ß", "ﬁ", "ﷺ" is 18 letters), shorter (a base and
 # its accents), or that are astral, lone surrogates or from other scripts.

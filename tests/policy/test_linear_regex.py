@@ -7,13 +7,13 @@ import time
 
 import pytest
 
+from iaforall.core.folding import fold
 from iaforall.policy.linear_regex import (
     Haystack,
     RefusedPattern,
     compile_keywords,
     compile_regex,
 )
-from iaforall.store.folding import fold
 
 
 def search(pattern: str, text: str) -> str | None:

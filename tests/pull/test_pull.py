@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound, ModelStoreError
+from iaforall.models.projector import projector_for
 from iaforall.models.pull import PullRefused, parse_source, pull
 from iaforall.models.store import ModelStore
-from iaforall.vision.projector import projector_for
 from tests.pull.servers import Served
 
 REPO = "someone/Tiny-Model-GGUF"

@@ -14,9 +14,9 @@ import xllamacpp
 from iaforall.core.types import ChatRequest, ModelId
 from iaforall.engines.llamacpp import worker
 from iaforall.engines.llamacpp.engine import LlamaCppEngine
-from iaforall.engines.llamacpp.factory import projector_for
 from iaforall.engines.llamacpp.payload import chat_body
 from iaforall.engines.protocol import Capabilities
+from iaforall.models.projector import projector_for
 from iaforall.settings import ImageSettings
 from iaforall.vision import ImageReader, read_images
 from tests.vision.images import data_url, text_png

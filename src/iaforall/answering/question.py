@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iaforall.core.types import GenerationRequest
+from iaforall.core.types import DocumentId, GenerationRequest, KnowledgeBaseId
 from iaforall.policy.gate import RequestKind
 
 
@@ -13,8 +13,8 @@ class KnowledgeAsk:
     """Answer from these knowledge bases and single files: their `k` best passages for the
     last user message go to the model, numbered, and come back as citations."""
 
-    bases: tuple[str, ...] = ()
-    files: tuple[str, ...] = ()
+    bases: tuple[KnowledgeBaseId, ...] = ()
+    files: tuple[DocumentId, ...] = ()
     k: int = 5
 
 

@@ -18,7 +18,7 @@ from iaforall.api.limits import MAX_KNOWLEDGE_FILES
 from iaforall.api.openapi import FILE, json_doc, multipart_doc
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import InvalidRequest, NotFound, PayloadTooLarge
-from iaforall.core.types import Principal
+from iaforall.core.types import DocumentId, KnowledgeBaseId, Principal
 from iaforall.knowledge.bases import BaseView, DocumentView
 from iaforall.knowledge.errors import DocumentRefused, DocumentTooLarge
 from iaforall.knowledge.formats import sniff
@@ -144,13 +144,13 @@ async def create_base(request: Request, svc: ServicesDep, me: PrincipalDep) -> d
 
 
 @router.get("/{kb_id}")
-async def get_base(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+async def get_base(kb_id: KnowledgeBaseId, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     return await _out(svc, await _off(svc.knowledge.bases.get, me.user, kb_id), me)
 
 
 @router.patch("/{kb_id}", openapi_extra=json_doc(BasePatch))
 async def update_base(
-    kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep
+    kb_id: KnowledgeBaseId, request: Request, svc: ServicesDep, me: PrincipalDep
 ) -> dict[str, Any]:
     body = await json_body(request, BasePatch)
     changes = body.model_dump(exclude_none=True)
@@ -158,7 +158,7 @@ async def update_base(
 
 
 @router.delete("/{kb_id}", status_code=204)
-async def delete_base(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> Response:
+async def delete_base(kb_id: KnowledgeBaseId, svc: ServicesDep, me: PrincipalDep) -> Response:
     knowledge = svc.knowledge
     await _off(knowledge.bases.delete, me.user, kb_id)
     await _off(knowledge.index.remove, kb_id)
@@ -166,7 +166,9 @@ async def delete_base(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> Respons
 
 
 @router.put("/{kb_id}/shares/{name}")
-async def share(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+async def share(
+    kb_id: KnowledgeBaseId, name: str, svc: ServicesDep, me: PrincipalDep
+) -> dict[str, Any]:
     """Let the person called `name` read this base (accounts must be on)."""
     if not svc.settings.people.auth:
         raise InvalidRequest(
@@ -177,7 +179,9 @@ async def share(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> di
 
 
 @router.delete("/{kb_id}/shares/{name}")
-async def unshare(kb_id: str, name: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+async def unshare(
+    kb_id: KnowledgeBaseId, name: str, svc: ServicesDep, me: PrincipalDep
+) -> dict[str, Any]:
     other = await _off(svc.accounts.get_user, name)
     return await _out(svc, await _off(svc.knowledge.bases.unshare, me.user, kb_id, other.id), me)
 
@@ -190,7 +194,9 @@ UPLOAD = multipart_doc(
 
 
 @router.post("/{kb_id}/files", status_code=202, openapi_extra=UPLOAD)
-async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep) -> Any:
+async def upload(
+    kb_id: KnowledgeBaseId, request: Request, svc: ServicesDep, me: PrincipalDep
+) -> Any:
     """Files are checked (size, real type against the name) before anything is stored, then
     read in the background: follow `status` and `progress`. A file already in the base (same
     bytes) is not read again."""
@@ -249,18 +255,22 @@ async def upload(kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDe
 
 
 @router.get("/{kb_id}/files")
-async def list_files(kb_id: str, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+async def list_files(kb_id: KnowledgeBaseId, svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
     found = await _off(svc.knowledge.bases.documents, me.user, kb_id)
     return {"object": "list", "data": [document_out(d) for d in found]}
 
 
 @router.get("/{kb_id}/files/{file_id}")
-async def get_file(kb_id: str, file_id: str, svc: ServicesDep, me: PrincipalDep) -> Any:
+async def get_file(
+    kb_id: KnowledgeBaseId, file_id: DocumentId, svc: ServicesDep, me: PrincipalDep
+) -> Any:
     return document_out(await _off(svc.knowledge.bases.document, me.user, kb_id, file_id))
 
 
 @router.get("/{kb_id}/files/{file_id}/content")
-async def file_content(kb_id: str, file_id: str, svc: ServicesDep, me: PrincipalDep) -> Response:
+async def file_content(
+    kb_id: KnowledgeBaseId, file_id: DocumentId, svc: ServicesDep, me: PrincipalDep
+) -> Response:
     """The file as uploaded (a PDF opens at a cited page with `#page=N`)."""
     bases = svc.knowledge.bases
     document = await _off(bases.document, me.user, kb_id, file_id)
@@ -277,7 +287,9 @@ async def file_content(kb_id: str, file_id: str, svc: ServicesDep, me: Principal
 
 
 @router.delete("/{kb_id}/files/{file_id}", status_code=204)
-async def delete_file(kb_id: str, file_id: str, svc: ServicesDep, me: PrincipalDep) -> Response:
+async def delete_file(
+    kb_id: KnowledgeBaseId, file_id: DocumentId, svc: ServicesDep, me: PrincipalDep
+) -> Response:
     knowledge = svc.knowledge
     chunks = await _off(knowledge.bases.chunk_ids, file_id)
     await _off(knowledge.bases.delete_document, me.user, kb_id, file_id)
@@ -288,7 +300,7 @@ async def delete_file(kb_id: str, file_id: str, svc: ServicesDep, me: PrincipalD
 
 @router.post("/{kb_id}/search", openapi_extra=json_doc(SearchBody))
 async def search(
-    kb_id: str, request: Request, svc: ServicesDep, me: PrincipalDep
+    kb_id: KnowledgeBaseId, request: Request, svc: ServicesDep, me: PrincipalDep
 ) -> dict[str, Any]:
     body = await json_body(request, SearchBody)
     found = await svc.knowledge.retriever.search(

@@ -1,7 +1,8 @@
 """`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, users, keys, cluster.
 
-Flags override the same fields as the `IAFORALL_*` variables (settings.py), so there is one
-source of truth for every option.
+`serve`'s flags are made from the settings' fields (cli/settings_flags.py) and override the same
+fields as the `IAFORALL_*` variables (settings.py), so there is one source of truth for every
+option.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from iaforall import __version__
+from iaforall.cli.settings_flags import add_settings_flags, apply_settings_flags
 from iaforall.settings import Settings
 
 
@@ -24,23 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"iaforall {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = commands.add_parser("serve", help="start the server (OpenAI-compatible API)")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
-    serve.add_argument("--model", help="default model, preloaded at start")
-    serve.add_argument("--parallel", type=int, help="parallel slots per model")
-    serve.add_argument("--threads", type=int, help="CPU threads per model (0: all cores)")
-    serve.add_argument("--context-length", type=int, help="context window per slot, tokens")
-    serve.add_argument("--keep-alive", type=float, help="seconds an idle model stays loaded")
-    serve.add_argument("--no-preload", action="store_true", help="load models on first use only")
-    serve.add_argument(
-        "--auth", action="store_true", default=None, help="require accounts (IAFORALL_AUTH)"
+    serve = commands.add_parser(
+        "serve",
+        help="start the server (OpenAI-compatible API)",
+        description="Start the server. Every setting is a flag, and an IAFORALL_ variable.",
     )
-    serve.add_argument(
-        "--cluster",
-        metavar="ray://HOST:PORT",
-        help="run the models on a Ray cluster (IAFORALL_CLUSTER; needs iaforall[cluster])",
-    )
+    add_settings_flags(serve)
 
     run = commands.add_parser("run", help="chat with a model in the terminal")
     run.add_argument("model", help="model name, e.g. qwen2.5-coder:1.5b")
@@ -85,37 +75,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    def updated(part: Any, **fields: Any) -> Any:
-        given = {k: v for k, v in fields.items() if v is not None}
-        return type(part)(**{**part.model_dump(), **given}) if given else part
-
-    server = updated(
-        settings.server,
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        model=getattr(args, "model", None) if args.command == "serve" else None,
-        preload=False if getattr(args, "no_preload", False) else None,
-    )
-    engine = updated(
-        settings.engine,
-        parallel=getattr(args, "parallel", None),
-        threads=getattr(args, "threads", None),
-        context_length=getattr(args, "context_length", None),
-        keep_alive=getattr(args, "keep_alive", None),
-    )
-    people = updated(settings.people, auth=getattr(args, "auth", None))
-    cluster = updated(
-        settings.cluster,
-        cluster=getattr(args, "cluster", None) if args.command == "serve" else None,
-    )
-    return settings.model_copy(
-        update={"server": server, "engine": engine, "people": people, "cluster": cluster}
-    )
+    """The settings with the command's settings flags in place (only `serve` has them)."""
+    return apply_settings_flags(settings, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = apply_flags(Settings(), args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = apply_flags(Settings(), args)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.command == "serve":
         from iaforall.cli.serve import serve
 

@@ -23,8 +23,8 @@ from rich.table import Table
 from iaforall.core.errors import IAForAllError, InvalidRequest, ModelNotFound
 from iaforall.models import PACKAGED, ModelInfo, ModelStore, canonical_name
 from iaforall.models.gguf_meta import read_fields
+from iaforall.models.projector import projector_for
 from iaforall.settings import Settings
-from iaforall.vision.projector import projector_for
 
 
 def pull(settings: Settings, source: str, name: str | None = None) -> int:

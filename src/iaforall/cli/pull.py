@@ -26,6 +26,7 @@ def pull(
             sha256=sha256,
             allow_private=settings.store.pull_allow_private,
             progress=progress,
+            hub=settings.other_programs,
         )
     except IAForAllError as e:
         progress.close()  # the bar ends before the error is printed under it

@@ -8,12 +8,12 @@ from, never left to Ray's defaults (see docs/cluster.md).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Literal
 
 from iaforall.core.errors import EngineUnavailable
+from iaforall.settings import export_to_libraries
 
 NAMESPACE = "iaforall"
 
@@ -48,7 +48,7 @@ def connect(
             "Copy the head's `cluster/auth_token` there (mode 0600), or set "
             "IAFORALL_CLUSTER_TOKEN_FILE."
         )
-    os.environ.update(ray_environment(auth, token_file))
+    export_to_libraries(ray_environment(auth, token_file))
     try:
         import ray
     except ImportError:

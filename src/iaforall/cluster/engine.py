@@ -17,8 +17,8 @@ from iaforall.engines import budget
 from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
 from iaforall.engines.pool import EngineFactory, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
+from iaforall.models.projector import projector_for
 from iaforall.settings import EngineSettings
-from iaforall.vision.projector import projector_for
 
 
 class ServeEngine(ClientEngine):

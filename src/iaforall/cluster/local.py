@@ -32,6 +32,7 @@ from typing import Literal
 
 from iaforall.cluster.connect import ray_environment
 from iaforall.core.errors import IAForAllError
+from iaforall.settings import child_environment
 
 Auth = Literal["token", "disabled"]
 NODE_MARK = "IAFORALL_RAY_NODE"
@@ -229,7 +230,7 @@ def node_command(
 
 
 def node_environment(auth: Auth, token_file: Path, temp_dir: Path) -> dict[str, str]:
-    env = {**os.environ, **ray_environment(auth, token_file), NODE_MARK: str(temp_dir)}
+    env = child_environment({**ray_environment(auth, token_file), NODE_MARK: str(temp_dir)})
     # Ray starts its workers at nice 15; here the workers are the engines, the node's real work.
     env["RAY_worker_niceness"] = "0"
     if auth == "disabled":

@@ -11,6 +11,11 @@ from typing import Any, Literal, NewType
 
 UserId = NewType("UserId", str)
 ModelId = NewType("ModelId", str)
+# What the store keeps, by id (plain strings at run time: new_id()'s hex, or as a client sent
+# it before the store has found it); typed so that one cannot be passed for another.
+ConversationId = NewType("ConversationId", str)
+KnowledgeBaseId = NewType("KnowledgeBaseId", str)
+DocumentId = NewType("DocumentId", str)
 
 LOCAL_USER = UserId("local")
 

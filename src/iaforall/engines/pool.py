@@ -20,7 +20,7 @@ from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.engines import budget as policy
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
-from iaforall.vision.projector import projector_for
+from iaforall.models.projector import projector_for
 
 log = logging.getLogger(__name__)
 

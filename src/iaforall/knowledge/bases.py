@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from iaforall.core.errors import Forbidden, NotFound
-from iaforall.store.conversations import new_id
+from iaforall.core.ids import new_id
+from iaforall.core.types import DocumentId, KnowledgeBaseId
 from iaforall.store.database import Database
 from iaforall.store.tables import (
     KnowledgeBase,
@@ -31,7 +32,7 @@ WORKING = ("queued", "reading", "embedding")  # a document not yet ready nor fai
 
 @dataclass(frozen=True)
 class BaseView:
-    id: str
+    id: KnowledgeBaseId
     owner: str
     name: str
     description: str
@@ -48,8 +49,8 @@ class BaseView:
 
 @dataclass(frozen=True)
 class DocumentView:
-    id: str
-    kb_id: str
+    id: DocumentId
+    kb_id: KnowledgeBaseId
     name: str
     size: int
     sha256: str
@@ -82,8 +83,8 @@ class PassageRow:
     """A stored passage with the document it comes from."""
 
     id: str
-    kb_id: str
-    document_id: str
+    kb_id: KnowledgeBaseId
+    document_id: DocumentId
     document: str
     text: str
     location: str
@@ -93,7 +94,7 @@ class PassageRow:
 
 def _base_view(b: KnowledgeBase, documents: int = 0, chunks: int = 0) -> BaseView:
     return BaseView(
-        b.id,
+        KnowledgeBaseId(b.id),
         b.owner,
         b.name,
         b.description,
@@ -108,8 +109,8 @@ def _base_view(b: KnowledgeBase, documents: int = 0, chunks: int = 0) -> BaseVie
 
 def _document_view(d: KnowledgeDocument) -> DocumentView:
     return DocumentView(
-        d.id,
-        d.kb_id,
+        DocumentId(d.id),
+        KnowledgeBaseId(d.kb_id),
         d.name,
         d.size,
         d.sha256,
@@ -133,7 +134,9 @@ class KnowledgeBases:
 
     # -- bases ----------------------------------------------------------------------------
 
-    def _visible(self, session: Session, user: str, kb_id: str, *, write: bool) -> KnowledgeBase:
+    def _visible(
+        self, session: Session, user: str, kb_id: KnowledgeBaseId, *, write: bool
+    ) -> KnowledgeBase:
         base = session.get(KnowledgeBase, kb_id)
         readers = {s.user_id for s in base.shares} if base is not None else set()
         if base is None or (base.owner != user and user not in readers):
@@ -187,17 +190,17 @@ class KnowledgeBases:
         ).all()
         return {kb: (int(n), int(chunks)) for kb, n, chunks in rows}
 
-    def get(self, user: str, kb_id: str, *, write: bool = False) -> BaseView:
+    def get(self, user: str, kb_id: KnowledgeBaseId, *, write: bool = False) -> BaseView:
         """The base, if `user` may read it (or, with `write`, change it)."""
         with self._db.session() as session:
             base = self._visible(session, user, kb_id, write=write)
             return _base_view(base, *self._counts(session, [kb_id]).get(kb_id, (0, 0)))
 
-    def readable(self, user: str, kb_ids: Iterable[str]) -> list[BaseView]:
+    def readable(self, user: str, kb_ids: Iterable[KnowledgeBaseId]) -> list[BaseView]:
         """These bases, each checked (NotFound for one the user cannot read)."""
         return [self.get(user, kb_id) for kb_id in dict.fromkeys(kb_ids)]
 
-    def update(self, user: str, kb_id: str, **changes: Any) -> BaseView:
+    def update(self, user: str, kb_id: KnowledgeBaseId, **changes: Any) -> BaseView:
         with self._db.session() as session:
             base = self._visible(session, user, kb_id, write=True)
             for name, value in changes.items():
@@ -206,13 +209,13 @@ class KnowledgeBases:
             session.flush()
             return _base_view(base, *self._counts(session, [kb_id]).get(kb_id, (0, 0)))
 
-    def delete(self, user: str, kb_id: str) -> None:
+    def delete(self, user: str, kb_id: KnowledgeBaseId) -> None:
         with self._db.session() as session:
             session.delete(self._visible(session, user, kb_id, write=True))
             session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.kb_id == kb_id))
         shutil.rmtree(self.files_dir / kb_id, ignore_errors=True)
 
-    def share(self, user: str, kb_id: str, other: str) -> BaseView:
+    def share(self, user: str, kb_id: KnowledgeBaseId, other: str) -> BaseView:
         with self._db.session() as session:
             base = self._visible(session, user, kb_id, write=True)
             if other != base.owner and other not in {s.user_id for s in base.shares}:
@@ -220,7 +223,7 @@ class KnowledgeBases:
             session.flush()
         return self.get(user, kb_id)
 
-    def unshare(self, user: str, kb_id: str, other: str) -> BaseView:
+    def unshare(self, user: str, kb_id: KnowledgeBaseId, other: str) -> BaseView:
         with self._db.session() as session:
             self._visible(session, user, kb_id, write=True)
             session.execute(
@@ -232,10 +235,10 @@ class KnowledgeBases:
 
     # -- documents ------------------------------------------------------------------------
 
-    def path_of(self, kb_id: str, document_id: str) -> Path:
+    def path_of(self, kb_id: KnowledgeBaseId, document_id: DocumentId) -> Path:
         return self.files_dir / kb_id / document_id
 
-    def same_file(self, user: str, kb_id: str, sha256: str) -> DocumentView | None:
+    def same_file(self, user: str, kb_id: KnowledgeBaseId, sha256: str) -> DocumentView | None:
         """A document of this base with these bytes that is ready or on its way (a failed
         one is tried again)."""
         with self._db.session() as session:
@@ -250,7 +253,7 @@ class KnowledgeBases:
             return None if found is None else _document_view(found)
 
     def add_document(
-        self, user: str, kb_id: str, *, name: str, size: int, sha256: str, file: Path
+        self, user: str, kb_id: KnowledgeBaseId, *, name: str, size: int, sha256: str, file: Path
     ) -> DocumentView:
         """A new queued document; `file` (already on disk) moves under the base's folder."""
         with self._db.session() as session:
@@ -272,18 +275,18 @@ class KnowledgeBases:
             )
             session.add(document)
             base.updated_at = now
-            target = self.path_of(kb_id, document.id)
+            target = self.path_of(kb_id, DocumentId(document.id))
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(file, target)
             session.flush()
             return _document_view(document)
 
-    def documents(self, user: str, kb_id: str) -> list[DocumentView]:
+    def documents(self, user: str, kb_id: KnowledgeBaseId) -> list[DocumentView]:
         with self._db.session() as session:
             base = self._visible(session, user, kb_id, write=False)
             return [_document_view(d) for d in base.documents]
 
-    def document(self, user: str, kb_id: str, document_id: str) -> DocumentView:
+    def document(self, user: str, kb_id: KnowledgeBaseId, document_id: DocumentId) -> DocumentView:
         with self._db.session() as session:
             self._visible(session, user, kb_id, write=False)
             found = session.get(KnowledgeDocument, document_id)
@@ -291,7 +294,7 @@ class KnowledgeBases:
                 raise NotFound(f"There is no document '{document_id}' in this knowledge base.")
             return _document_view(found)
 
-    def documents_by_id(self, user: str, document_ids: Iterable[str]) -> list[DocumentView]:
+    def documents_by_id(self, user: str, document_ids: Iterable[DocumentId]) -> list[DocumentView]:
         """These documents, wherever they are, each in a base `user` may read (else NotFound)."""
         found = []
         with self._db.session() as session:
@@ -300,13 +303,13 @@ class KnowledgeBases:
                 try:
                     if document is None:
                         raise NotFound("")
-                    self._visible(session, user, document.kb_id, write=False)
+                    self._visible(session, user, KnowledgeBaseId(document.kb_id), write=False)
                 except NotFound:
                     raise NotFound(f"There is no document '{document_id}'.") from None
                 found.append(_document_view(document))
         return found
 
-    def delete_document(self, user: str, kb_id: str, document_id: str) -> None:
+    def delete_document(self, user: str, kb_id: KnowledgeBaseId, document_id: DocumentId) -> None:
         self.document(user, kb_id, document_id)  # visible, and in this base
         with self._db.session() as session:
             self._visible(session, user, kb_id, write=True)
@@ -314,7 +317,7 @@ class KnowledgeBases:
             session.execute(delete(KnowledgeDocument).where(KnowledgeDocument.id == document_id))
         self.path_of(kb_id, document_id).unlink(missing_ok=True)
 
-    def chunk_ids(self, document_id: str) -> list[str]:
+    def chunk_ids(self, document_id: DocumentId) -> list[str]:
         with self._db.session() as session:
             return list(
                 session.scalars(
@@ -334,13 +337,13 @@ class KnowledgeBases:
             )
             return [_document_view(d) for d in found]
 
-    def owner_of(self, kb_id: str) -> tuple[str, str] | None:
+    def owner_of(self, kb_id: KnowledgeBaseId) -> tuple[str, str] | None:
         """(owner, embedding model) of a base, or None when it is gone."""
         with self._db.session() as session:
             base = session.get(KnowledgeBase, kb_id)
             return None if base is None else (base.owner, base.embedding_model)
 
-    def set_status(self, document_id: str, status: str, **fields: Any) -> bool:
+    def set_status(self, document_id: DocumentId, status: str, **fields: Any) -> bool:
         """False when the document is gone (deleted while it was read)."""
         with self._db.session() as session:
             done = session.execute(
@@ -350,7 +353,9 @@ class KnowledgeBases:
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def save_chunks(self, document_id: str, kb_id: str, chunks: Sequence[NewChunk]) -> bool:
+    def save_chunks(
+        self, document_id: DocumentId, kb_id: KnowledgeBaseId, chunks: Sequence[NewChunk]
+    ) -> bool:
         """The document's passages, all at once, and the document ready; False (nothing
         stored) when the document was deleted meanwhile."""
         with self._db.session() as session:
@@ -378,7 +383,14 @@ class KnowledgeBases:
             ).all()
             return {
                 c.id: PassageRow(
-                    c.id, c.kb_id, c.document_id, name, c.text, c.location, c.page, c.ocr
+                    c.id,
+                    KnowledgeBaseId(c.kb_id),
+                    DocumentId(c.document_id),
+                    name,
+                    c.text,
+                    c.location,
+                    c.page,
+                    c.ocr,
                 )
                 for c, name in rows
             }

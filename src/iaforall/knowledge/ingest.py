@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from iaforall.core.errors import IAForAllError, ServerBusy
-from iaforall.core.types import UserId
+from iaforall.core.ids import new_id
+from iaforall.core.types import DocumentId, UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
 from iaforall.knowledge.chunk import Chunk, chunk_document
@@ -28,7 +29,6 @@ from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
 from iaforall.knowledge.reader_process import DocumentReader
 from iaforall.settings import KnowledgeSettings
-from iaforall.store.conversations import new_id
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Ingestion:
     read_image: ReadImage | None = None
 
     def __post_init__(self) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queue: asyncio.Queue[DocumentId] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.limits = DocumentLimits.from_settings(self.settings)
         if self.read_image is None:
@@ -93,7 +93,7 @@ class Ingestion:
             finally:
                 self.queue.task_done()
 
-    async def ingest(self, document_id: str) -> None:
+    async def ingest(self, document_id: DocumentId) -> None:
         found = await asyncio.to_thread(self._document, document_id)
         if found is None:
             return
@@ -152,7 +152,7 @@ class Ingestion:
             parsed.ocr_pages,
         )
 
-    def _document(self, document_id: str) -> tuple[DocumentView, UserId, str] | None:
+    def _document(self, document_id: DocumentId) -> tuple[DocumentView, UserId, str] | None:
         for document in self.bases.working():
             if document.id == document_id:
                 owner = self.bases.owner_of(document.kb_id)
@@ -161,12 +161,12 @@ class Ingestion:
                 return document, UserId(owner[0]), owner[1]
         return None
 
-    async def _status(self, document_id: str, status: str, **fields: object) -> bool:
+    async def _status(self, document_id: DocumentId, status: str, **fields: object) -> bool:
         return await asyncio.to_thread(self.bases.set_status, document_id, status, **fields)
 
     async def _embed(
         self,
-        document_id: str,
+        document_id: DocumentId,
         chunks: Sequence[Chunk],
         owner: UserId,
         model: str,

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from iaforall.core.errors import InvalidRequest
-from iaforall.core.types import ChatRequest, UserId
+from iaforall.core.types import ChatRequest, DocumentId, KnowledgeBaseId, UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import KnowledgeBases
 from iaforall.knowledge.index import KnowledgeIndex, Mode
@@ -26,8 +26,8 @@ class Citation:
     """One passage given to the model, as the answer's sources list it."""
 
     number: int
-    kb_id: str
-    document_id: str
+    kb_id: KnowledgeBaseId
+    document_id: DocumentId
     document: str
     location: str
     page: int | None
@@ -60,12 +60,12 @@ class Retriever:
     async def search(
         self,
         user: UserId,
-        kb_ids: Sequence[str],
+        kb_ids: Sequence[KnowledgeBaseId],
         query: str,
         *,
         k: int = 5,
         mode: Mode = "hybrid",
-        documents: Sequence[str] = (),
+        documents: Sequence[DocumentId] = (),
     ) -> list[Citation]:
         """The k best passages of these bases, and of these single documents, each readable by
         `user`, for `query`."""
@@ -86,7 +86,7 @@ class Retriever:
         return [replace(c, number=n) for n, c in enumerate(found, 1)]
 
     async def _search_documents(
-        self, user: UserId, documents: Sequence[str], query: str, k: int, mode: Mode
+        self, user: UserId, documents: Sequence[DocumentId], query: str, k: int, mode: Mode
     ) -> list[Citation]:
         """The best passages of single files: their bases searched more widely, then only
         these files' passages kept."""
@@ -97,10 +97,10 @@ class Retriever:
         return [c for c in found if c.document_id in ids][:k]
 
     async def _search(
-        self, user: UserId, kb_ids: Sequence[str], query: str, k: int, mode: Mode
+        self, user: UserId, kb_ids: Sequence[KnowledgeBaseId], query: str, k: int, mode: Mode
     ) -> list[Citation]:
         bases = await asyncio.to_thread(self.bases.readable, user, kb_ids)
-        by_model: dict[str, list[str]] = defaultdict(list)
+        by_model: dict[str, list[KnowledgeBaseId]] = defaultdict(list)
         for base in bases:
             by_model[base.embedding_model].append(base.id)
         hits = []

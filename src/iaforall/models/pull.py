@@ -11,7 +11,6 @@ client (`huggingface_hub`) resumes a dropped connection itself.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import secrets
@@ -27,6 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from iaforall.core.errors import IAForAllError, InvalidRequest, ModelNotFound, ModelStoreError
+from iaforall.core.net_safety import is_public, resolved_address
 from iaforall.models.store import (
     ModelInfo,
     ModelStore,
@@ -37,7 +37,7 @@ from iaforall.models.store import (
     name_from_file,
     no_progress,
 )
-from iaforall.vision.fetch import is_public
+from iaforall.settings import OtherPrograms
 
 try:
     import fcntl
@@ -62,6 +62,14 @@ class HubNotFound(ModelNotFound):
     def __init__(self, what: str) -> None:
         IAForAllError.__init__(self, f"The Hugging Face Hub has no {what}.", param="model")
         self.name = what
+
+
+class HubUnreachable(ModelStoreError):
+    """No answer from the Hub at all (no network, a name that does not resolve, a refused
+    connection): the Hub is upstream of this server, hence 502."""
+
+    status = 502
+    code = "hub_unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +149,10 @@ def pull(
     allow_private: bool = False,
     local_files: bool = True,
     progress: Progress = no_progress,
+    hub: OtherPrograms | None = None,
 ) -> ModelInfo:
-    """Pull `source` into `store` under `name` (default: from the source)."""
+    """Pull `source` into `store` under `name` (default: from the source). `hub`: the Hugging
+    Face Hub's variables (HF_ENDPOINT, HF_HUB_OFFLINE); None: as the environment says now."""
     parsed = parse_source(source, local_files=local_files)
     if sha256 is not None:
         sha256 = sha256.lower()
@@ -158,7 +168,7 @@ def pull(
         return store.add_local(parsed.path, name, progress, expected_sha256=sha256)
     if isinstance(parsed, UrlSource):
         return _pull_url(store, parsed.url, name, sha256, allow_private, progress)
-    return _pull_hub(store, parsed, name, sha256, progress)
+    return _pull_hub(store, parsed, name, sha256, progress, hub or OtherPrograms())
 
 
 # -- http(s) URLs -----------------------------------------------------------------------------
@@ -218,7 +228,7 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError):
         raise ModelStoreError(f"The host '{host}' could not be resolved.") from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    addresses = [resolved_address(str(info[4][0])) for info in infos]
     if not addresses:
         raise ModelStoreError(f"The host '{host}' has no address.")
     if not allow_private and any(not is_public(a) for a in addresses):
@@ -339,13 +349,23 @@ def _pull_hub(
     name: str | None,
     sha256: str | None,
     progress: Progress,
+    hub: OtherPrograms,
 ) -> ModelInfo:
     # huggingface_hub's own bookkeeping (.cache/ under local_dir) goes with this pull's folder.
     scratch = store.home / "downloads" / "hf" / secrets.token_hex(6)
     try:
-        return _pull_hub_into(store, src, name, sha256, progress, scratch)
+        return _pull_hub_into(store, src, name, sha256, progress, hub, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The errors of the HTTP library huggingface_hub uses (httpx in 1.x, httpx2 in 2.x) when
+    no answer comes at all; HfHubHTTPError (an answer) derives from the same base, so it is
+    caught before these."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return tuple(base for base in HfHubHTTPError.__bases__ if base is not OSError)
 
 
 def _pull_hub_into(
@@ -354,6 +374,7 @@ def _pull_hub_into(
     name: str | None,
     sha256: str | None,
     progress: Progress,
+    hub: OtherPrograms,
     downloads: Path,
 ) -> ModelInfo:
     from huggingface_hub import HfApi, hf_hub_download
@@ -365,12 +386,12 @@ def _pull_hub_into(
         RevisionNotFoundError,
     )
 
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    if hub.hub_offline:
         raise ModelStoreError(
             "HF_HUB_OFFLINE is set: the Hugging Face Hub is not reached. Unset it to pull "
             f"{src.repo}."
         )
-    endpoint = os.environ.get("HF_ENDPOINT") or None
+    endpoint = hub.hub_endpoint
     progress(f"pulling manifest of {src.repo}", 0, 0)
     try:
         info = HfApi(endpoint=endpoint).model_info(src.repo, files_metadata=True)
@@ -409,6 +430,11 @@ def _pull_hub_into(
         raise HubNotFound(f"file {src.filename} in {src.repo}") from None
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as exc:
         raise ModelStoreError(f"Pulling {src.repo} from the Hub failed: {exc}") from None
+    except _transport_errors() as exc:
+        raise HubUnreachable(
+            f"The Hugging Face Hub ({endpoint or 'https://huggingface.co'}) could not be "
+            f"reached to pull {src.repo}: {exc}. Check this machine's network (or HF_ENDPOINT)."
+        ) from None
     except ValueError as exc:  # huggingface_hub's validation errors
         raise ModelStoreError(f"Pulling {src.repo} from the Hub failed: {exc}") from None
     proj_hub_sha = _lfs(files[projector], "sha256") if projector else None

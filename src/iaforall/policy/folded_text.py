@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from iaforall.store.folding import fold
+from iaforall.core.folding import fold
 
 BLOCK = 4_096  # characters of the original text folded at once
 
@@ -26,7 +26,7 @@ class FoldedText:
     @classmethod
     def of(cls, original: str) -> FoldedText:
         # Folding block by block gives fold(original): a character folds the same wherever
-        # it is (see store/folding.py).
+        # it is (see core/folding.py).
         blocks = [fold(original[at : at + BLOCK]) for at in range(0, len(original), BLOCK)]
         starts, at = [], 0
         for block in blocks:

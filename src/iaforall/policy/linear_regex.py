@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import re2
 
-from iaforall.store.folding import fold
+from iaforall.core.folding import fold
 
 # RE2 caches the states of its automaton up to this much memory per pattern (8 MiB by
 # default); past it, it restarts the cache, still in linear time but slower. A rule of 1,000

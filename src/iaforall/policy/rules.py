@@ -23,13 +23,13 @@ from pydantic import (
     model_validator,
 )
 
+from iaforall.core.folding import fold
 from iaforall.policy.linear_regex import (
     LinearPattern,
     RefusedPattern,
     compile_keywords,
     compile_regex,
 )
-from iaforall.store.folding import fold
 
 Action = Literal["block", "warn", "log"]
 Stage = Literal["input", "output"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -13,17 +12,14 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from sqlalchemy.sql import ColumnElement
 
 from iaforall.core.errors import InvalidRequest, NotFound
-from iaforall.core.types import Usage
+from iaforall.core.folding import combining_marks_class, find_folded, fold, strip_marks
+from iaforall.core.ids import new_id
+from iaforall.core.types import ConversationId, DocumentId, KnowledgeBaseId, Usage
 from iaforall.store.database import FOLD_FUNCTION, Database
-from iaforall.store.folding import combining_marks_class, find_folded, fold, strip_marks
 from iaforall.store.tables import Conversation, Message, MessageImage, utcnow
 
 Action = Literal["send", "regenerate", "edit"]
 TITLE_LENGTH = 60
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class MessageView:
 
 @dataclass(frozen=True)
 class ConversationView:
-    id: str
+    id: ConversationId
     title: str
     model: str | None
     system_prompt: str
@@ -76,8 +72,8 @@ class ConversationView:
     messages: tuple[MessageView, ...] = ()
     message_count: int = 0
     snippet: str | None = None
-    knowledge: tuple[str, ...] = ()  # knowledge base ids searched for each answer
-    knowledge_files: tuple[str, ...] = ()  # and single files (document ids)
+    knowledge: tuple[KnowledgeBaseId, ...] = ()  # bases searched for each answer
+    knowledge_files: tuple[DocumentId, ...] = ()  # and single files
 
 
 @dataclass(frozen=True)
@@ -194,7 +190,7 @@ def _image_rows(images: Sequence[NewImage]) -> list[MessageImage]:
 def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
     messages = tuple(_message_view(m) for m in c.messages) if with_messages else ()
     return ConversationView(
-        c.id,
+        ConversationId(c.id),
         c.title,
         c.model,
         c.system_prompt,
@@ -203,8 +199,8 @@ def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
         c.updated_at,
         messages,
         len(c.messages) if with_messages else 0,
-        knowledge=tuple(c.knowledge or ()),
-        knowledge_files=tuple(c.knowledge_files or ()),
+        knowledge=tuple(KnowledgeBaseId(kb) for kb in c.knowledge or ()),
+        knowledge_files=tuple(DocumentId(d) for d in c.knowledge_files or ()),
     )
 
 
@@ -249,7 +245,7 @@ class Conversations:
             return _postgres_fold(column).like(_postgres_fold(pattern), escape="/")
         return column.icontains(query, autoescape=True)  # type: ignore[no-any-return]
 
-    def _owned(self, session: Session, owner: str, conversation_id: str) -> Conversation:
+    def _owned(self, session: Session, owner: str, conversation_id: ConversationId) -> Conversation:
         found = session.scalar(
             select(Conversation)
             .where(Conversation.id == conversation_id, Conversation.owner == owner)
@@ -324,8 +320,8 @@ class Conversations:
         system_prompt: str = "",
         settings: dict[str, Any] | None = None,
         messages: Sequence[NewMessage] = (),
-        knowledge: Sequence[str] = (),
-        knowledge_files: Sequence[str] = (),
+        knowledge: Sequence[KnowledgeBaseId] = (),
+        knowledge_files: Sequence[DocumentId] = (),
     ) -> ConversationView:
         now = utcnow()
         conversation = Conversation(
@@ -359,11 +355,13 @@ class Conversations:
             session.flush()
             return _view(conversation)
 
-    def get(self, owner: str, conversation_id: str) -> ConversationView:
+    def get(self, owner: str, conversation_id: ConversationId) -> ConversationView:
         with self._db.session() as session:
             return _view(self._owned(session, owner, conversation_id))
 
-    def update(self, owner: str, conversation_id: str, **changes: Any) -> ConversationView:
+    def update(
+        self, owner: str, conversation_id: ConversationId, **changes: Any
+    ) -> ConversationView:
         """Set `title`, `model`, `system_prompt`, `knowledge`, `knowledge_files`; merge
         `settings` key by key."""
         with self._db.session() as session:
@@ -376,7 +374,7 @@ class Conversations:
             conversation.updated_at = utcnow()
             return _view(conversation)
 
-    def delete(self, owner: str, conversation_id: str) -> None:
+    def delete(self, owner: str, conversation_id: ConversationId) -> None:
         with self._db.session() as session:
             session.delete(self._owned(session, owner, conversation_id))
 
@@ -394,7 +392,7 @@ class Conversations:
             )
             return {r.id: NewImage(r.media_type, r.name, r.data, r.id) for r in rows}
 
-    def image(self, owner: str, conversation_id: str, image_id: str) -> NewImage:
+    def image(self, owner: str, conversation_id: ConversationId, image_id: str) -> NewImage:
         with self._db.session() as session:
             row = session.scalar(
                 select(MessageImage)
@@ -414,7 +412,7 @@ class Conversations:
     def begin_turn(
         self,
         owner: str,
-        conversation_id: str,
+        conversation_id: ConversationId,
         turn: Turn,
         model: str | None,
         images: Sequence[NewImage] = (),
@@ -453,7 +451,7 @@ class Conversations:
     def save_answer(
         self,
         owner: str,
-        conversation_id: str,
+        conversation_id: ConversationId,
         message_id: str,
         *,
         content: str,

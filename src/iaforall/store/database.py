@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from iaforall.core.folding import fold
 from iaforall.store.extensions import load_sqlite_vec
-from iaforall.store.folding import fold
 from iaforall.store.private import private_dir, private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"

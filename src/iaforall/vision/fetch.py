@@ -2,49 +2,23 @@
 
 The host is resolved first and every address checked; the connection then goes to a checked
 address (so a second DNS answer cannot point elsewhere), and each redirect is checked the same
-way. Private, loopback, link-local, shared, multicast and reserved addresses are all refused.
+way. Only public addresses are fetched from (core/net_safety.py says which).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from contextlib import aclosing
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from iaforall.core.net_safety import IPAddress, is_public, resolved_address
 from iaforall.vision.decode import too_many_bytes
 from iaforall.vision.errors import ImageRefused
 
 MAX_REDIRECTS = 3
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-# IPv6 prefixes whose last 32 bits are an IPv4 address that a translator connects to.
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-
-
-def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one leads to: mapped, 6to4, Teredo, NAT64, IPv4-compatible."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]
-    if any(address in net for net in _NAT64) or int(address) >> 32 == 0:  # ::a.b.c.d too
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = embedded_ipv4(address)
-        if inner is not None:  # a connection there reaches that IPv4 address
-            return is_public(inner)
-    return address.is_global and not address.is_multicast and not address.is_reserved
 
 
 async def public_address(url: str, param: str) -> tuple[str, IPAddress]:
@@ -68,7 +42,7 @@ async def public_address(url: str, param: str) -> tuple[str, IPAddress]:
             param=param,
             code="image_fetch_failed",
         ) from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    addresses = [resolved_address(str(info[4][0])) for info in infos]
     refused = [a for a in addresses if not is_public(a)]
     if refused or not addresses:
         raise ImageRefused(

@@ -25,11 +25,11 @@ from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.models.gguf_meta import read_fields
 from iaforall.models.packaged import UnknownModel
+from iaforall.models.projector import projector_for
 from iaforall.models.pull import PackagedSource, parse_source
 from iaforall.models.pull import pull as pull_model
 from iaforall.models.store import ModelInfo
 from iaforall.services import Services
-from iaforall.vision.projector import projector_for
 
 router = APIRouter(prefix="/api", tags=["Ollama-compatible"])
 # What Ollama's clients probe before signing in: is a server there, which version.
@@ -193,7 +193,12 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
 
     def work() -> None:
         pull_model(
-            svc.store, name, allow_private=allow_private, local_files=False, progress=progress
+            svc.store,
+            name,
+            allow_private=allow_private,
+            local_files=False,
+            progress=progress,
+            hub=svc.settings.other_programs,
         )
 
     async def run() -> None:

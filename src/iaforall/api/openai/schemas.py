@@ -17,6 +17,8 @@ from iaforall.core.types import (
     LOCAL_USER,
     ChatRequest,
     CompletionRequest,
+    DocumentId,
+    KnowledgeBaseId,
     ModelId,
     Sampling,
     UserId,
@@ -219,8 +221,10 @@ class KnowledgeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bases: list[str] = Field(default_factory=list, max_length=16)
-    files: list[str] = Field(default_factory=list, max_length=16, description="Single files.")
+    bases: list[KnowledgeBaseId] = Field(default_factory=list, max_length=16)
+    files: list[DocumentId] = Field(
+        default_factory=list, max_length=16, description="Single files."
+    )
     k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
 
 

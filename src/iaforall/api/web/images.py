@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import services, user_of
 from iaforall.api.web.schemas import ImageIn
-from iaforall.core.types import UserId
+from iaforall.core.ids import new_id
+from iaforall.core.types import ConversationId, UserId
 from iaforall.services import Services
 from iaforall.settings import ImageSettings
-from iaforall.store.conversations import NewImage, Said, Turn, new_id
+from iaforall.store.conversations import NewImage, Said, Turn
 from iaforall.vision import ImageReader, data_url
 from iaforall.vision.errors import ImageRefused
 
@@ -130,7 +131,9 @@ def left_out(most: int) -> str:
 
 
 @router.get("/conversations/{conversation_id}/images/{image_id}")
-async def image(conversation_id: str, image_id: str, svc: ServicesDep, user: UserDep) -> Response:
+async def image(
+    conversation_id: ConversationId, image_id: str, svc: ServicesDep, user: UserDep
+) -> Response:
     found = await run_in_threadpool(svc.conversations.image, user, conversation_id, image_id)
     return Response(
         found.data,

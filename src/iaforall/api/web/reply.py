@@ -25,7 +25,16 @@ from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
 from iaforall.core.errors import IAForAllError, NotFound
 from iaforall.core.events import Chunk, Decided, Failed, QueueUpdate
-from iaforall.core.types import ChatRequest, ModelId, Principal, Usage, UserId
+from iaforall.core.ids import new_id
+from iaforall.core.types import (
+    ChatRequest,
+    ConversationId,
+    DocumentId,
+    ModelId,
+    Principal,
+    Usage,
+    UserId,
+)
 from iaforall.policy.gate import decisions_field
 from iaforall.services import Services
 from iaforall.store.conversations import (
@@ -34,7 +43,6 @@ from iaforall.store.conversations import (
     NewImage,
     Said,
     Turn,
-    new_id,
     plan_turn,
 )
 
@@ -81,7 +89,7 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     "/conversations/{conversation_id}/reply", response_model=None, openapi_extra=json_doc(ReplyBody)
 )
 async def reply(
-    conversation_id: str,
+    conversation_id: ConversationId,
     request: Request,
     svc: ServicesDep,
     pipeline: PipelineDep,
@@ -207,7 +215,7 @@ async def _knowledge(
     return KnowledgeAsk(tuple(bases), tuple(files))
 
 
-def _readable_files(svc: Services, user: UserId, ids: tuple[str, ...]) -> list[str]:
+def _readable_files(svc: Services, user: UserId, ids: tuple[DocumentId, ...]) -> list[DocumentId]:
     """Those of these files the user may still read."""
     found = []
     for document_id in ids:
@@ -229,7 +237,9 @@ class Answer:
     error: str | None = None
 
 
-def _save(svc: Services, user: UserId, conversation_id: str, answer: Answer) -> MessageView | None:
+def _save(
+    svc: Services, user: UserId, conversation_id: ConversationId, answer: Answer
+) -> MessageView | None:
     try:
         return svc.conversations.save_answer(
             user,

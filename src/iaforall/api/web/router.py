@@ -24,7 +24,7 @@ from iaforall.api.web.schemas import (
     ExportedConversation,
 )
 from iaforall.core.errors import NotFound
-from iaforall.core.types import Principal, UserId
+from iaforall.core.types import ConversationId, DocumentId, KnowledgeBaseId, Principal, UserId
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
 from iaforall.vision import ImageReader
@@ -35,6 +35,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 T = TypeVar("T")
+IdOf = TypeVar("IdOf", bound=str)
 
 
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -86,7 +87,7 @@ async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalD
         return await _create(svc, user, body, messages, knowledge, files)
 
 
-def _readable(check: Callable[[str], object], ids: Sequence[str]) -> list[str]:
+def _readable(check: Callable[[IdOf], object], ids: Sequence[IdOf]) -> list[IdOf]:
     """The ids that `check` finds (it raises NotFound for the others), each once."""
     kept = []
     for found in dict.fromkeys(ids):
@@ -103,8 +104,8 @@ async def _create(
     user: UserId,
     body: ConversationCreate | ExportedConversation,
     messages: Sequence[NewMessage] = (),
-    knowledge: Sequence[str] | None = None,
-    knowledge_files: Sequence[str] | None = None,
+    knowledge: Sequence[KnowledgeBaseId] | None = None,
+    knowledge_files: Sequence[DocumentId] | None = None,
 ) -> Any:
     created = await off_loop(
         svc.conversations.create,
@@ -121,14 +122,14 @@ async def _create(
 
 
 @router.get("/conversations/{conversation_id}")
-async def get_conversation(conversation_id: str, svc: ServicesDep, user: UserDep) -> Any:
+async def get_conversation(conversation_id: ConversationId, svc: ServicesDep, user: UserDep) -> Any:
     found = await off_loop(svc.conversations.get, user, conversation_id)
     return ConversationFull.of(found).model_dump(mode="json")
 
 
 @router.patch("/conversations/{conversation_id}", openapi_extra=json_doc(ConversationPatch))
 async def update_conversation(
-    conversation_id: str, request: Request, svc: ServicesDep, user: UserDep
+    conversation_id: ConversationId, request: Request, svc: ServicesDep, user: UserDep
 ) -> Any:
     body = await json_body(request, ConversationPatch)
     if body.knowledge:
@@ -140,14 +141,16 @@ async def update_conversation(
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, svc: ServicesDep, user: UserDep) -> Response:
+async def delete_conversation(
+    conversation_id: ConversationId, svc: ServicesDep, user: UserDep
+) -> Response:
     await off_loop(svc.conversations.delete, user, conversation_id)
     return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/export")
 async def export_conversation(
-    conversation_id: str,
+    conversation_id: ConversationId,
     svc: ServicesDep,
     user: UserDep,
     format: Literal["json", "markdown"] = "json",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from iaforall.core.types import Sampling
+from iaforall.core.types import ConversationId, DocumentId, KnowledgeBaseId, Sampling
 from iaforall.store.conversations import ConversationView, MessageView, NewImage, NewMessage
 from iaforall.vision import data_url
 
@@ -55,8 +55,8 @@ class ConversationCreate(_Strict):
     model: str | None = Field(None, max_length=200)
     system_prompt: Text = Field("", max_length=MAX_TEXT)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
-    knowledge: list[str] = Field(default_factory=list, max_length=MAX_BASES)
-    knowledge_files: list[str] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge: list[KnowledgeBaseId] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge_files: list[DocumentId] = Field(default_factory=list, max_length=MAX_BASES)
 
 
 class ConversationPatch(_Strict):
@@ -64,8 +64,8 @@ class ConversationPatch(_Strict):
     model: str | None = Field(None, max_length=200)
     system_prompt: Text | None = Field(None, max_length=MAX_TEXT)
     settings: GenerationSettings | None = None
-    knowledge: list[str] | None = Field(None, max_length=MAX_BASES)
-    knowledge_files: list[str] | None = Field(None, max_length=MAX_BASES)
+    knowledge: list[KnowledgeBaseId] | None = Field(None, max_length=MAX_BASES)
+    knowledge_files: list[DocumentId] | None = Field(None, max_length=MAX_BASES)
 
     def changes(self) -> dict[str, Any]:
         """What is set. A null leaves its field as it is, but `model`'s: back to the default."""
@@ -147,13 +147,13 @@ class MessageOut(BaseModel):
 
 
 class ConversationOut(BaseModel):
-    id: str
+    id: ConversationId
     title: str
     model: str | None
     system_prompt: str
     settings: GenerationSettings
-    knowledge: list[str]
-    knowledge_files: list[str] = []
+    knowledge: list[KnowledgeBaseId]
+    knowledge_files: list[DocumentId] = []
     created_at: datetime
     updated_at: datetime
 
@@ -231,8 +231,8 @@ class ExportedConversation(BaseModel):
     messages: list[ExportedMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
     # Ids of the knowledge bases and single files the conversation searches: kept on import
     # where they exist and the importing user may read them.
-    knowledge: list[str] = Field(default_factory=list, max_length=MAX_BASES)
-    knowledge_files: list[str] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge: list[KnowledgeBaseId] = Field(default_factory=list, max_length=MAX_BASES)
+    knowledge_files: list[DocumentId] = Field(default_factory=list, max_length=MAX_BASES)
 
     @classmethod
     def of(cls, c: ConversationView, images: Mapping[str, NewImage]) -> ExportedConversation:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from iaforall.core.types import ModelId
 from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
 from iaforall.engines.llamacpp.worker import DEFAULT_CACHE_RAM_MB
 from iaforall.engines.protocol import Capabilities, EngineState
+from iaforall.settings import WORKER_KEY, child_environment
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class LlamaCppEngine(ClientEngine):
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_out,
-                env={**os.environ, "IAFORALL_WORKER_KEY": key},
+                env=child_environment({WORKER_KEY: key}),
             )
         try:
             url = await asyncio.wait_for(self._read_ready(self._proc), self._load_timeout)

@@ -9,8 +9,8 @@ from iaforall.core.types import ModelId
 from iaforall.engines.llamacpp.engine import LlamaCppEngine
 from iaforall.engines.pool import EngineFactory, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine
+from iaforall.models.projector import projector_for
 from iaforall.settings import EngineSettings
-from iaforall.vision.projector import projector_for
 
 __all__ = ["llamacpp_factory", "projector_for"]
 

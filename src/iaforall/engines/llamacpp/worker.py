@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from iaforall.settings import take_worker_key
+
 # llama.cpp's own default is 8192 MiB: under a soak of varied prompts a worker grew by ~300 MB
 # in 5 minutes on its way there (bench/soak.py), memory that the pool's budget does not count.
 DEFAULT_CACHE_RAM_MB = 256
@@ -40,7 +42,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # The key comes through the environment so that it never shows in `ps`.
-    api_key = os.environ.pop("IAFORALL_WORKER_KEY", "")
+    api_key = take_worker_key()
     import xllamacpp
 
     params = xllamacpp.CommonParams()
