@@ -483,4 +483,4 @@ def test_an_event_is_framed_with_its_type_as_the_sse_event_name() -> None:
     frame = sse_frame({"type": "response.output_text.delta", "delta": "é"})
     head, data = frame.decode().removesuffix("\n\n").split("\n")
     assert head == "event: response.output_text.delta"
-    assert data == 'data: {"type": "response.output_text.delta", "delta": "é"}'
+    assert data == 'data: {"type":"response.output_text.delta","delta":"é"}'

@@ -37,7 +37,7 @@ Sent = dict[str, Any]  # one Responses event, as JSON
 
 def sse_frame(event: Sent) -> bytes:
     """One event as OpenAI sends it: its type as the SSE event name, then its JSON."""
-    data = json.dumps(event, ensure_ascii=False)
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
