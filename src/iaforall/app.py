@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from iaforall import __version__
 from iaforall.api import system
 from iaforall.api.admin import router as admin_router
+from iaforall.api.anthropic.router import router as anthropic_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.docs import install_docs
@@ -22,6 +23,7 @@ from iaforall.api.limits import BodyLimits
 from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
+from iaforall.api.openai.models import router as models_router
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.openapi import document_bodies
 from iaforall.api.people import router as people_router
@@ -35,10 +37,13 @@ from iaforall.api.web.router import router as web_router
 from iaforall.cluster.engine import serve_factory
 from iaforall.cluster.gateway import ClusterGateway
 from iaforall.core.errors import IAForAllError
+from iaforall.core.types import ModelId
 from iaforall.embeddings import Embeddings
 from iaforall.engines.budget import budget_bytes
+from iaforall.engines.installed import installed_runtimes
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
+from iaforall.engines.runtime import Runtimes
 from iaforall.knowledge.service import Knowledge
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
@@ -54,11 +59,15 @@ from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
 from iaforall.store.private import private_dir
+from iaforall.vision import ImageReader
+from iaforall.vision.ocr import RegisteredOcr
 
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, factory: EngineFactory | None = None) -> Services:
+def build_services(
+    settings: Settings, factory: EngineFactory | None = None, runtimes: Runtimes | None = None
+) -> Services:
     private_dir(settings.store.home)  # the database, documents and logs are people's data
     store = ModelStore(settings.store.home, install_missing=settings.store.install_missing)
     engine = settings.engine
@@ -79,9 +88,10 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         # On a cluster, Ray places each replica where its memory is free.
         memory_budget=0 if cluster else budget_bytes(engine.memory_budget_mb),
         wait=settings.scheduling.queue_timeout,
+        runtimes=runtimes or Runtimes(installed_runtimes(settings)),
     )
     scheduler = Scheduler(
-        slots_for=cluster.slots_for if cluster else pool.slots_for,
+        slots_for=_slots_for(pool, cluster),
         max_queue=settings.scheduling.max_queue,
         queue_timeout=settings.scheduling.queue_timeout,
         # Models on a cluster have replicas of their own: none waits for another's cores.
@@ -94,7 +104,7 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
     database = Database(settings.database_url)
     people = settings.people
     accounts = Accounts(database, people.session_hours)
-    embeddings = Embeddings(settings, store, scheduler)
+    embeddings = Embeddings(settings, store, scheduler, runtimes=pool.runtimes)
     return Services(
         settings,
         store,
@@ -114,8 +124,22 @@ def build_services(settings: Settings, factory: EngineFactory | None = None) -> 
         Gate(accounts, people),
         embeddings,
         Knowledge.build(settings, database, embeddings),
+        ImageReader(settings.images, RegisteredOcr(pool.runtimes, scheduler)),
         cluster=cluster,
     )
+
+
+def _slots_for(pool: EnginePool, cluster: ClusterGateway | None) -> Callable[[ModelId], int]:
+    """Jobs at once per model: a runtime's own (they run here, even with a cluster), else the
+    pool's or the cluster's."""
+    if cluster is None:
+        return pool.slots_for
+
+    def slots_for(model: ModelId) -> int:
+        runtime = pool.runtimes.slots_for(model)
+        return cluster.slots_for(model) if runtime is None else runtime
+
+    return slots_for
 
 
 def _offer_setup(svc: Services) -> None:
@@ -142,13 +166,18 @@ async def _preload(svc: Services) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, factory: EngineFactory | None = None
+    settings: Settings | None = None,
+    *,
+    factory: EngineFactory | None = None,
+    runtimes: Runtimes | None = None,
 ) -> FastAPI:
+    """`runtimes`: the Whisper, voice, OCR and encoder runtimes (default: those installed);
+    whichever is given, the app closes them at shutdown."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = build_services(settings, factory)
+        svc = build_services(settings, factory, runtimes)
         await asyncio.to_thread(svc.database.upgrade)
         await asyncio.to_thread(_offer_setup, svc)
         app.state.services = svc
@@ -168,7 +197,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.knowledge.close()
-            await svc.pool.close()
+            await svc.pool.close()  # the runtimes with it
             if svc.cluster:
                 await svc.cluster.close()
             await svc.embeddings.close()
@@ -186,7 +215,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimits, settings=settings)
     signed_in = [Depends(authenticate)]
+    app.include_router(models_router, dependencies=signed_in)
     app.include_router(openai_router, dependencies=signed_in)
+    app.include_router(anthropic_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(responses_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)

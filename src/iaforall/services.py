@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from iaforall.answering import Pipeline
 from iaforall.cluster.gateway import ClusterGateway
 from iaforall.embeddings import Embeddings
 from iaforall.engines.pool import EnginePool
@@ -16,11 +17,13 @@ from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.storage import Storage
+from iaforall.policy.gate import Policy
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
+from iaforall.vision import ImageReader
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Services:
     gate: Gate
     embeddings: Embeddings
     knowledge: Knowledge
+    images: ImageReader  # images in chat: checked, and read by the pool's OCR runtime
     cluster: ClusterGateway | None = None  # engines on a Ray cluster (IAFORALL_CLUSTER)
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
@@ -48,3 +52,15 @@ class Services:
 
     def __post_init__(self) -> None:
         self.storage = Storage(self.database, self.accounts, self.settings.people)
+
+    def pipeline(self, policy: Policy) -> Pipeline:
+        """The one answer pipeline, under these rules."""
+        return Pipeline(
+            dispatcher=self.dispatcher,
+            gate=self.gate,
+            pool=self.pool,
+            retriever=self.knowledge.retriever,
+            reader=self.images,
+            policy=policy,
+            default_keep_alive=self.settings.engine.keep_alive,
+        )

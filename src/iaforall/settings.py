@@ -300,9 +300,6 @@ class VoiceSettings(BaseSettings):
         1800, gt=0, description="Longest audio accepted for transcription, in seconds."
     )
     max_audio_mb: int = Field(25, gt=0, description="Largest audio upload accepted, in MB.")
-    audio_queue: int = Field(
-        2, ge=0, description="Transcriptions allowed to wait while one runs; beyond: 429."
-    )
     whisper_threads: int = Field(
         0, ge=0, description="CPU threads for speech to text; 0: the engine's threads or cores."
     )

@@ -185,6 +185,7 @@ SURFACES = (
     "api/ollama/router.py",
     "api/web/reply.py",
     "api/responses/router.py",
+    "api/anthropic/router.py",
 )
 
 

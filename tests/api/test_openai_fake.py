@@ -23,12 +23,16 @@ def sse_data(text: str) -> list[str]:
 async def test_models_list_and_get(fake: FakeWorld) -> None:
     listed = (await fake.client.get("/v1/models")).json()
     assert listed["object"] == "list"
-    # The store's models; speech and embedding models, when installed, come after them.
-    ids = [m["id"] for m in listed["data"] if not m["id"].startswith(("whisper:", "use:"))]
-    assert ids == ["other:latest", "tiny:latest"]
+    # The store's models first, each saying what it does; speech and embedding models, when
+    # installed, come after them; the OCR runtime, which no API calls, is not listed.
+    kinds = [(m["id"], m["iaforall"]["kind"]) for m in listed["data"]]
+    assert kinds[:2] == [("other:latest", "chat"), ("tiny:latest", "chat")]
+    assert {kind for _, kind in kinds} <= {"chat", "speech_to_text", "text_to_speech", "embeddings"}
+    assert ("use:multilingual", "embeddings") in kinds
     one = (await fake.client.get("/v1/models/tiny:latest")).json()
     assert one["object"] == "model" and one["owned_by"] == "iaforall"
-    assert isinstance(one["created"], int)
+    assert isinstance(one["created"], int) and one["iaforall"]["kind"] == "chat"
+    assert (await fake.client.get("/v1/models/rapidocr")).status_code == 404
 
 
 async def test_chat_answer_and_usage(fake: FakeWorld) -> None:

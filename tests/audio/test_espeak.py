@@ -11,16 +11,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
-from iaforall.api import audio as audio_api
+from iaforall.app import create_app
 from iaforall.core.errors import EngineUnavailable
+from iaforall.core.types import ModelId
 from iaforall.engines import tts
+from iaforall.engines.runtime import Runtime
 from iaforall.engines.tts.espeak import find
-from tests.audio.conftest import VoiceWorld
+from iaforall.engines.tts.runtime import SpeakerRuntime
+from tests.audio.conftest import VoiceWorld, lending
 from tests.audio.speech import needs_espeak
 from tests.audio.test_transcriptions import sdk, words
+from tests.conftest import fake_settings, served, stock_store
 
 pytestmark = [needs_espeak, pytest.mark.timeout(120)]
 
@@ -100,22 +105,30 @@ def test_a_runner_that_takes_too_long_is_stopped(monkeypatch: pytest.MonkeyPatch
         tts.Speaker(keep_alive=0, espeak="pip").synthesize(tts.resolve("fr", "pip"), FRENCH)
 
 
-async def test_the_api_speaks_french_with_the_pip_one(voice: VoiceWorld) -> None:
+async def test_the_api_speaks_french_with_the_pip_one(
+    tmp_path: Path, lent: dict[ModelId, Runtime]
+) -> None:
     """IAFORALL_ESPEAK=pip: the server's speech, heard back by Whisper."""
-    assert voice.settings is not None and voice.app is not None
-    voice.settings.voice.espeak = "pip"
-    del voice.app.state.speaker  # the speaker the settings choose
-    listed = (await voice.client.get("/v1/audio/voices")).json()["data"]
-    assert "espeak:fr" in {v["id"] for v in listed}
-    client = sdk(voice)
-    said = await client.audio.speech.create(
-        model="tts-1",
-        voice="espeak:fr",  # type: ignore[arg-type]
-        input=FRENCH,
-        response_format="wav",
-    )
-    heard = await client.audio.transcriptions.create(
-        model="whisper:base", file=("fr.wav", io.BytesIO(said.content)), language="fr"
-    )
+    stock_store(tmp_path)
+    settings = fake_settings(tmp_path)
+    settings.voice.espeak = "pip"
+    hearing = {name: runtime for name, runtime in lent.items() if name.startswith("whisper")}
+    voice = VoiceWorld(client=httpx.AsyncClient(), settings=settings)
+    app = create_app(settings, factory=voice.factory, runtimes=lending(settings, hearing))
+    voice.app = app
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        voice.client = client
+        listed = (await voice.client.get("/v1/audio/voices")).json()["data"]
+        assert "espeak:fr" in {v["id"] for v in listed}
+        said = await sdk(voice).audio.speech.create(
+            model="tts-1",
+            voice="espeak:fr",  # type: ignore[arg-type]
+            input=FRENCH,
+            response_format="wav",
+        )
+        heard = await sdk(voice).audio.transcriptions.create(
+            model="whisper:base", file=("fr.wav", io.BytesIO(said.content)), language="fr"
+        )
+        speaker = voice.runtime("tts-1")
+        assert isinstance(speaker, SpeakerRuntime) and speaker.speaker.espeak == "pip"
     assert {"bonjour", "café", "croissant"} & words(heard.text), heard.text
-    assert "pip" in {s.espeak for s in audio_api._speakers.values()}

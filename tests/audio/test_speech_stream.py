@@ -87,7 +87,7 @@ async def test_long_text_is_sent_as_it_is_spoken(voice: VoiceWorld, fmt: str) ->
 @needs_piper
 async def test_piper_stays_running_and_comes_back_when_it_dies(voice: VoiceWorld) -> None:
     assert voice.app is not None
-    piper = voice.app.state.speaker.piper()
+    piper = voice.runtime("tts-1").speaker.piper()  # type: ignore[attr-defined]
     client = sdk(voice)
     await client.audio.speech.create(model="tts-1", voice="alloy", input="Good morning.")
     first = [p.pid for p in piper.processes()]
@@ -104,7 +104,7 @@ async def test_piper_stays_running_and_comes_back_when_it_dies(voice: VoiceWorld
 @needs_piper
 async def test_a_slower_voice_gets_its_own_process(voice: VoiceWorld) -> None:
     assert voice.app is not None
-    piper = voice.app.state.speaker.piper()
+    piper = voice.runtime("tts-1").speaker.piper()  # type: ignore[attr-defined]
     client = sdk(voice)
     normal = await client.audio.speech.create(
         model="tts-1", voice="alloy", input="One two three four.", response_format="pcm"

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from iaforall.core.errors import EngineUnavailable
+from iaforall.core.types import ModelId
 from iaforall.engines import whisper
 from iaforall.engines.whisper import Run
 from tests.audio.conftest import VoiceWorld
@@ -153,7 +154,8 @@ def scripted(voice: VoiceWorld, monkeypatch: pytest.MonkeyPatch) -> Any:
     assert voice.app is not None
 
     def install(script: Scripted) -> Scripted:
-        monkeypatch.setattr(voice.app.state.whisper, "start", script.start)  # type: ignore[union-attr]
+        runtime = voice.runtime("whisper:tiny.en")
+        monkeypatch.setattr(runtime, "begin", lambda audio, **kw: script.start(None, audio, **kw))
         return script
 
     return install
@@ -200,11 +202,12 @@ async def test_a_client_that_leaves_stops_the_work_and_frees_the_turn(
     assert await asyncio.to_thread(script.finished.wait, 10)
     assert script.stopped.is_set()  # it did not go on to the hundredth part
     assert voice.app is not None
-    for _ in range(100):  # the turn is given back once the thread is out
-        if not voice.app.state.whisper_turn.lock.locked():
+    scheduler = voice.app.state.services.scheduler
+    for _ in range(100):  # the slot is given back once the thread is out
+        if not scheduler.running(ModelId("whisper:tiny.en")):
             break
         await asyncio.sleep(0.05)
-    assert not voice.app.state.whisper_turn.lock.locked()
+    assert not scheduler.running(ModelId("whisper:tiny.en"))
 
 
 async def test_long_audio_logs_its_progress(

@@ -138,3 +138,21 @@ async def test_requests_take_turns_and_the_queue_is_bounded(client: httpx.AsyncC
     assert all(a.headers.get("retry-after") for a in busy)
     # ...and the server is still responsive meanwhile and after.
     assert (await embed(client, input=EN)).status_code == 200
+
+
+async def test_embeddings_count_against_the_tokens_per_day(tmp_path: Path) -> None:
+    """The encoder is a runtime like the others: its jobs pass the person's quotas, on both
+    dialects, and what they read is recorded."""
+    stock_store(tmp_path)
+    settings = fake_settings(tmp_path, max_queue=4, queue_timeout=5)
+    settings.people.admin_tokens_per_day = 10  # no accounts: the local person is an admin
+    app = create_app(settings, factory=_fake)
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        first = await embed(http, input=[EN, FR, OTHER])
+        assert first.status_code == 200 and first.json()["usage"]["prompt_tokens"] > 10
+        for refused in (
+            await embed(http, input=EN),
+            await http.post("/api/embed", json={"model": encoder.NAME, "input": EN}),
+        ):
+            assert refused.status_code == 429, refused.text
+            assert "tokens per day" in refused.text

@@ -221,3 +221,12 @@ def test_waiting_status_then_escape_stops(page: Page, server: RealServer) -> Non
     expect(page.locator("#announcer")).to_have_text("Stopped")
     assert held, "the reply was requested"
     assert get_conversation(server, conversation["id"]).json()["messages"] == []
+
+
+def test_the_model_picker_offers_only_models_that_chat(page: Page, server: RealServer) -> None:
+    """Not the sentence encoder (it answered 404 when picked), Whisper, the voices or OCR."""
+    open_app(page, server)
+    offered = page.locator("#model-select option").evaluate_all("os => os.map(o => o.value)")
+    assert SMOL in offered
+    assert not {"use:multilingual", "tts-1", "rapidocr"} & set(offered), offered
+    assert not [m for m in offered if m.startswith("whisper:")], offered

@@ -12,23 +12,13 @@ from iaforall.api.deps import services
 from iaforall.api.policy import policy_of, preferred_language
 from iaforall.policy.gate import Policy
 from iaforall.services import Services
-from iaforall.vision import ImageReader
 
 
 async def pipeline_of(
-    request: Request,
     svc: Annotated[Services, Depends(services)],
     policy: Annotated[Policy, Depends(policy_of)],
 ) -> Pipeline:
-    return Pipeline(
-        dispatcher=svc.dispatcher,
-        gate=svc.gate,
-        pool=svc.pool,
-        retriever=svc.knowledge.retriever,
-        reader=ImageReader.of(request.app.state, svc.settings.images),
-        policy=policy,
-        default_keep_alive=svc.settings.engine.keep_alive,
-    )
+    return svc.pipeline(policy)
 
 
 PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]

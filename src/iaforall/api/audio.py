@@ -8,7 +8,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,27 +16,31 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from iaforall.answering.start import first_and_rest
+from iaforall.api.audio_jobs import Tally, arrival, drain, in_line
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import FILE, json_doc, multipart_doc
+from iaforall.api.streaming import queue_comment, queue_headers
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import (
     IAForAllError,
     InvalidRequest,
     ModelNotFound,
     PayloadTooLarge,
-    ServerBusy,
 )
-from iaforall.core.types import ModelId, Principal
-from iaforall.engines import tts
+from iaforall.core.events import QueueUpdate
+from iaforall.core.types import Principal
+from iaforall.engines import tts, whisper
+from iaforall.engines.audio_cost import heard, speech_estimate, spoken, transcription_estimate
+from iaforall.engines.runtime import Runtime
+from iaforall.engines.threaded import Put
 from iaforall.engines.tts.encode import FORMATS as SPEECH_FORMATS
 from iaforall.engines.tts.encode import Streamer, encode, media_type
-from iaforall.engines.tts.espeak import Choice
-from iaforall.engines.whisper import Run, Segment, Transcript, Whisper, resolve
-from iaforall.engines.whisper.decode import decode
-from iaforall.people.quotas import role_weight
+from iaforall.engines.tts.runtime import SpeakerRuntime
+from iaforall.engines.whisper import Run, Segment, Transcript, refuse_options
+from iaforall.engines.whisper.decode import decode, probe
+from iaforall.engines.whisper.runtime import WhisperRuntime
 from iaforall.services import Services
 
 log = logging.getLogger(__name__)
@@ -49,77 +53,6 @@ FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class Turn:
-    """One piece of work at a time (a transcription; a synthesis); a few may wait, the rest get
-    a 429 at once."""
-
-    def __init__(self, queue: int, busy: str = "transcribing other audio") -> None:
-        self.lock = asyncio.Lock()
-        self.queue = queue
-        self.waiting = 0
-        self.busy = busy
-
-    async def run(self, work: Any, *args: Any) -> Any:
-        if self.lock.locked() and self.waiting >= self.queue:
-            raise ServerBusy(f"The server is {self.busy}; try again shortly.", retry_after=5)
-        self.waiting += 1
-        try:
-            await self.lock.acquire()
-        finally:
-            self.waiting -= 1
-        try:
-            return await asyncio.to_thread(work, *args)
-        finally:
-            self.lock.release()
-
-
-_END = object()
-_running: set[asyncio.Task[None]] = set()  # producers outlive the request that started them
-
-
-class Feed:
-    """What a worker thread produces, read by a streamed response as it comes. The work keeps
-    its turn until the thread ends; a client that leaves sets `stop`, which the thread checks
-    between pieces. Errors raised before the first item reach the caller (a real HTTP status)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.items: asyncio.Queue[Any] = asyncio.Queue()
-        self.stop = threading.Event()
-
-    def put(self, item: Any) -> None:
-        """From the worker thread."""
-        self.loop.call_soon_threadsafe(self.items.put_nowait, item)
-
-    async def start(self, work: Awaitable[None]) -> tuple[Any, AsyncGenerator[Any, None]]:
-        """The first item (or the error before it), and the rest as they come."""
-
-        async def produce() -> None:
-            try:
-                await work
-            except Exception as exc:
-                self.items.put_nowait(exc)
-            else:
-                self.items.put_nowait(_END)
-
-        task = asyncio.create_task(produce())
-        _running.add(task)
-        task.add_done_callback(_running.discard)
-        first, rest = await first_and_rest(self._items())
-        if first is None:
-            raise RuntimeError("the work ended without producing anything")
-        return first, rest
-
-    async def _items(self) -> AsyncGenerator[Any, None]:
-        try:
-            while (item := await self.items.get()) is not _END:
-                if isinstance(item, Exception):
-                    raise item
-                yield item
-        finally:
-            self.stop.set()
-
-
 def _flag(fields: dict[str, str], name: str) -> bool:
     raw = fields.get(name, "").strip().lower()
     if raw in ("", "false", "0", "no", "off"):
@@ -127,17 +60,6 @@ def _flag(fields: dict[str, str], name: str) -> bool:
     if raw in ("true", "1", "yes", "on"):
         return True
     raise InvalidRequest(f"'{name}' must be true or false.", param=name)
-
-
-def _voice(request: Request, svc: Services) -> tuple[Whisper, Turn]:
-    state = request.app.state
-    if not hasattr(state, "whisper"):
-        threads = svc.settings.voice.whisper_threads or svc.settings.engine.threads
-        state.whisper = Whisper(
-            svc.settings.store.home, threads, beam_size=svc.settings.voice.whisper_beam_size
-        )
-        state.whisper_turn = Turn(svc.settings.voice.audio_queue)
-    return state.whisper, state.whisper_turn
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -167,12 +89,13 @@ def _number(fields: dict[str, str], name: str, default: float) -> float:
 async def _handle(request: Request, svc: Services, me: Principal, task: str) -> Response:
     voice = svc.settings.voice
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
-    streamed = False
+    streamed = False  # then the stream removes the upload when it ends
     try:
         model_name = fields.get("model", "").strip()
         if not model_name:
             raise InvalidRequest("Missing required parameter 'model'.", param="model")
-        model = resolve(model_name)
+        spec = whisper.resolve(model_name)
+        model = svc.pool.runtimes.resolve(spec.name, "speech_to_text")
         fmt = fields.get("response_format", "json") or "json"
         if fmt not in FORMATS:
             raise InvalidRequest(
@@ -188,87 +111,111 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
         temperature = _number(fields, "temperature", 0.0)
         if not 0 <= temperature <= 1:
             raise InvalidRequest("'temperature' must be between 0 and 1.", param="temperature")
-        language = (fields.get("language") or "").strip().lower() or None
-        whisper, turn = _voice(request, svc)
+        language = None if task == "translate" else (fields.get("language") or "").strip().lower()
+        refuse_options(spec, task, language or None)
+        tally = Tally()
 
-        def begin() -> Run:
-            audio = decode(path, voice.max_audio_seconds)
-            return whisper.start(
-                model,
+        async def prepare() -> float:
+            """The file checked from its header (a 400 if it is not audio) before it takes a
+            place in line: its length is its cost. It is decoded in its turn, not before (a
+            long recording is ~100 MB of samples: not one per waiting request)."""
+            seconds = await asyncio.to_thread(probe, path, voice.max_audio_seconds)
+            return transcription_estimate(seconds)
+
+        def work(runtime: Runtime, put: Put[Any], stop: threading.Event) -> None:
+            assert isinstance(runtime, WhisperRuntime)
+            try:
+                audio = decode(path, voice.max_audio_seconds)
+            finally:
+                _discard(path)
+            run = runtime.begin(
                 audio,
                 task=task,
-                language=None if task == "translate" else language,
+                language=language or None,
                 prompt=fields.get("prompt"),
                 temperature=temperature,
             )
+            tally.usage = heard(0, 0)
+            put(run)
+            tokens = 0
+            for segment in run.segments(stop):
+                tokens += len(segment.tokens)
+                tally.usage = heard(min(segment.end, run.duration), tokens)  # a stop: so far
+                put(segment)
+            if not stop.is_set():
+                tally.usage = heard(run.duration, tokens)  # the silences too: it heard them
 
-        # Its turn among all the work (chat included, IAFORALL_MAX_ACTIVE_MODELS), then one
-        # transcription at a time.
-        weight = role_weight(svc.settings.people, me.role)
-        slot = svc.scheduler.slot(ModelId(model.name), me.user, weight=weight)
+        items = in_line(svc, me, model, prepare, work, tally)
         if stream:
             streamed = True
-            return await _stream_transcript(path, slot, turn, begin)
-
-        def work() -> Transcript:
-            run = begin()
-            found = list(run.segments())
-            text = "".join(s.text for s in found).strip()
-            return Transcript(text, run.language, run.duration, found)
-
-        async with slot:
-            result: Transcript = await turn.run(work)
+            return await _stream_transcript(_removing(path, items))
+        admission, got = await drain(items)
     finally:
         if not streamed:
-            path.unlink(missing_ok=True)
-    return _render(result, fmt, task)
+            _discard(path)
+    run, found = got[0], got[1:]
+    text = "".join(s.text for s in found).strip()
+    result = Transcript(text, run.language, run.duration, found)
+    return _render(result, fmt, task, queue_headers(admission))
 
 
-async def _stream_transcript(
-    path: Path, slot: Any, turn: Turn, begin: Callable[[], Run]
-) -> Response:
-    """Server-sent events: a transcript.text.delta per segment as Whisper decodes it, with the
-    progress (`iaforall`), then transcript.text.done; an error after the start is an error
-    event in the chat streams' shape, then the end."""
-    feed = Feed()
-
-    def work() -> None:
-        run = begin()
-        feed.put(run)
-        for segment in run.segments(feed.stop):
-            feed.put(segment)
-
-    async def produce() -> None:
-        async with slot:
-            await turn.run(work)
-
+async def _removing(path: Path, items: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """The job's items; the upload removed when they end (decoded by then, or never to be)."""
     try:
-        run, rest = await feed.start(produce())
+        async for item in items:
+            yield item
     finally:
-        _discard(path)  # decoded by now, or refused
+        await items.aclose()
+        _discard(path)
+
+
+async def _stream_transcript(items: AsyncGenerator[Any, None]) -> Response:
+    """Server-sent events: queue comments while it waits in line (it starts at once then, so the
+    client sees its place), a transcript.text.delta per segment as Whisper decodes it, with the
+    progress (`iaforall`), then transcript.text.done; an error after the start is an error
+    event in the chat streams' shape, then the end. Served at once, it waits for Whisper's
+    start (the language found), so the errors before it keep their HTTP status."""
+    admission = await arrival(items)
+    first: Any = admission
+    if admission.position == 0:
+        try:
+            first = await anext(items)
+        except BaseException:
+            await items.aclose()
+            raise
     return StreamingResponse(
-        _transcript_events(run, rest), media_type="text/event-stream", headers=SSE_HEADERS
+        _transcript_events(first, items),
+        media_type="text/event-stream",
+        headers={**SSE_HEADERS, **queue_headers(admission)},
     )
 
 
-async def _transcript_events(run: Run, rest: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
+async def _transcript_events(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
     said: list[str] = []
+    run: Run | None = None
     try:
-        async for segment in rest:
-            assert isinstance(segment, Segment)
-            delta = segment.text if said else segment.text.lstrip()
-            said.append(delta)
-            yield _event(
-                {
-                    "type": "transcript.text.delta",
-                    "delta": delta,
-                    "iaforall": {
-                        "progress": round(run.progress(segment.end), 3),
-                        "seconds": min(segment.end, run.duration),
-                        "duration": run.duration,
-                    },
-                }
-            )
+        item = first
+        while item is not None:
+            if isinstance(item, QueueUpdate):
+                yield queue_comment(item)
+            elif isinstance(item, Run):
+                run = item
+            else:
+                assert isinstance(item, Segment) and run is not None
+                delta = item.text if said else item.text.lstrip()
+                said.append(delta)
+                yield _event(
+                    {
+                        "type": "transcript.text.delta",
+                        "delta": delta,
+                        "iaforall": {
+                            "progress": round(run.progress(item.end), 3),
+                            "seconds": min(item.end, run.duration),
+                            "duration": run.duration,
+                        },
+                    }
+                )
+            item = await anext(rest, None)
     except IAForAllError as exc:
         yield sse_error(exc)
         return
@@ -278,6 +225,7 @@ async def _transcript_events(run: Run, rest: AsyncGenerator[Any, None]) -> Async
         return
     finally:
         await rest.aclose()
+    assert run is not None
     yield _event(
         {
             "type": "transcript.text.done",
@@ -305,11 +253,11 @@ def _failed(exc: Exception) -> IAForAllError:
     return _Failed("The server hit an unexpected error; it has been logged.")
 
 
-def _render(result: Transcript, fmt: str, task: str) -> Response:
+def _render(result: Transcript, fmt: str, task: str, headers: dict[str, str]) -> Response:
     if fmt == "json":
-        return JSONResponse({"text": result.text})
+        return JSONResponse({"text": result.text}, headers=headers)
     if fmt == "text":
-        return PlainTextResponse(result.text + "\n")
+        return PlainTextResponse(result.text + "\n", headers=headers)
     if fmt == "verbose_json":
         return JSONResponse(
             {
@@ -332,7 +280,8 @@ def _render(result: Transcript, fmt: str, task: str) -> Response:
                     }
                     for s in result.segments
                 ],
-            }
+            },
+            headers=headers,
         )
     vtt = fmt == "vtt"
     lines = ["WEBVTT", ""] if vtt else []
@@ -342,7 +291,7 @@ def _render(result: Transcript, fmt: str, task: str) -> Response:
         lines.append(f"{_stamp(s.start, vtt)} --> {_stamp(s.end, vtt)}")
         lines += [s.text.strip(), ""]
     media = "text/vtt" if vtt else "application/x-subrip"
-    return PlainTextResponse("\n".join(lines), media_type=media)
+    return PlainTextResponse("\n".join(lines), media_type=media, headers=headers)
 
 
 def _stamp(seconds: float, vtt: bool) -> str:
@@ -388,70 +337,82 @@ class SpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-# piper's processes are the machine's, not one app's: one speaker per keep-alive and eSpeak NG.
-_speakers: dict[tuple[float, Choice], tts.Speaker] = {}
-
-
-def _speaker(request: Request, svc: Services) -> tuple[tts.Speaker, Turn]:
-    state = request.app.state
-    if not hasattr(state, "speech_turn"):
-        state.speech_turn = Turn(4, busy="speaking other text")
-    turn: Turn = state.speech_turn
-    speaker = getattr(state, "speaker", None)
-    if speaker is None:
-        key = (svc.settings.voice.piper_keep_alive, svc.settings.voice.espeak)
-        if key not in _speakers:
-            _speakers[key] = tts.Speaker(*key)
-        speaker = _speakers[key]
-    return speaker, turn
-
-
 @router.post("/speech", response_model=None, openapi_extra=json_doc(SpeechBody))
-async def speech(request: Request, svc: ServicesDep) -> Response:
+async def speech(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
     """The audio is sent as it is produced: the first sentence's as soon as it is spoken, then
-    the rest a few sentences at a time (one piece of text: the whole file at once)."""
+    the rest a few sentences at a time (one piece of text: the whole file at once). It takes
+    its place in line like any work; `stream_format: "sse"` shows that place as it moves."""
     body = await json_body(request, SpeechBody, limit=100_000)
     if body.model not in tts.MODELS:
         raise ModelNotFound(body.model)
+    model = svc.pool.runtimes.resolve(body.model, "text_to_speech")
     fmt = body.response_format
     if fmt not in SPEECH_FORMATS:
         raise InvalidRequest(
             f"'response_format' must be one of {', '.join(SPEECH_FORMATS)}.",
             param="response_format",
         )
-    speaker, turn = _speaker(request, svc)
-    voice = tts.resolve(body.voice, speaker.espeak)
+    voice = tts.resolve(body.voice, svc.settings.voice.espeak)
     pieces = tts.split(body.input)
-    if len(pieces) == 1 and body.stream_format == "audio":
+    whole = len(pieces) == 1 and body.stream_format == "audio"
+    tally = Tally()
 
-        def whole() -> bytes:
-            pcm, rate = speaker.synthesize(voice, pieces[0], body.speed)
-            return encode(pcm, rate, fmt)
+    async def prepare() -> float:
+        return speech_estimate(len(body.input), body.speed)
 
-        audio: bytes = await turn.run(whole)
-        return Response(audio, media_type=media_type(fmt))
-
-    feed = Feed()
-
-    def work() -> None:
+    def work(runtime: Runtime, put: Put[Any], stop: threading.Event) -> None:
+        assert isinstance(runtime, SpeakerRuntime)
+        seconds = 0.0
         streamer: Streamer | None = None
-        for pcm, rate in speaker.stream(voice, pieces, body.speed, feed.stop):
+        said: list[bytes] = []
+        for pcm, rate in runtime.speaker.stream(voice, pieces, body.speed, stop):
+            seconds += len(pcm) / 2 / rate  # 16-bit mono
+            tally.usage = spoken(len(body.input), seconds)
+            if whole:
+                said.append(pcm)
+                continue
             streamer = streamer or Streamer(fmt, rate)
             if data := streamer.add(pcm):
-                feed.put(data)
-        if streamer is not None and (tail := streamer.close()):
-            feed.put(tail)
+                put(data)
+        if whole:
+            put(encode(b"".join(said), rate, fmt))
+        elif streamer is not None and (tail := streamer.close()):
+            put(tail)
 
-    first, rest = await feed.start(turn.run(work))
+    items = in_line(svc, me, model, prepare, work, tally)
+    if whole:
+        admission, got = await drain(items)
+        return Response(got[0], media_type=media_type(fmt), headers=queue_headers(admission))
+    admission = await arrival(items)
     if body.stream_format == "sse":
+        first: Any = admission
+        if admission.position == 0:
+            first, items = await _first_audio(items)
         return StreamingResponse(
-            _speech_events(first, rest, len(body.input)),
+            _speech_events(first, items, len(body.input)),
             media_type="text/event-stream",
-            headers=SSE_HEADERS,
+            headers={**SSE_HEADERS, **queue_headers(admission)},
         )
+    # Audio bytes have no room for a queue comment: the place on arrival is in the headers,
+    # and the response starts with the first audio (errors before it keep their status).
+    first_audio, items = await _first_audio(items)
     return StreamingResponse(
-        _audio(first, rest), media_type=media_type(fmt), headers={"Cache-Control": "no-cache"}
+        _audio(first_audio, items),
+        media_type=media_type(fmt),
+        headers={"Cache-Control": "no-cache", **queue_headers(admission)},
     )
+
+
+async def _first_audio(items: AsyncGenerator[Any, None]) -> tuple[bytes, AsyncGenerator[Any, None]]:
+    """The first piece of audio (the line's updates before it skipped)."""
+    try:
+        while isinstance(item := await anext(items), QueueUpdate):
+            pass
+    except BaseException:
+        await items.aclose()
+        raise
+    assert isinstance(item, bytes)
+    return item, items
 
 
 async def _audio(first: bytes, rest: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
@@ -460,7 +421,8 @@ async def _audio(first: bytes, rest: AsyncGenerator[Any, None]) -> AsyncIterator
     try:
         yield first
         async for data in rest:
-            yield data
+            if isinstance(data, bytes):
+                yield data
     except Exception:
         log.exception("speech synthesis failed mid-stream")
         raise
@@ -469,17 +431,22 @@ async def _audio(first: bytes, rest: AsyncGenerator[Any, None]) -> AsyncIterator
 
 
 async def _speech_events(
-    first: bytes, rest: AsyncGenerator[Any, None], characters: int
+    first: Any, rest: AsyncGenerator[Any, None], characters: int
 ) -> AsyncIterator[bytes]:
-    """OpenAI's `stream_format: "sse"`: speech.audio.delta events (base64 audio), then
-    speech.audio.done; an error after the start is an error event."""
+    """OpenAI's `stream_format: "sse"`: queue comments while it waits in line, speech.audio.delta
+    events (base64 audio), then speech.audio.done; an error after the start is an error event."""
     sent = 0
-    data: bytes | None = first
+    item: Any = first
     try:
-        while data is not None:
-            sent += len(data)
-            yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
-            data = await anext(rest, None)
+        while item is not None:
+            if isinstance(item, QueueUpdate):
+                yield queue_comment(item)
+            else:
+                sent += len(item)
+                yield _event(
+                    {"type": "speech.audio.delta", "audio": base64.b64encode(item).decode()}
+                )
+            item = await anext(rest, None)
     except IAForAllError as exc:
         yield sse_error(exc)
         return
@@ -489,15 +456,15 @@ async def _speech_events(
         return
     finally:
         await rest.aclose()
-    # No tokens are counted here (no model bills by token): usage is zero, honestly.
+    # No tokens are counted here (no model bills by token): usage is zero, honestly. (The
+    # person's quotas count the job in engines/audio_cost.py's units.)
     usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
     figures = {"characters": characters, "bytes": sent}
     yield _event({"type": "speech.audio.done", "usage": usage, "iaforall": figures})
 
 
 @router.get("/voices")
-async def voices(request: Request, svc: ServicesDep) -> dict[str, Any]:
-    speaker, _ = _speaker(request, svc)
+async def voices(svc: ServicesDep) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
@@ -508,6 +475,6 @@ async def voices(request: Request, svc: ServicesDep) -> dict[str, Any]:
                 "engine": v.engine,
                 "description": v.description,
             }
-            for v in tts.voices(speaker.espeak)
+            for v in tts.voices(svc.settings.voice.espeak)
         ],
     }

@@ -97,8 +97,26 @@ async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
         "queue_length": svc.scheduler.queue_length,
         "models": models,
         "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
+        "runtimes": await _runtimes(svc),
         **({"cluster": cluster} if cluster else {}),
     }
+
+
+async def _runtimes(svc: Services) -> list[dict[str, Any]]:
+    """Whisper, the voices, OCR and the encoder made so far: what they do, their state, their
+    jobs running and waiting, and what they say of themselves."""
+    return [
+        {
+            "name": runtime.model,
+            "kind": runtime.capabilities.kind,
+            "threads": runtime.capabilities.threads,
+            "state": runtime.state.value,
+            "running": svc.scheduler.running(runtime.model),
+            "queued": svc.scheduler.queued(runtime.model),
+            **await runtime.stats(),
+        }
+        for runtime in svc.pool.runtimes.made()
+    ]
 
 
 @router.get("/metrics")

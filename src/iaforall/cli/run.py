@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -15,11 +16,16 @@ from typing import Any, Protocol
 
 import httpx
 
+from iaforall.answering import Question
 from iaforall.cli.client import auth_headers, running_server, server_url
 from iaforall.core.errors import IAForAllError
-from iaforall.core.types import ChatRequest, ModelId, Sampling
+from iaforall.core.events import Chunk, Failed
+from iaforall.core.types import LOCAL_PRINCIPAL, ChatRequest, ModelId, Sampling
 from iaforall.models.packaged import PACKAGED
+from iaforall.policy.gate import Policy
+from iaforall.policy.rules import load_rules
 from iaforall.settings import Settings
+from iaforall.store.audit import AuditLog
 
 Message = dict[str, Any]
 
@@ -65,12 +71,18 @@ class HttpBackend:
 
 
 class InProcessBackend:
-    """The engine in this process: same dispatcher, same worker, no HTTP."""
+    """The engine in this process: the same answer pipeline (rules, usage) as the server's,
+    for the local user, with no HTTP."""
 
     def __init__(self, settings: Settings, model: str, sampling: Sampling) -> None:
         from iaforall.app import build_services
 
         self._services = build_services(settings)
+        self._services.database.upgrade()
+        rules = load_rules(settings.policy.rules_file)
+        audit = AuditLog(self._services.database)
+        policy = Policy(rules, audit, max_chars=settings.policy.rules_max_chars)
+        self._pipeline = self._services.pipeline(policy)
         self._model = ModelId(model)
         self._sampling = sampling
 
@@ -78,9 +90,13 @@ class InProcessBackend:
         request = ChatRequest(
             model=self._model, messages=tuple(messages), sampling=self._sampling, stream=True
         )
-        request, _ = self._services.dispatcher.check(request)
-        async for chunk in self._services.dispatcher.stream(request):
-            yield _delta(json.loads(chunk.data))
+        streamed = await self._pipeline.stream(LOCAL_PRINCIPAL, Question(request, kind="chat"))
+        async with contextlib.aclosing(streamed.events) as events:
+            async for event in events:
+                if isinstance(event, Failed):
+                    raise event.error
+                if isinstance(event, Chunk):
+                    yield event.delta.text
 
     async def close(self) -> None:
         await self._services.pool.close()

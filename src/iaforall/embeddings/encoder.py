@@ -8,7 +8,7 @@ length 1, 16 languages (English and French among them); ~150 MB of memory once l
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from iaforall.core.types import ModelId
+from iaforall.engines.protocol import EngineState
+from iaforall.engines.runtime import RuntimeCapabilities
 
 NAME = "use:multilingual"
 DIMENSIONS = 512
@@ -43,13 +47,16 @@ class _Counting:
 
 
 class SentenceEncoder:
-    """Loaded on first use; `encode` blocks (run it in a thread), one call at a time."""
+    """A runtime (engines/runtime.py), made by the app's registry: loaded on first use;
+    `encode` blocks (run it in a thread), one call at a time."""
 
     name = NAME
+    model = ModelId(NAME)
     dimensions = DIMENSIONS
 
     def __init__(self, threads: int) -> None:
         self.threads = max(1, threads)
+        self.capabilities = RuntimeCapabilities("embeddings", self.threads)
         self._use: Any = None
         self._counter: _Counting | None = None
         self._lock = threading.Lock()
@@ -70,6 +77,21 @@ class SentenceEncoder:
         with self._lock:
             self._load()
 
+    @property
+    def state(self) -> EngineState:
+        return EngineState.STOPPED if self._use is None else EngineState.READY
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.load)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"threads": self.threads}
+
+    async def close(self) -> None:
+        with self._lock:
+            self._use = None
+            self._counter = None
+
     def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], int]:
         """One vector per text (rows of length 1), and how many tokens were read."""
         with self._lock:
@@ -85,9 +107,3 @@ class SentenceEncoder:
                 vectors = use.encode(list(texts))
                 tokens = self._counter.count
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSIONS), tokens
-
-
-@functools.cache
-def shared(threads: int) -> SentenceEncoder:
-    """One encoder per process (and thread count): its ~150 MB are loaded once."""
-    return SentenceEncoder(threads)

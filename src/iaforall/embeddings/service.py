@@ -33,6 +33,7 @@ from iaforall.core.types import ModelId, UserId
 from iaforall.embeddings import encoder
 from iaforall.embeddings.gguf import EmbeddingEngine, Inputs, embedding_factory, shape_of
 from iaforall.engines.pool import Catalog, EngineFactory, EnginePool
+from iaforall.engines.runtime import Runtimes, RuntimeSpec
 from iaforall.scheduling.loop import Scheduler
 from iaforall.scheduling.policy import token_cost
 from iaforall.settings import Settings
@@ -101,6 +102,17 @@ class Turn:
             return await asyncio.to_thread(work, *args)
 
 
+def encoder_spec(settings: Settings) -> RuntimeSpec:
+    """The built-in encoder as a runtime the registry makes on first use."""
+    threads = settings.embeddings.embedding_threads or settings.engine.resolved_threads()
+    return RuntimeSpec(
+        ModelId(encoder.NAME),
+        "embeddings",
+        lambda: encoder.SentenceEncoder(threads),
+        tuple(ALIASES),
+    )
+
+
 def normalize_inputs(raw: Any) -> Inputs:
     """OpenAI's `input`: a string, a list of strings, a token array, or a list of token arrays
     (as lists); anything else is a 400."""
@@ -135,13 +147,17 @@ class Embeddings:
         scheduler: Scheduler,
         *,
         factory: EngineFactory | None = None,
+        runtimes: Runtimes | None = None,
     ) -> None:
         self.settings = settings.embeddings
         self.scheduler = scheduler
         self._catalog = catalog
         self._request_timeout = settings.scheduling.request_timeout
         engine = settings.engine
-        self.encoder = encoder.shared(self.settings.embedding_threads or engine.resolved_threads())
+        # The built-in encoder is the app's runtime (made, and closed, by the pool's registry);
+        # without one (a service used on its own), one of its own.
+        self._owns_runtimes = runtimes is None
+        self._runtimes = runtimes or Runtimes([encoder_spec(settings)])
         self.turn = Turn(self.settings.embedding_queue)
         self.pool = EnginePool(
             catalog,
@@ -277,7 +293,7 @@ class Embeddings:
         tokens = 0
         if model.kind == "builtin":
             for batch in _batches_by_chars(inputs, BATCH_CHARS):
-                vectors, used = await self.turn.run(self.encoder.encode, batch)
+                vectors, used = await self.turn.run(self.sentence_encoder.encode, batch)
                 parts.append(vectors)
                 tokens += used
         else:
@@ -290,6 +306,12 @@ class Embeddings:
                     tokens += used
         return Embedded(model.name, np.concatenate(parts), tokens)
 
+    @property
+    def sentence_encoder(self) -> encoder.SentenceEncoder:
+        runtime = self._runtimes.get(encoder.NAME)
+        assert isinstance(runtime, encoder.SentenceEncoder)
+        return runtime
+
     def _start_reaper(self) -> None:
         if self._reaper is None:
             self._reaper = asyncio.create_task(self.pool.reap_forever())
@@ -301,6 +323,8 @@ class Embeddings:
                 await self._reaper
             self._reaper = None
         await self.pool.close()
+        if self._owns_runtimes:
+            await self._runtimes.close()
 
 
 def _batches_by_chars(inputs: Sequence[Any], budget: int) -> Iterator[list[Any]]:

@@ -20,6 +20,7 @@ from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.engines import budget as policy
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
+from iaforall.engines.runtime import Runtimes
 from iaforall.models.projector import projector_for
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,11 @@ class EnginePool:
         keep_alive: float,
         memory_budget: int = 0,
         wait: float = 120.0,
+        runtimes: Runtimes | None = None,
     ) -> None:
         self._catalog = catalog
+        # Whisper, the voices, OCR, the built-in encoder: made on first use, closed with us.
+        self.runtimes = runtimes or Runtimes([])
         self._factory = factory
         self._slots = slots
         self._context_length = context_length
@@ -103,7 +107,8 @@ class EnginePool:
         )
 
     def slots_for(self, model: ModelId) -> int:
-        return self._slots
+        runtime = self.runtimes.slots_for(model)
+        return self._slots if runtime is None else runtime
 
     def residents(self) -> dict[ModelId, Resident]:
         return dict(self._residents)
@@ -270,3 +275,4 @@ class EnginePool:
         residents, self._residents = self._residents, {}
         for resident in residents.values():
             await resident.engine.close()
+        await self.runtimes.close()

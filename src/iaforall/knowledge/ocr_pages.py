@@ -1,9 +1,10 @@
 """Text of a PDF page that has no text layer (a scan), read from its images with OCR.
 
 A scanned page is almost always one full-page image; we read every image on the page large
-enough to hold text, in the order the page draws them. The same rapidocr engine as images in
-chat (iaforall.vision.ocr), used synchronously here since documents are parsed off the event
-loop. Image sizes are checked from the PDF's own dictionary before any pixel is decoded.
+enough to hold text, in the order the page draws them. The same rapidocr runtime as images in
+chat (iaforall.vision.ocr), one per reading process, used synchronously here since documents are
+parsed off the event loop. Image sizes are checked from the PDF's own dictionary before any
+pixel is decoded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import DictionaryObject
 
 from iaforall.knowledge.errors import DocumentTooLarge
-from iaforall.vision.ocr import lines as ocr_lines
+from iaforall.vision.ocr import RapidOcr
 
 ReadImage = Callable[[Image.Image], list[str]]
 """An OCR engine: an RGB image -> its lines of text, top to bottom."""
@@ -27,10 +28,19 @@ MAX_SIDE = 4000  # larger scans are shrunk first: OCR time grows with pixels, ac
 
 
 class RapidOcrLines:
-    """The server's one rapidocr engine (iaforall.vision.ocr), as a ReadImage."""
+    """A rapidocr engine (iaforall.vision.ocr) as a ReadImage, made on first use in the process
+    that reads (it is sent to the document reader's child before it holds anything)."""
+
+    def __init__(self) -> None:
+        self._ocr: RapidOcr | None = None
 
     def __call__(self, image: Image.Image) -> list[str]:
-        return ocr_lines(image)
+        if self._ocr is None:
+            self._ocr = RapidOcr()
+        return self._ocr.lines(image)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"_ocr": None}  # the engine (and its lock) stays in the process that made it
 
 
 def has_images(page: PageObject) -> bool:

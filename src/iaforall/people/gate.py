@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from iaforall.core.events import Chunk
-from iaforall.core.types import GenerationRequest, Principal, Usage
+from iaforall.core.types import GenerationRequest, ModelId, Principal, Usage
 from iaforall.people.accounts import Accounts
 from iaforall.people.quotas import Quota, check, effective, role_quota, role_weight
 from iaforall.scheduling.dispatch import prompt_estimate
@@ -118,3 +118,31 @@ class Gate:
         usage = Usage(int(counts.get("prompt_tokens", 0)), int(counts.get("completion_tokens", 0)))
         await asyncio.to_thread(self._record, principal, admitted.model, usage)
         return result
+
+    @contextlib.asynccontextmanager
+    async def job(
+        self, principal: Principal, model: ModelId
+    ) -> AsyncIterator[Callable[[Usage], None]]:
+        """A job on a runtime (a transcription, a speech): the quotas that apply to it (requests
+        running or waiting, tokens per day; a context length means nothing to audio), then
+        counted among the person's requests while the block runs. The block reports what it
+        used (engines/audio_cost.py says in which unit); that is recorded when it ends, even
+        cut short."""
+        quota = await self._quota(principal)
+        used = 0
+        if quota.tokens_per_day:
+            used = await asyncio.to_thread(self._accounts.tokens_today, principal.user)
+        check(
+            quota,
+            used_today=used,
+            running=self._running[principal.user],
+            asked_context=0,
+            now=datetime.now(UTC),
+        )
+        reported: list[Usage] = []
+        with self._counted(principal):
+            try:
+                yield reported.append
+            finally:
+                if reported:  # synchronous (a few ms): the block may end in a cancellation
+                    self._record(principal, model, reported[-1])

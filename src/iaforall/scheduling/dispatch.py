@@ -88,13 +88,6 @@ class Dispatcher:
             request = replace(request, sampling=sampling)
         return request, caps
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        """The engine's chunks alone, for callers that show no queue (a checked request)."""
-        async with contextlib.aclosing(self.stream_queued(request)) as items:
-            async for item in items:
-                if isinstance(item, Chunk):
-                    yield item
-
     async def stream_queued(
         self, request: GenerationRequest
     ) -> AsyncGenerator[QueueUpdate | Chunk, None]:
@@ -183,6 +176,11 @@ class Dispatcher:
         """The exact prompt text; loads the model but takes no generation slot."""
         async with self.pool.use(request.model) as engine:
             return await engine.render_prompt(request)
+
+    async def count_tokens(self, model: ModelId, text: str) -> int:
+        """A rendered prompt's length in the model's own tokens; no generation slot."""
+        async with self.pool.use(model) as engine:
+            return await engine.count_tokens(text)
 
     def _ticket(
         self, model: ModelId, request: GenerationRequest

@@ -14,35 +14,40 @@ import hashlib
 import io
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
-from iaforall.core.types import ChatRequest
+from iaforall.core.types import ChatRequest, UserId
 from iaforall.settings import ImageSettings
 from iaforall.vision.decode import data_url_bytes, decode
 from iaforall.vision.errors import ImageRefused
 from iaforall.vision.fetch import fetch
 from iaforall.vision.ocr import NAME as OCR_NAME
-from iaforall.vision.ocr import Ocr
+from iaforall.vision.ocr import RapidOcr
 
 OCR_CACHE = 64  # images whose text is remembered: a conversation sends its images every turn
+
+
+class ReadsText(Protocol):
+    async def read(
+        self, image: Image.Image, *, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
+        """The lines of text found, top to bottom; empty when there is none. With a `user`,
+        the work takes its turn in the scheduler on their behalf."""
 
 
 @dataclass
 class ImageReader:
     settings: ImageSettings
-    ocr: Ocr = field(default_factory=Ocr)
+    ocr: ReadsText = field(default_factory=RapidOcr)  # the app's: the registry's runtime
     # sha256 of the image's bytes -> the lines OCR read, most recently used last.
     _read: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
 
     @classmethod
     def of(cls, state: Any, settings: ImageSettings) -> ImageReader:
-        """The app's reader (so the OCR engine loads once per app), made on first use."""
-        reader: ImageReader | None = getattr(state, "image_reader", None)
-        if reader is None:
-            reader = cls(settings)
-            state.image_reader = reader
+        """The app's reader, built with its services (its OCR is the pool's runtime)."""
+        reader: ImageReader = state.services.images
         return reader
 
     async def image_bytes(self, url: str, param: str) -> bytes:
@@ -69,20 +74,24 @@ class ImageReader:
         with Image.open(io.BytesIO(data)) as image:
             return data, Image.MIME.get(image.format or "", "image/png")
 
-    async def lines(self, data: bytes, image: Image.Image) -> list[str]:
+    async def lines(
+        self, data: bytes, image: Image.Image, user: UserId | None = None, weight: float = 1.0
+    ) -> list[str]:
         key = hashlib.sha256(data).hexdigest()
         if key in self._read:
             self._read.move_to_end(key)
             return self._read[key]
-        lines = await self.ocr.read(image)
+        lines = await self.ocr.read(image, user=user, weight=weight)
         self._read[key] = lines
         while len(self._read) > OCR_CACHE:
             self._read.popitem(last=False)
         return lines
 
-    async def as_text(self, number: int, url: str, param: str) -> str:
+    async def as_text(
+        self, number: int, url: str, param: str, user: UserId | None = None, weight: float = 1.0
+    ) -> str:
         data, image = await self.load(url, param)
-        lines = await self.lines(data, image)
+        lines = await self.lines(data, image, user, weight)
         if not lines:
             return (
                 f"[Image {number}: OCR ({OCR_NAME}) found no text in it; "
@@ -154,7 +163,9 @@ async def read_images(
                 image_url = {**part["image_url"], "url": await reader.as_data_url(url, param)}
                 parts.append({"type": "image_url", "image_url": image_url})
             else:
-                parts.append({"type": "text", "text": await reader.as_text(number, url, param)})
+                # Read on the asker's behalf: OCR takes its turn in the scheduler's line.
+                text = await reader.as_text(number, url, param, chat.user, chat.weight)
+                parts.append({"type": "text", "text": text})
         if model_sees_images:
             messages.append({**message, "content": parts})
         else:

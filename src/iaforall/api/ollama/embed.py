@@ -18,7 +18,7 @@ from iaforall.api.deps import json_body, services
 from iaforall.api.ollama.schemas import EmbedBody
 from iaforall.api.openapi import json_doc
 from iaforall.core.errors import InvalidRequest
-from iaforall.core.types import Principal
+from iaforall.core.types import ModelId, Principal, Usage
 from iaforall.embeddings import Embedded
 from iaforall.people.quotas import role_weight
 from iaforall.services import Services
@@ -35,12 +35,15 @@ async def _embedded(
     body = await json_body(request, EmbedBody)
     model = svc.embeddings.resolve(body.model)
     svc.embeddings.check_dimensions(model, body.dimensions)
-    return await svc.embeddings.embed(
-        model.name,
-        inputs(body),
-        user=me.user,
-        weight=role_weight(svc.settings.people, me.role),
-    )
+    async with svc.gate.job(me, ModelId(model.name)) as report:  # the person's quotas
+        result = await svc.embeddings.embed(
+            model.name,
+            inputs(body),
+            user=me.user,
+            weight=role_weight(svc.settings.people, me.role),
+        )
+        report(Usage(result.prompt_tokens, 0))
+    return result
 
 
 def _input(body: EmbedBody) -> Any:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.openapi import json_doc
-from iaforall.core.types import Principal
+from iaforall.core.types import ModelId, Principal, Usage
 from iaforall.embeddings import Embedded
 from iaforall.people.quotas import role_weight
 from iaforall.services import Services
@@ -43,12 +43,14 @@ async def embeddings(request: Request, svc: ServicesDep, me: PrincipalDep) -> Re
     body = await json_body(request, EmbeddingBody)
     model = svc.embeddings.resolve(body.model)
     svc.embeddings.check_dimensions(model, body.dimensions)
-    result = await svc.embeddings.embed(
-        model.name,
-        body.input,
-        user=me.user,
-        weight=role_weight(svc.settings.people, me.role),
-    )
+    async with svc.gate.job(me, ModelId(model.name)) as report:  # the person's quotas
+        result = await svc.embeddings.embed(
+            model.name,
+            body.input,
+            user=me.user,
+            weight=role_weight(svc.settings.people, me.role),
+        )
+        report(Usage(result.prompt_tokens, 0))
     # A long list of floats takes a while to write: not on the event loop.
     content = await asyncio.to_thread(_render, result, body.encoding_format)
     return Response(content, media_type="application/json")

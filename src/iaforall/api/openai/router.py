@@ -10,58 +10,22 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from iaforall.answering import KnowledgeAsk, Pipeline, Question
 from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
-from iaforall.api.deps import json_body, services, user_of
-from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody, KnowledgeOptions
+from iaforall.api.deps import json_body, user_of
+from iaforall.api.extension import KnowledgeOptions
+from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers
-from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import Principal, UserId
-from iaforall.embeddings import builtin_models
-from iaforall.engines import whisper
 from iaforall.knowledge.retrieve import Citation
-from iaforall.models.store import ModelInfo
 from iaforall.policy.gate import decisions_field
-from iaforall.services import Services
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
-ServicesDep = Annotated[Services, Depends(services)]
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _model_object(info: ModelInfo) -> dict[str, Any]:
-    return {
-        "id": info.name,
-        "object": "model",
-        "created": int(info.added_at.timestamp()),
-        "owned_by": "iaforall",
-    }
-
-
-@router.get("/models")
-async def list_models(svc: ServicesDep) -> dict[str, Any]:
-    data = [_model_object(m) for m in svc.store.list()]
-    data += [_speech_model(name) for name in whisper.installed()]
-    data += [_speech_model(name) for name in builtin_models()]  # embeddings
-    return {"object": "list", "data": data}
-
-
-def _speech_model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "iaforall"}
-
-
-@router.get("/models/{model_id:path}")
-async def get_model(model_id: str, svc: ServicesDep) -> dict[str, Any]:
-    info = svc.store.get(model_id)
-    if info is None and model_id in [*whisper.installed(), *builtin_models()]:
-        return _speech_model(model_id)
-    if info is None:
-        raise ModelNotFound(model_id)
-    return _model_object(info)
 
 
 @router.post("/chat/completions", response_model=None, openapi_extra=json_doc(ChatCompletionBody))

@@ -29,7 +29,7 @@ UserDep = Annotated[UserId, Depends(user_of)]
 
 
 def reader_of(request: Request, svc: Services) -> ImageReader:
-    return ImageReader.of(request.app.state, svc.settings.images)
+    return svc.images
 
 
 def check_import(settings: ImageSettings, messages: Sequence[Sequence[ImageIn]]) -> None:

@@ -25,9 +25,9 @@ from iaforall.api.web.schemas import (
 )
 from iaforall.core.errors import NotFound
 from iaforall.core.types import ConversationId, DocumentId, KnowledgeBaseId, Principal, UserId
+from iaforall.models.catalog import list_models
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
-from iaforall.vision import ImageReader
 
 router = APIRouter(prefix="/web/api", tags=["web app"])
 
@@ -41,6 +41,14 @@ IdOf = TypeVar("IdOf", bound=str)
 async def off_loop(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Database work runs in a thread: the event loop keeps relaying tokens meanwhile."""
     return await run_in_threadpool(work, *args, **kwargs)
+
+
+@router.get("/models")
+async def list_models_by_kind(svc: ServicesDep) -> dict[str, Any]:
+    """Every model with what it does: the picker offers those that chat; voice in and out finds
+    its Whisper model and voices here (the encoder, OCR... answer other requests)."""
+    found = await off_loop(list_models, svc.store, svc.pool.runtimes)
+    return {"data": [{"id": m.id, "kind": m.kind} for m in found]}
 
 
 @router.get("/conversations")
@@ -70,7 +78,7 @@ async def import_conversation(request: Request, svc: ServicesDep, me: PrincipalD
     storage = svc.storage
     if any(m.images for m in body.messages):  # a full storage quota: nothing is fetched
         await off_loop(storage.check, me, 1)
-    reader = ImageReader.of(request.app.state, svc.settings.images)
+    reader = svc.images
     messages = [
         m.to_store(await checked(reader, m.images, f"messages.{i}.images") if m.images else ())
         for i, m in enumerate(body.messages)

@@ -174,6 +174,10 @@ class Speaker:
         self._piper: Piper | None = None
         self._lock = threading.Lock()
 
+    def running_piper(self) -> Piper | None:
+        """piper's processes if they were started (None before the first English voice)."""
+        return self._piper
+
     def piper(self) -> Piper:
         with self._lock:
             if self._piper is None:
@@ -219,8 +223,11 @@ class Speaker:
         return wav[44:], sample_rate
 
     def close(self) -> None:
-        if self._piper is not None:
-            self._piper.close()
+        """Stop piper's processes; a later request starts them again."""
+        with self._lock:
+            piper, self._piper = self._piper, None
+        if piper is not None:
+            piper.close()
 
 
 def _run(command: list[str], text: str) -> bytes:

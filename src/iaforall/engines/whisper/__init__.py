@@ -103,6 +103,20 @@ def resolve(name: str) -> WhisperModel:
     return MODELS[name]
 
 
+def refuse_options(model: WhisperModel, task: str, language: str | None) -> None:
+    """What this model cannot do, refused before any work (a 400)."""
+    if task == "translate" and not model.multilingual:
+        raise InvalidRequest(
+            f"{model.name} only knows English and cannot translate; use whisper:base.",
+            param="model",
+        )
+    if language and not model.multilingual and language != "en":
+        raise InvalidRequest(
+            f"{model.name} only knows English; use whisper:base for '{language}'.",
+            param="language",
+        )
+
+
 @dataclass
 class Segment:
     id: int
@@ -194,7 +208,15 @@ class Whisper:
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _load(self, model: WhisperModel) -> Any:
+    def loaded(self, model: WhisperModel) -> bool:
+        return model.name in self._models
+
+    def unload(self) -> None:
+        """Forget the loaded models (their memory goes with the last run using them)."""
+        with self._lock:
+            self._models.clear()
+
+    def load(self, model: WhisperModel) -> Any:
         with self._lock:
             if model.name not in self._models:
                 from faster_whisper import WhisperModel as FW  # type: ignore[import-untyped]
@@ -219,17 +241,8 @@ class Whisper:
         temperature: float = 0.0,
     ) -> Run:
         """Voice-activity detection and the language; the segments are decoded as they are read."""
-        if task == "translate" and not model.multilingual:
-            raise InvalidRequest(
-                f"{model.name} only knows English and cannot translate; use whisper:base.",
-                param="model",
-            )
-        if language and not model.multilingual and language != "en":
-            raise InvalidRequest(
-                f"{model.name} only knows English; use whisper:base for '{language}'.",
-                param="language",
-            )
-        fw = self._load(model)
+        refuse_options(model, task, language)
+        fw = self.load(model)
         try:
             found, info = fw.transcribe(
                 audio,

@@ -19,6 +19,37 @@ def _bad(message: str, code: str) -> InvalidRequest:
     return InvalidRequest(message, param="file", code=code)
 
 
+# Audio whose container does not say how long it is (a browser's MediaRecorder WebM) is
+# estimated from its size at the bit rate of speech in Opus, 32 kbit/s.
+UNDECLARED_BYTES_PER_SECOND = 4000
+
+
+def probe(path: Path, max_seconds: float) -> float:
+    """About how many seconds of audio the file holds, from its header (nothing decoded); the
+    same refusals as `decode` for a file that is empty, not audio or declared too long."""
+    if path.stat().st_size == 0:
+        raise _bad("The uploaded file is empty.", "empty_file")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError):
+        raise _bad(
+            f"The uploaded file is not audio we can read (we accept {FORMATS}).",
+            "unsupported_format",
+        ) from None
+    with container:
+        if not container.streams.audio:
+            raise _bad(
+                f"The uploaded file has no audio track (we accept {FORMATS}).",
+                "unsupported_format",
+            )
+        declared = float(container.duration / av.time_base) if container.duration else 0.0
+    if declared > max_seconds + 1:
+        raise _too_long(max_seconds)
+    if declared > 0:
+        return declared
+    return min(max_seconds, path.stat().st_size / UNDECLARED_BYTES_PER_SECOND)
+
+
 def decode(path: Path, max_seconds: float) -> Any:
     """float32 samples at 16 kHz, mono; refused when empty, unreadable or longer than allowed."""
     if path.stat().st_size == 0:

@@ -297,11 +297,16 @@ async function importFile(file) {
 async function loadModels() {
   const select = $("model-select");
   try {
-    const [models, health] = await Promise.all([api("GET", "/v1/models"), api("GET", "/health")]);
+    const [models, health] = await Promise.all([
+      api("GET", "/web/api/models"),
+      api("GET", "/health"),
+    ]);
     state.defaultModel = health.default_model;
-    state.models = models.data.map((m) => m.id);
+    state.models = models.data.map((m) => m.id); // voice in and out look for theirs here
+    // The picker offers the models that chat: Whisper, the voices, OCR and the sentence
+    // encoder answer other requests (picked, they answered 404).
     select.replaceChildren(
-      ...models.data.filter((m) => !m.id.startsWith("whisper:")).map((m) => {
+      ...models.data.filter((m) => m.kind === "chat").map((m) => {
         const option = document.createElement("option");
         option.value = m.id;
         option.textContent = m.id;
