@@ -15,11 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from iaforall.answering import KnowledgeAsk, Question, Streamed
+from iaforall.answering import Question, Streamed
 from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
-from iaforall.api.openai.schemas import KnowledgeOptions
 from iaforall.api.openapi import json_doc
 from iaforall.api.responses.events import ResponseEvents, sse_frame
 from iaforall.api.responses.schemas import ResponseBody
@@ -60,7 +59,7 @@ async def create_response(
         chat_request(body, context, me.user),
         kind="chat",
         language=language_of(request),
-        knowledge=_knowledge(extension.knowledge),
+        knowledge=extension.knowledge_ask(),
         keep_alive=extension.keep_alive,
         return_prompt=extension.return_prompt,
     )
@@ -87,12 +86,6 @@ async def create_response(
         media_type="text/event-stream",
         headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
     )
-
-
-def _knowledge(asked: KnowledgeOptions | None) -> KnowledgeAsk | None:
-    if asked is None:
-        return None
-    return KnowledgeAsk(tuple(asked.bases), tuple(asked.files), asked.k)
 
 
 async def _chain(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from iaforall.answering.structured import json_object_format, json_schema_format
-from iaforall.api.openai.schemas import IAForAllOptions  # the same extension as chat's
+from iaforall.api.extension import IAForAllOptions
 from iaforall.core.errors import InvalidRequest
 
 _REFUSED_FIELDS = {
