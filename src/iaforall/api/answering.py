@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from iaforall.answering import Pipeline
+from iaforall.answering import Pipeline, Streamed, Whole
 from iaforall.api.deps import services
 from iaforall.api.policy import policy_of, preferred_language
-from iaforall.policy.gate import Policy
+from iaforall.policy.gate import Policy, decisions_field
 from iaforall.services import Services
 
 
@@ -35,3 +35,15 @@ def merged(fields: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     if "decisions" in fields and "decisions" in more:
         out["decisions"] = [*fields["decisions"], *more["decisions"]]
     return out
+
+
+def extension_fields(answer: Streamed | Whole, *, cites: bool) -> dict[str, Any]:
+    """Our `iaforall` field for an answer: the rules' decisions (on the input for one that
+    streams, whose output decisions come as events; on both for a whole one), the passages
+    cited when knowledge was asked for, the prompt when it was asked for."""
+    fields = decisions_field(answer.decisions)
+    if cites:
+        fields["citations"] = [c.to_json() for c in answer.citations]
+    if answer.prompt is not None:
+        fields["prompt"] = answer.prompt
+    return fields

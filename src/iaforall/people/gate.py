@@ -51,6 +51,11 @@ class Gate:
             capped = max(1, quota.max_context - prompt)
             request = replace(request, sampling=replace(request.sampling, max_tokens=capped))
             max_tokens = capped
+        await self._check(principal, quota, asked_context=prompt + (max_tokens or 0))
+        return request
+
+    async def _check(self, principal: Principal, quota: Quota, *, asked_context: int) -> None:
+        """QuotaExceeded if one more request of this size would pass a quota."""
         used = 0
         if quota.tokens_per_day:
             used = await asyncio.to_thread(self._accounts.tokens_today, principal.user)
@@ -58,10 +63,9 @@ class Gate:
             quota,
             used_today=used,
             running=self._running[principal.user],
-            asked_context=prompt + (max_tokens or 0),
+            asked_context=asked_context,
             now=datetime.now(UTC),
         )
-        return request
 
     @contextlib.contextmanager
     def _counted(self, principal: Principal) -> Iterator[None]:
@@ -128,17 +132,7 @@ class Gate:
         counted among the person's requests while the block runs. The block reports what it
         used (engines/audio_cost.py says in which unit); that is recorded when it ends, even
         cut short."""
-        quota = await self._quota(principal)
-        used = 0
-        if quota.tokens_per_day:
-            used = await asyncio.to_thread(self._accounts.tokens_today, principal.user)
-        check(
-            quota,
-            used_today=used,
-            running=self._running[principal.user],
-            asked_context=0,
-            now=datetime.now(UTC),
-        )
+        await self._check(principal, await self._quota(principal), asked_context=0)
         reported: list[Usage] = []
         with self._counted(principal):
             try:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.answering import Question
-from iaforall.api.answering import PipelineDep, language_of
+from iaforall.api.answering import PipelineDep, extension_fields, language_of
 from iaforall.api.anthropic.events import MessageEvents, queue_ping
 from iaforall.api.anthropic.replies import message_id, message_of
 from iaforall.api.anthropic.schemas import CountTokensBody, MessagesBody
@@ -25,8 +25,6 @@ from iaforall.api.openapi import json_doc
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
 from iaforall.core.types import Principal
-from iaforall.knowledge.retrieve import Citation
-from iaforall.policy.gate import decisions_field
 
 router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
 
@@ -46,15 +44,15 @@ async def create_message(request: Request, pipeline: PipelineDep, me: PrincipalD
     if not body.stream:
         whole = await cancel_on_disconnect(request, pipeline.whole(me, question))
         message = message_of(whole.result, model=whole.model, stops=stops)
-        fields = _fields(whole.prompt, whole.citations, cites) | decisions_field(whole.decisions)
+        fields = extension_fields(whole, cites=cites)
         if fields:
             message["iaforall"] = fields
         return JSONResponse(message, headers=queue_headers(whole.admission))
     streamed = await pipeline.stream(me, question)
-    fields = _fields(streamed.prompt, streamed.citations, cites)
+    fields = extension_fields(streamed, cites=cites)
     writer = MessageEvents(message_id(), streamed.model, stops)
     return StreamingResponse(
-        _sse(writer, streamed.events, fields | decisions_field(streamed.decisions)),
+        _sse(writer, streamed.events, fields),
         media_type="text/event-stream",
         headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
     )
@@ -83,15 +81,6 @@ def _question(request: Request, body: MessagesBody, me: Principal) -> Question:
         # local model's context: "at most", lowered to the context rather than refused.
         fill_context=True,
     )
-
-
-def _fields(prompt: str | None, citations: list[Citation], cites: bool) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if cites:
-        fields["citations"] = [c.to_json() for c in citations]
-    if prompt is not None:
-        fields["prompt"] = prompt
-    return fields
 
 
 async def _sse(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.answering import KnowledgeAsk, Pipeline, Question
-from iaforall.api.answering import PipelineDep, language_of
+from iaforall.api.answering import PipelineDep, extension_fields, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, user_of
 from iaforall.api.extension import KnowledgeOptions
@@ -17,8 +17,6 @@ from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.types import Principal, UserId
-from iaforall.knowledge.retrieve import Citation
-from iaforall.policy.gate import decisions_field
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -79,25 +77,15 @@ async def _answer(
     input and output, the prompt and the citations when asked for."""
     if not question.generation.stream:
         whole = await cancel_on_disconnect(request, pipeline.whole(me, question))
-        fields = _fields(whole.prompt, whole.citations, cites) | decisions_field(whole.decisions)
+        fields = extension_fields(whole, cites=cites)
         result = whole.result
         if fields:
             result["iaforall"] = {**result.get("iaforall", {}), **fields}
         return JSONResponse(result, headers=queue_headers(whole.admission))
     streamed = await pipeline.stream(me, question)
-    fields = _fields(streamed.prompt, streamed.citations, cites)
-    fields |= decisions_field(streamed.decisions)
+    fields = extension_fields(streamed, cites=cites)
     return StreamingResponse(
         sse(streamed.events, fields, include_usage=include_usage),
         media_type="text/event-stream",
         headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
     )
-
-
-def _fields(prompt: str | None, citations: list[Citation], cites: bool) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if cites:
-        fields["citations"] = [c.to_json() for c in citations]
-    if prompt is not None:
-        fields["prompt"] = prompt
-    return fields

@@ -8,7 +8,7 @@ person's id is "not found". A response goes on from an earlier one with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.answering import Question, Streamed
-from iaforall.api.answering import PipelineDep, language_of
+from iaforall.api.answering import PipelineDep, extension_fields, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.openapi import json_doc
@@ -26,9 +26,6 @@ from iaforall.api.responses.translate import Shell, chat_request, input_items, w
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers
 from iaforall.core.errors import NotFound
 from iaforall.core.types import Principal, UserId
-from iaforall.knowledge.retrieve import Citation
-from iaforall.policy.engine import Decision
-from iaforall.policy.gate import decisions_field
 from iaforall.services import Services
 from iaforall.store.responses import ResponseStore, not_found
 
@@ -71,7 +68,7 @@ async def create_response(
     if not body.stream:
         whole = await cancel_on_disconnect(request, pipeline.whole(me, question))
         response = whole_response(Shell.new(body, whole.model), whole.result)
-        extra = _extension(body, whole.decisions, whole.citations, whole.prompt)
+        extra = extension_fields(whole, cites=body.iaforall.knowledge is not None)
         if extra:
             response["iaforall"] = extra
         await keep(response)
@@ -79,7 +76,7 @@ async def create_response(
     streamed = await pipeline.stream(me, question)
     events = ResponseEvents(
         Shell.new(body, streamed.model),
-        extra=_extension(body, streamed.decisions, streamed.citations, streamed.prompt),
+        extra=extension_fields(streamed, cites=body.iaforall.knowledge is not None),
     )
     return StreamingResponse(
         _frames(events, streamed, keep),
@@ -99,21 +96,6 @@ async def _chain(
     except NotFound:
         raise not_found(previous_id, "previous_response_id") from None
     return [*earlier.input_items, *earlier.response.get("output", [])]
-
-
-def _extension(
-    body: ResponseBody,
-    decisions: Sequence[Decision],
-    citations: Sequence[Citation],
-    prompt: str | None,
-) -> dict[str, Any]:
-    """Our `iaforall` field: the rules' decisions, the passages cited, the prompt."""
-    fields = decisions_field(decisions)
-    if body.iaforall.knowledge is not None:
-        fields["citations"] = [c.to_json() for c in citations]
-    if prompt is not None:
-        fields["prompt"] = prompt
-    return fields
 
 
 async def _frames(

@@ -24,9 +24,8 @@ def _bad(message: str, code: str) -> InvalidRequest:
 UNDECLARED_BYTES_PER_SECOND = 4000
 
 
-def probe(path: Path, max_seconds: float) -> float:
-    """About how many seconds of audio the file holds, from its header (nothing decoded); the
-    same refusals as `decode` for a file that is empty, not audio or declared too long."""
+def _opened(path: Path) -> av.container.InputContainer:
+    """The upload opened as audio (a context manager), or the refusal that says why not."""
     if path.stat().st_size == 0:
         raise _bad("The uploaded file is empty.", "empty_file")
     try:
@@ -36,12 +35,18 @@ def probe(path: Path, max_seconds: float) -> float:
             f"The uploaded file is not audio we can read (we accept {FORMATS}).",
             "unsupported_format",
         ) from None
-    with container:
-        if not container.streams.audio:
-            raise _bad(
-                f"The uploaded file has no audio track (we accept {FORMATS}).",
-                "unsupported_format",
-            )
+    if not container.streams.audio:
+        container.close()
+        raise _bad(
+            f"The uploaded file has no audio track (we accept {FORMATS}).", "unsupported_format"
+        )
+    return container
+
+
+def probe(path: Path, max_seconds: float) -> float:
+    """About how many seconds of audio the file holds, from its header (nothing decoded); the
+    same refusals as `decode` for a file that is empty, not audio or declared too long."""
+    with _opened(path) as container:
         declared = float(container.duration / av.time_base) if container.duration else 0.0
     if declared > max_seconds + 1:
         raise _too_long(max_seconds)
@@ -52,21 +57,7 @@ def probe(path: Path, max_seconds: float) -> float:
 
 def decode(path: Path, max_seconds: float) -> Any:
     """float32 samples at 16 kHz, mono; refused when empty, unreadable or longer than allowed."""
-    if path.stat().st_size == 0:
-        raise _bad("The uploaded file is empty.", "empty_file")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, ValueError, OSError):
-        raise _bad(
-            f"The uploaded file is not audio we can read (we accept {FORMATS}).",
-            "unsupported_format",
-        ) from None
-    with container:
-        if not container.streams.audio:
-            raise _bad(
-                f"The uploaded file has no audio track (we accept {FORMATS}).",
-                "unsupported_format",
-            )
+    with _opened(path) as container:
         stream = container.streams.audio[0]
         declared = float(container.duration / av.time_base) if container.duration else 0.0
         if declared > max_seconds + 1:
