@@ -1,5 +1,6 @@
 // Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
+import { About } from "./about.js";
 import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { Attachments } from "./attachments.js";
 import { api, describeError } from "./api.js";
@@ -101,6 +102,7 @@ const talk = new Talk({
   showError: (err) => showError(err),
   announce,
 });
+const about = new About();
 const settings = new SettingsPanel({
   conversation: () => state.conversation,
   draft: () => composer.value,
@@ -353,6 +355,7 @@ async function switchLanguage(code) {
   list.render();
   attachments.render();
   talk.render();
+  about.render();
   knowledge.render();
 }
 
@@ -377,7 +380,7 @@ async function start() {
     },
   });
   state.userMenu = setUpUserMenu(layout);
-  await loadModels();
+  await Promise.all([loadModels(), about.load()]);
   $("model-select").addEventListener("change", async (event) => {
     const model = event.target.value;
     state.conversation.model = model;
@@ -414,7 +417,14 @@ async function start() {
     newChat,
     toggleSidebar: () => layout.showConversations(),
     closeMenus: () => layout.closeMenu() || layout.closeSidebar() || talk.escape(),
-    dictate: () => talk.toggleDictation(),
+    dictate() {
+      const hearing = about.hearing();
+      if (hearing && hearing.status !== "ok") {
+        showError({ i18nKey: "voice_unavailable", vars: { why: hearing.why } });
+      } else {
+        talk.toggleDictation();
+      }
+    },
   });
   await route();
   list.refresh();
