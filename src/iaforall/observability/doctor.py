@@ -112,12 +112,11 @@ def _chat(found: Found) -> Check:
     model = found.chat
     details: dict[str, Any] = {"model": model.name}
     if model.path is None:
-        if found.packaged_chat or model.name.startswith(("hf.co/", "hf://", "https://")):
-            fix = f"iaforall pull {model.name}"
-        else:
-            fix = "iaforall list (then IAFORALL_MODEL=NAME, one of them)"
         why = f"The default model {model.name} is not in the store."
-        return Check("chat", "missing", why, fix, details)
+        if found.packaged_chat or model.name.startswith(("hf.co/", "hf://", "https://")):
+            return Check("chat", "missing", why, f"iaforall pull {model.name}", details)
+        why = f"The default model {model.name} is not in the store: set IAFORALL_MODEL to one."
+        return Check("chat", "missing", why, "iaforall list", details)
     details["path"] = str(model.path)
     if not model.is_gguf:
         why = f"The default model's file {model.path} is missing or is not a GGUF file."
@@ -158,9 +157,7 @@ def _hearing(found: Found) -> list[Check]:
 def _speaking(found: Found) -> list[Check]:
     details = {"piper": found.piper, "piper_voice": found.piper_voice, "espeak": found.espeak}
     if found.espeak is None:
-        espeak_fix = (
-            "IAFORALL_ESPEAK=auto" if found.espeak_choice == "system" else install.ESPEAK
-        )
+        espeak_fix = "IAFORALL_ESPEAK=auto" if found.espeak_choice == "system" else install.ESPEAK
     else:
         espeak_fix = None
     if found.piper and found.piper_voice:
@@ -250,7 +247,9 @@ def _cluster(found: Found) -> Check:
     if not found.cluster_token:
         why = "Ray's token file is missing (the head's `cluster up` writes it)."
         return Check("cluster", "missing", why, "iaforall cluster up", details)
-    return Check("cluster", "ok", f"Ray is installed; the cluster is {found.cluster}.", None, details)
+    return Check(
+        "cluster", "ok", f"Ray is installed; the cluster is {found.cluster}.", None, details
+    )
 
 
 # Which runtime a `--deep` load tried, by row.
