@@ -4,11 +4,22 @@ table without the details of the machine)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 from iaforall.engines import whisper
 from tests.conftest import FakeWorld
-from tests.people.conftest import Shared, shared  # noqa: F401  (the fixture)
+from tests.people.conftest import Shared, settings_with_accounts, shared_server
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[Shared]:
+    """Accounts on: an admin ada and a member bob."""
+    async with shared_server(tmp_path, settings_with_accounts(tmp_path)) as world:
+        yield world
+
 
 IDS = ["chat", "speech_to_text_en", "speech_to_text_fr", "text_to_speech_en"]
 
