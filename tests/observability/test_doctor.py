@@ -174,10 +174,14 @@ def test_one_whisper_model_is_enough_for_english_and_base_for_french() -> None:
 
 
 def test_deep_load_failure_breaks_its_row() -> None:
-    rows = table(replace(EVERYTHING, deep={"whisper:base": "corrupt model.bin"}))
+    deep = {"whisper:base": "corrupt model.bin", "whisper:tiny.en": None, "espeak-ng": "no audio"}
+    rows = table(replace(EVERYTHING, deep=deep))
     assert rows["speech_to_text_fr"].status == "broken"
     assert "corrupt model.bin" in rows["speech_to_text_fr"].why
     assert rows["speech_to_text_en"].status == "ok"
+    assert rows["speech_to_text_en"].details["loaded"] is True
+    assert rows["text_to_speech_fr"].status == "broken"
+    assert "loaded" not in rows["images"].details  # not tried
 
 
 def settings_for(home: Path, **voice: str) -> Settings:

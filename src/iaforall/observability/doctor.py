@@ -256,6 +256,7 @@ def _cluster(found: Found) -> Check:
 _DEEP_ROWS = {
     "speech_to_text_en": "whisper:tiny.en",
     "speech_to_text_fr": "whisper:base",
+    "text_to_speech_fr": "espeak-ng",
     "images": "rapidocr",
     "embeddings": "use:multilingual",
 }
@@ -264,9 +265,11 @@ _DEEP_ROWS = {
 def _deepened(row: Check, found: Found) -> Check:
     """A row whose runtime failed to load under `--deep` is broken, with the reason."""
     runtime = _DEEP_ROWS.get(row.id)
-    error = found.deep.get(runtime) if runtime else None
-    if row.status != "ok" or error is None:
+    if row.status != "ok" or runtime not in found.deep:
         return row
+    error = found.deep[runtime]
+    if error is None:
+        return replace(row, details={**row.details, "loaded": True})
     details = {**row.details, "loaded": False}
     return Check(row.id, "broken", f"{runtime} did not load: {error}", row.fix, details)
 
@@ -375,7 +378,15 @@ async def load_runtimes(settings: Settings) -> dict[str, str | None]:
     """`--deep`: each installed runtime loaded once (then closed): its name -> the error."""
     from iaforall.engines.installed import installed_runtimes
 
+    from iaforall.engines.tts import Speaker, resolve
+
     results: dict[str, str | None] = {}
+    try:  # a French word through the eSpeak NG that would speak it (a few milliseconds)
+        french = resolve("espeak:fr", settings.voice.espeak)
+        await asyncio.to_thread(Speaker(0, settings.voice.espeak).synthesize, french, "Bonjour.")
+        results["espeak-ng"] = None
+    except Exception as exc:  # a failure is what --deep reports
+        results["espeak-ng"] = str(exc) or type(exc).__name__
     for spec in installed_runtimes(settings):
         if spec.kind == "text_to_speech":
             continue  # its processes start on the first sentence
