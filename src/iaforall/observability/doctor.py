@@ -377,7 +377,6 @@ def _database_state(
 async def load_runtimes(settings: Settings) -> dict[str, str | None]:
     """`--deep`: each installed runtime loaded once (then closed): its name -> the error."""
     from iaforall.engines.installed import installed_runtimes
-
     from iaforall.engines.tts import Speaker, resolve
 
     results: dict[str, str | None] = {}
