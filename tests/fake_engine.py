@@ -109,6 +109,10 @@ class FakeEngine:
     async def render_prompt(self, request: ChatRequest) -> str:
         return "".join(f"<{m['role']}>{m.get('content', '')}\n" for m in request.messages)
 
+    async def count_tokens(self, text: str) -> int:
+        """One token a word: a stand-in for a tokenizer."""
+        return len(text.split())
+
     async def stats(self) -> dict[str, Any]:
         return {"pid": None, "rss_bytes": None, "busy_slots": self.active}
 

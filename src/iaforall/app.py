@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from iaforall import __version__
 from iaforall.api import system
 from iaforall.api.admin import router as admin_router
+from iaforall.api.anthropic.router import router as anthropic_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
 from iaforall.api.docs import install_docs
@@ -215,6 +216,7 @@ def create_app(
     signed_in = [Depends(authenticate)]
     app.include_router(models_router, dependencies=signed_in)
     app.include_router(openai_router, dependencies=signed_in)
+    app.include_router(anthropic_router, dependencies=signed_in)
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)
     app.include_router(knowledge_router, dependencies=signed_in)

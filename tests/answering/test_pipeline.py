@@ -180,7 +180,12 @@ async def test_keep_alive_left_set_or_reset_and_members_cannot_unload(
     assert ModelId("tiny:latest") not in svc.pool.residents()
 
 
-SURFACES = ("api/openai/router.py", "api/ollama/router.py", "api/web/reply.py")
+SURFACES = (
+    "api/openai/router.py",
+    "api/ollama/router.py",
+    "api/web/reply.py",
+    "api/anthropic/router.py",
+)
 
 
 @pytest.mark.parametrize("surface", SURFACES)

@@ -165,6 +165,12 @@ class Pipeline:
         chat, _ = await self._with_knowledge(chat, question.knowledge, query)
         return chat.model, await self._dispatcher.render_prompt(chat)
 
+    async def count_tokens(self, question: Question) -> tuple[ModelId, int]:
+        """How many tokens the model would be given for this chat: that exact text, counted
+        by the model's own tokenizer."""
+        model, prompt = await self.prompt(question)
+        return model, await self._dispatcher.count_tokens(model, prompt)
+
     async def load(self, me: Principal, name: str, keep_alive: float | str | None) -> bool:
         """Load a model without a question (Ollama's empty request), or unload it with a
         keep-alive of 0 (then True)."""

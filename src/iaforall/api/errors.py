@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,22 +37,66 @@ def ollama_body(exc: IAForAllError) -> dict[str, Any]:
     return {"error": exc.message, **exc.extra}
 
 
-def is_ollama(request: Request) -> bool:
-    """The Ollama-compatible API lives under /api/ (iaforall.api.ollama)."""
-    return request.url.path.startswith("/api/")
+# Anthropic's error types, by HTTP status (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",  # a model's engine stopped or could not start: try again
+}
 
 
-def error_response(exc: IAForAllError, *, ollama: bool = False) -> JSONResponse:
+def anthropic_error_body(message: str, status: int) -> dict[str, Any]:
+    """Anthropic's shape: `{"type": "error", "error": {"type": ..., "message": ...}}`."""
+    default = "api_error" if status >= 500 else "invalid_request_error"
+    kind = _ANTHROPIC_TYPES.get(status, default)
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def anthropic_body(exc: IAForAllError) -> dict[str, Any]:
+    return {**anthropic_error_body(exc.message, exc.status), **exc.extra}
+
+
+def anthropic_sse_error(exc: IAForAllError) -> bytes:
+    """Anthropic's `error` event, sent when a stream fails after it started."""
+    return b"event: error\ndata: " + json.dumps(anthropic_body(exc)).encode() + b"\n\n"
+
+
+Shape = Literal["openai", "ollama", "anthropic"]
+
+
+def shape_of(path: str) -> Shape:
+    """Which API a path belongs to: Ollama's under /api/ (iaforall.api.ollama), Anthropic's
+    Messages under /v1/messages (iaforall.api.anthropic), OpenAI's otherwise."""
+    if path.startswith("/api/"):
+        return "ollama"
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return "anthropic"
+    return "openai"
+
+
+def error_response(exc: IAForAllError, *, shape: Shape = "openai") -> JSONResponse:
     headers = {}
     if isinstance(exc, ServerBusy):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    body = ollama_body(exc) if ollama else body_of(exc)
+    if shape == "ollama":
+        body = ollama_body(exc)
+    elif shape == "anthropic":
+        body = anthropic_body(exc)
+    else:
+        body = body_of(exc)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 def _shaped(request: Request, body: dict[str, Any], status: int, **kw: Any) -> JSONResponse:
-    if is_ollama(request):
+    shape = shape_of(request.url.path)
+    if shape == "ollama":
         body = {"error": body["error"]["message"]}
+    elif shape == "anthropic":
+        body = anthropic_error_body(body["error"]["message"], status)
     return JSONResponse(body, status_code=status, **kw)
 
 
@@ -91,7 +135,7 @@ def _is_field(part: str | int) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IAForAllError)
     async def _domain(request: Request, exc: IAForAllError) -> JSONResponse:
-        return error_response(exc, ollama=is_ollama(request))
+        return error_response(exc, shape=shape_of(request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

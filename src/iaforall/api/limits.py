@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from iaforall.api.errors import error_response
+from iaforall.api.errors import error_response, shape_of
 from iaforall.api.web.schemas import MAX_TEXT
 from iaforall.core.errors import PayloadTooLarge
 from iaforall.settings import Settings
@@ -95,7 +95,7 @@ class BodyLimits:
         limit = family_of(scope["path"], self.table).limit
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            response = error_response(too_large(limit), ollama=scope["path"].startswith("/api/"))
+            response = error_response(too_large(limit), shape=shape_of(scope["path"]))
             await response(scope, receive, send)
             return
         received = 0

@@ -32,6 +32,7 @@ RELAYED = {
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
     ("POST", "/apply-template"),
+    ("POST", "/tokenize"),
     ("GET", "/slots"),
 }
 

@@ -52,6 +52,9 @@ class Engine(Protocol):
     async def render_prompt(self, request: ChatRequest) -> str:
         """The exact text the model is given for this chat, template included."""
 
+    async def count_tokens(self, text: str) -> int:
+        """How many tokens a rendered prompt is, by the model's own tokenizer."""
+
     async def stats(self) -> dict[str, Any]:
         """Resident memory, busy slots and the like, for `ps` and `/health`."""
 

@@ -177,6 +177,11 @@ class Dispatcher:
         async with self.pool.use(request.model) as engine:
             return await engine.render_prompt(request)
 
+    async def count_tokens(self, model: ModelId, text: str) -> int:
+        """A rendered prompt's length in the model's own tokens; no generation slot."""
+        async with self.pool.use(model) as engine:
+            return await engine.count_tokens(text)
+
     def _ticket(
         self, model: ModelId, request: GenerationRequest
     ) -> AbstractAsyncContextManager[Ticket]:

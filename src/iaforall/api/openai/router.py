@@ -11,7 +11,8 @@ from iaforall.answering import KnowledgeAsk, Pipeline, Question
 from iaforall.api.answering import PipelineDep, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, user_of
-from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody, KnowledgeOptions
+from iaforall.api.extension import KnowledgeOptions
+from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
 from iaforall.api.streaming import cancel_on_disconnect, queue_headers

@@ -12,13 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iaforall.answering.structured import json_object_format, json_schema_format
+from iaforall.api.extension import IAForAllOptions
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import (
     LOCAL_USER,
     ChatRequest,
     CompletionRequest,
-    DocumentId,
-    KnowledgeBaseId,
     ModelId,
     Sampling,
     UserId,
@@ -213,33 +212,6 @@ class _Sampled(_Body):
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
-
-
-class KnowledgeOptions(BaseModel):
-    """Answer from knowledge bases: their best passages go to the model, numbered, and come
-    back in the answer's `iaforall.citations`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bases: list[KnowledgeBaseId] = Field(default_factory=list, max_length=16)
-    files: list[DocumentId] = Field(
-        default_factory=list, max_length=16, description="Single files."
-    )
-    k: int = Field(5, ge=1, le=20, description="How many passages to give the model.")
-
-
-class IAForAllOptions(BaseModel):
-    """Our own extension, under the `iaforall` key."""
-
-    return_prompt: bool = Field(False, description="Return the exact prompt the model was given.")
-    keep_alive: float | str | None = Field(
-        None,
-        description=(
-            "As Ollama's keep_alive: how long the model stays loaded once idle (seconds or "
-            "'5m'; -1 forever, 0 unload after this answer). Unset: unchanged."
-        ),
-    )
-    knowledge: KnowledgeOptions | None = None
 
 
 class ChatCompletionBody(_Sampled):

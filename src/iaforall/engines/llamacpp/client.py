@@ -151,6 +151,18 @@ class WorkerClient:
         except aiohttp.ClientError:
             raise self.stopped() from None
 
+    async def count_tokens(self, text: str) -> int:
+        """How many tokens a rendered prompt is: tokenized as llama.cpp does before
+        generating (special tokens added, and parsed in the template's markup)."""
+        body = {"content": text, "add_special": True, "parse_special": True}
+        try:
+            async with self.session.post(self._prefix + "/tokenize", json=body) as response:
+                if response.status != 200:
+                    raise error_from_body(response.status, await response.read())
+                return len((await response.json())["tokens"])
+        except aiohttp.ClientError:
+            raise self.stopped() from None
+
     async def busy_slots(self) -> int | None:
         try:
             timeout = aiohttp.ClientTimeout(total=2.0)
@@ -193,6 +205,9 @@ class ClientEngine:
 
     async def render_prompt(self, request: ChatRequest) -> str:
         return await self._ready().render_prompt(request)
+
+    async def count_tokens(self, text: str) -> int:
+        return await self._ready().count_tokens(text)
 
 
 def _usage(chunk: dict[str, Any]) -> Usage:
