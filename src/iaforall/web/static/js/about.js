@@ -52,6 +52,11 @@ export class About {
     return this.row(currentLanguage().startsWith("fr") ? "speech_to_text_fr" : "speech_to_text_en");
   }
 
+  /** The row for text to speech in the current language. */
+  speaking() {
+    return this.row(currentLanguage().startsWith("fr") ? "text_to_speech_fr" : "text_to_speech_en");
+  }
+
   open() {
     this.render();
     openDialog($("about-dialog"), $("about-close"));

@@ -44,6 +44,7 @@ const reading = {
   }),
 };
 
+const about = new About();
 const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
   onRegenerate: () => chat.regenerate(),
@@ -51,6 +52,10 @@ const view = new MessageView($("messages"), {
     if (reading.button !== button) reading.voice.stop(); // another answer: stop this one
     reading.button = button;
     reading.voice.read(message.content);
+  },
+  readAloudOff() {
+    const speaking = about.speaking();
+    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: speaking.why }) : null;
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
@@ -102,7 +107,6 @@ const talk = new Talk({
   showError: (err) => showError(err),
   announce,
 });
-const about = new About();
 const settings = new SettingsPanel({
   conversation: () => state.conversation,
   draft: () => composer.value,
