@@ -212,6 +212,18 @@ def test_gather_on_a_temp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert rows["chat"].status == "ok"
     assert rows["database"].details["schema"] == "head"
 
+    # A stored file whose header is garbage (its size right) is broken, and says how to recover.
+    model = tmp_path / "models" / "tiny@latest.gguf"
+    whole = model.read_bytes()
+    model.write_bytes(whole[:4] + b"\xff" * (len(whole) - 4))
+    chat = next(r for r in diagnose(gather(settings)) if r.id == "chat")
+    assert chat.status == "broken" and chat.why.endswith("remove it, then pull or add it again.")
+    assert chat.fix == "iaforall rm tiny:latest"
+    # One cut short is no model at all for the store (it warns): missing.
+    model.write_bytes(whole[: len(whole) // 2])
+    assert next(r for r in diagnose(gather(settings)) if r.id == "chat").status == "missing"
+    model.write_bytes(whole)
+
     # A database a newer version migrated: this one does not know its schema.
     import sqlite3
 

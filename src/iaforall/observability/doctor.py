@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from iaforall.core.errors import IAForAllError
 from iaforall.engines import install
+from iaforall.models.store import ModelInfo
 from iaforall.settings import Settings
 
 Status = Literal["ok", "missing", "broken"]
@@ -58,6 +60,7 @@ class ChatModel:
     path: Path | None  # None: not in the store
     is_gguf: bool = False
     projector: Path | None = None
+    problem: str | None = None  # why its GGUF header or size is wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +121,9 @@ def _chat(found: Found) -> Check:
         why = f"The default model {model.name} is not in the store: set IAFORALL_MODEL to one."
         return Check("chat", "missing", why, "iaforall list", details)
     details["path"] = str(model.path)
-    if not model.is_gguf:
-        why = f"The default model's file {model.path} is missing or is not a GGUF file."
+    if not model.is_gguf or model.problem:
+        why = model.problem or f"Its file {model.path} is missing or is not a GGUF file."
+        why = f"{why.rstrip('.')}: remove it, then pull or add it again."
         return Check("chat", "broken", why, f"iaforall rm {model.name}", details)
     return Check("chat", "ok", f"{model.name} is in the store.", None, details)
 
@@ -294,7 +298,9 @@ def gather(settings: Settings) -> Found:
     info = store.get(name)
     chat = ChatModel(name, None)
     if info is not None:
-        chat = ChatModel(name, info.path, is_gguf(info.path), projector_for(info.path))
+        chat = ChatModel(
+            name, info.path, is_gguf(info.path), projector_for(info.path), _problem(info)
+        )
     espeak = find(settings.voice.espeak)
     embedding = settings.embeddings.embedding_model
     database, backend, schema = _database_state(settings)
@@ -319,6 +325,23 @@ def gather(settings: Settings) -> Found:
         ray=_importable("ray"),
         cluster_token=cluster.token_path(settings.store.home).is_file(),
     )
+
+
+def _problem(info: ModelInfo) -> str | None:
+    """What is wrong with a stored model's file, from its size and its header (not its sha256:
+    reading a gigabyte is not cheap)."""
+    from iaforall.models.gguf_meta import read_metadata
+
+    try:
+        size = info.path.stat().st_size
+        if size != info.size:
+            return f"Its file is {size} bytes, not the {info.size} it had when added."
+        read_metadata(info.path)
+    except IAForAllError as exc:
+        return exc.message
+    except Exception as exc:  # a header that does not parse, however it fails: the row says it
+        return f"Its GGUF header does not read: {type(exc).__name__}: {exc}"
+    return None
 
 
 def _importable(module: str) -> bool:
