@@ -285,7 +285,7 @@ def gather(settings: Settings) -> Found:
     """What is installed and configured here, cheaply: no download, no model loaded."""
     from iaforall.embeddings import encoder
     from iaforall.engines import whisper
-    from iaforall.engines.tts import _piper, _piper_voices
+    from iaforall.engines.tts import piper_command, piper_voices
     from iaforall.engines.tts.espeak import find
     from iaforall.models.gguf_meta import is_gguf
     from iaforall.models.packaged import PACKAGED
@@ -309,8 +309,8 @@ def gather(settings: Settings) -> Found:
         chat=chat,
         packaged_chat=name in PACKAGED,
         whisper=tuple(whisper.installed()),
-        piper=_piper() is not None,
-        piper_voice=bool(_piper_voices()),
+        piper=piper_command() is not None,
+        piper_voice=bool(piper_voices()),
         espeak=espeak.kind if espeak else None,
         espeak_choice=settings.voice.espeak,
         ocr=ocr.installed(),
