@@ -128,7 +128,8 @@ DIALECTS = {
             ndjson=False,
             body=_responses_body,
             text=b'"response.output_text.delta"',
-            usage=b'"response.completed"',
+            # response.completed, or response.incomplete when max_output_tokens stopped it
+            usage=b'"usage":{"input_tokens"',
             tokens=lambda event: int(event["response"]["usage"]["output_tokens"]),
         ),
         Dialect(

@@ -184,6 +184,7 @@ SURFACES = (
     "api/openai/router.py",
     "api/ollama/router.py",
     "api/web/reply.py",
+    "api/responses/router.py",
     "api/anthropic/router.py",
 )
 

@@ -50,6 +50,7 @@ HELLO = [[{"role": "user", "content": "Hello"}]]
 HINTS: dict[str, dict[str, list[Any]]] = {
     "ChatCompletionBody": {"model": MODELS, "messages": HELLO},
     "CompletionBody": {"model": MODELS},
+    "ResponseBody": {"model": MODELS, "input": ["Hello", *HELLO]},
     "ChatBody": {"model": MODELS, "messages": HELLO},
     "GenerateBody": {"model": MODELS},
     "ConversationCreate": {"model": MODELS},
@@ -91,6 +92,7 @@ def things(ids: Mapping[str, str]) -> PathChoices:
             ],
             "image_id": ids["image"],
             "key_id": ids.get("doomed_key", "no-such-key"),
+            "response_id": ids["doomed_response" if doomed.get("response_id") else "response"],
             "ref": "dave" if doomed.get("ref") else "carol",
         }
         return [{n: values[n] for n in names}]

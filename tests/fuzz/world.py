@@ -77,8 +77,8 @@ async def _seed(found: Target, *, accounts: bool, who: str) -> None:
 
 
 async def _seed_things(client: httpx.AsyncClient, ids: dict[str, str]) -> None:
-    """One conversation, knowledge base and file per use: one kept for reading and changing,
-    one to delete; and a conversation holding an image."""
+    """One conversation, knowledge base, file and stored response per use: one kept for
+    reading and changing, one to delete; and a conversation holding an image."""
 
     async def keep(name: str, response: httpx.Response) -> dict[str, Any]:
         assert response.status_code < 300, response.text
@@ -106,6 +106,8 @@ async def _seed_things(client: httpx.AsyncClient, ids: dict[str, str]) -> None:
         response = await client.post(f"/v1/knowledge_bases/{ids['base']}/files", files=files)
         assert response.status_code == 202, response.text
         ids[name] = response.json()["data"][0]["id"]
+    for name in ("response", "doomed_response"):  # stored answers of the Responses API
+        await keep(name, await client.post("/v1/responses", json={"model": "tiny", "input": name}))
 
 
 @dataclass(frozen=True)

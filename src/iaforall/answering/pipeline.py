@@ -11,7 +11,7 @@ wires any of these steps itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,7 @@ class Streamed:
     """An answer that has started: its place in line on arrival, what the input rules
     decided, and its events from the first one to show (the admission when it waits in line,
     else the first chunk). Errors after the start come as a last `Failed`. Closing `events`
-    stops the generation at once."""
+    once iterated, or calling `close`, stops the generation at once."""
 
     model: ModelId
     admission: QueueUpdate
@@ -72,6 +72,7 @@ class Streamed:
     citations: list[Citation]
     prompt: str | None
     was_loaded: bool
+    close: Callable[[], Awaitable[None]] = field(repr=False)  # stops it, iterated or not
 
 
 @dataclass
@@ -115,15 +116,24 @@ class Pipeline:
         except BaseException:
             await self._keep(prepared)
             raise
+        events = self._events(prepared, first, rest)
+
+        async def close() -> None:
+            # Closing `events` runs its cleanup only if it was started: `rest` is closed
+            # here too, so an answer given up before its first event frees its place.
+            await events.aclose()
+            await rest.aclose()
+
         return Streamed(
             model=prepared.model,
             admission=admission,
             answering=isinstance(first, Chunk),
-            events=self._events(prepared, first, rest),
+            events=events,
             decisions=prepared.decisions,
             citations=prepared.citations,
             prompt=prepared.prompt,
             was_loaded=prepared.was_loaded,
+            close=close,
         )
 
     async def whole(self, me: Principal, question: Question) -> Whole:

@@ -190,3 +190,23 @@ class KnowledgeChunk(Base):
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     ocr: Mapped[bool] = mapped_column(default=False)
+
+
+class StoredResponse(Base):
+    """An answer of the OpenAI Responses API kept with `store` on: what it said, and every
+    input item it was given (those of the responses before it first), so that a later
+    request can go on from it with `previous_response_id`. Read only by its owner."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    # The Response object as it was answered (output, usage, settings...).
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The input items, normalised to the API's item shape, with ids.
+    input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The JSON size of both, in bytes: what this answer costs its owner's storage.
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -145,7 +145,7 @@ async def reply(
         try:
             started = await begin()
         except BaseException:
-            await streamed.events.aclose()
+            await streamed.close()
             raise
 
     async def events() -> AsyncIterator[bytes]:
@@ -185,7 +185,7 @@ async def reply(
             try:
                 saved = None if start is None else _save(svc, user, conversation_id, answer)
             finally:
-                await streamed.events.aclose()  # stops the engine's generation at once
+                await streamed.close()  # stops the engine's generation at once
         if saved is not None:
             yield _event("done", {"message": MessageOut.of(saved).model_dump(mode="json")})
         yield DONE
