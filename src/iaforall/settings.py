@@ -154,8 +154,8 @@ class PeopleSettings(BaseSettings):
         False,
         description=(
             "Require an account: a login in the web app, an API key elsewhere. Needed to listen "
-            "on anything but loopback. The first admin comes from `iaforall users create-admin` "
-            "or the one-time setup link printed at start."
+            "on anything but loopback. The first admin comes from "
+            "`iaforall users create-admin NAME` or the one-time setup link printed at start."
         ),
     )
     session_hours: float = Field(168.0, gt=0, description="How long a web login lasts.")
@@ -206,7 +206,7 @@ class PeopleSettings(BaseSettings):
     admin_storage_mb: int = Field(0, ge=0, description="As above, for admins.")
     api_key: str = Field(
         "",
-        description="The API key `iaforall run` sends to a server with accounts (iaf_…).",
+        description="The API key `iaforall run MODEL` sends to a server with accounts (iaf_…).",
         json_schema_extra=_NO_FLAG,
     )
     member_weight: float = Field(

@@ -132,7 +132,7 @@ async def _with_accounts(request: Request, svc: Services) -> Principal:
         if found is None:
             raise Unauthorized(
                 "Incorrect API key provided: it is unknown or was revoked. Create one with "
-                "`iaforall keys create` or in the web app."
+                "`iaforall keys create --user NAME` or in the web app."
             )
         return found
     token = request.cookies.get(SESSION_COOKIE)

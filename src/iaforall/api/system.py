@@ -8,6 +8,7 @@ Without accounts, "administrator" is whoever reaches the server on its loopback 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from iaforall.api.auth import authenticate, presented_key, require_admin
 from iaforall.api.deps import services
 from iaforall.core.errors import IAForAllError
 from iaforall.core.types import Principal, UserId
+from iaforall.observability.doctor import doctor
 from iaforall.people.secrets import same_digest
 from iaforall.services import Services
 
@@ -98,6 +100,8 @@ async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
         "models": models,
         "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
         "runtimes": await _runtimes(svc),
+        # `iaforall doctor`'s table: each capability, working or not, why, and the fix
+        "capabilities": [row.as_dict() for row in await asyncio.to_thread(doctor, svc.settings)],
         **({"cluster": cluster} if cluster else {}),
     }
 

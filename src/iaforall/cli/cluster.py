@@ -188,7 +188,7 @@ def _status(
         )
     out.print(nodes)
     if not report.models:
-        out.print("No model is deployed (`iaforall serve --cluster` deploys them).")
+        out.print("No model is deployed (`iaforall serve --cluster ray://HOST:PORT` deploys them).")
         return 0
     models = Table("model", "status", "replicas", "states", title="Models")
     for model in report.models:

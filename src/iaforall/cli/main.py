@@ -1,4 +1,4 @@
-"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, users, keys, cluster.
+"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, doctor, users, keys, cluster.
 
 `serve`'s flags are made from the settings' fields (cli/settings_flags.py) and override the same
 fields as the `IAFORALL_*` variables (settings.py), so there is one source of truth for every
@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     for what in ("template", "license", "parameters"):
         part.add_argument(f"--{what}", dest="part", action="store_const", const=what)
 
+    check = commands.add_parser(
+        "doctor", help="what works here (chat, voice, images...), why not, and the fix"
+    )
+    check.add_argument("--json", action="store_true", help="the table as JSON, for scripts")
+    check.add_argument("--deep", action="store_true", help="also load each runtime's model")
+
     from iaforall.cli import cluster, people
 
     people.add_commands(commands)
@@ -116,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "link":
             return models.link_models(settings, Path(args.path), args.name)
         return models.show_model(settings, args.name, args.part)
+    if args.command == "doctor":
+        from iaforall.cli.doctor import doctor
+
+        return doctor(settings, as_json=args.json, deep=args.deep)
     if args.command == "cluster":
         from iaforall.cli.cluster import run_cluster
 

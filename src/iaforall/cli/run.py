@@ -56,7 +56,7 @@ class HttpBackend:
                 error = json.loads(await response.aread()).get("error", {})
                 message = error.get("message", f"HTTP {response.status_code}")
                 if response.status_code == 401:
-                    message += " For `iaforall run`, set IAFORALL_API_KEY to one."
+                    message += " For `iaforall run MODEL`, set IAFORALL_API_KEY to one."
                 raise IAForAllError(message)
             async for line in response.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":

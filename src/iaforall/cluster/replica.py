@@ -72,7 +72,8 @@ class ModelReplica:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{spec.model}: no model file at {path} on node {node[:12]}. Every node needs "
-                "the store at the same path: a shared folder, or `iaforall pull` on each node."
+                f"the store at the same path: a shared folder, or `iaforall pull {spec.model}` on "
+                "each node."
             )
         logs = Path(tempfile.gettempdir()) / "iaforall-replicas"
         self._engine = LlamaCppEngine(

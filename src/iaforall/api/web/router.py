@@ -26,6 +26,7 @@ from iaforall.api.web.schemas import (
 from iaforall.core.errors import NotFound
 from iaforall.core.types import ConversationId, DocumentId, KnowledgeBaseId, Principal, UserId
 from iaforall.models.catalog import list_models
+from iaforall.observability.doctor import doctor
 from iaforall.services import Services
 from iaforall.store.conversations import NewMessage
 
@@ -49,6 +50,15 @@ async def list_models_by_kind(svc: ServicesDep) -> dict[str, Any]:
     its Whisper model and voices here (the encoder, OCR... answer other requests)."""
     found = await off_loop(list_models, svc.store, svc.pool.runtimes)
     return {"data": [{"id": m.id, "kind": m.kind} for m in found]}
+
+
+@router.get("/capabilities")
+async def capabilities(svc: ServicesDep, me: PrincipalDep) -> dict[str, Any]:
+    """What works on this server, why not, and the fix (`iaforall doctor`'s table): the app
+    disables what is missing with that reason, and shows the table in "About this server".
+    The details (paths, versions) are an administrator's."""
+    rows = await off_loop(doctor, svc.settings)
+    return {"data": [row.as_dict(details=me.is_admin) for row in rows]}
 
 
 @router.get("/conversations")

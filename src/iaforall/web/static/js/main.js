@@ -1,5 +1,6 @@
 // Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
+import { About } from "./about.js";
 import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { Attachments } from "./attachments.js";
 import { api, describeError } from "./api.js";
@@ -43,6 +44,7 @@ const reading = {
   }),
 };
 
+const about = new About();
 const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
   onRegenerate: () => chat.regenerate(),
@@ -50,6 +52,10 @@ const view = new MessageView($("messages"), {
     if (reading.button !== button) reading.voice.stop(); // another answer: stop this one
     reading.button = button;
     reading.voice.read(message.content);
+  },
+  readAloudOff() {
+    const speaking = about.speaking();
+    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: speaking.why }) : null;
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
@@ -353,6 +359,7 @@ async function switchLanguage(code) {
   list.render();
   attachments.render();
   talk.render();
+  about.render();
   knowledge.render();
 }
 
@@ -377,7 +384,7 @@ async function start() {
     },
   });
   state.userMenu = setUpUserMenu(layout);
-  await loadModels();
+  await Promise.all([loadModels(), about.load()]);
   $("model-select").addEventListener("change", async (event) => {
     const model = event.target.value;
     state.conversation.model = model;
@@ -414,7 +421,14 @@ async function start() {
     newChat,
     toggleSidebar: () => layout.showConversations(),
     closeMenus: () => layout.closeMenu() || layout.closeSidebar() || talk.escape(),
-    dictate: () => talk.toggleDictation(),
+    dictate() {
+      const hearing = about.hearing();
+      if (hearing && hearing.status !== "ok") {
+        showError({ i18nKey: "voice_unavailable", vars: { why: hearing.why } });
+      } else {
+        talk.toggleDictation();
+      }
+    },
   });
   await route();
   list.refresh();

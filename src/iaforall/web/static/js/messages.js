@@ -32,7 +32,8 @@ function actionButton(key, handler) {
   return button;
 }
 
-/** host: { onEdit(message), onRegenerate(), onReadAloud(message, button) } */
+/** host: { onEdit(message), onRegenerate(), onReadAloud(message, button),
+ *          readAloudOff() -> why reading aloud cannot work here, or null } */
 export class MessageView {
   constructor(container, host) {
     this.container = container;
@@ -59,6 +60,11 @@ export class MessageView {
         if (actions && message.role === "assistant" && message.content.trim()) {
           const read = actionButton("action_read_aloud", () => this.host.onReadAloud(message, read));
           read.classList.add("msg-read");
+          const off = this.host.readAloudOff?.();
+          if (off) {
+            read.disabled = true;
+            read.title = off;
+          }
           bar.append(read);
         }
         if (actions && index === last && message.role === "assistant") {
