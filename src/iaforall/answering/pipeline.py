@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from iaforall.answering.jobs import Tally, Work, in_line
 from iaforall.answering.keep_alive import keep_alive_for
 from iaforall.answering.question import KnowledgeAsk, Question
 from iaforall.answering.start import Item, start_stream
@@ -23,6 +24,7 @@ from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Principal
 from iaforall.engines.pool import EnginePool
 from iaforall.engines.protocol import Capabilities
+from iaforall.engines.runtime import Kind
 from iaforall.knowledge.retrieve import Citation, Retriever, question_of, with_sources
 from iaforall.people.gate import Gate
 from iaforall.policy.engine import Decision
@@ -193,6 +195,26 @@ class Pipeline:
         if keep is not None:
             await self._pool.keep(model, keep.seconds)
         return False
+
+    def runtime(self, name: str, kind: Kind) -> ModelId:
+        """A runtime's own name ("whisper-1" -> "whisper:base"); ModelNotFound if none of
+        this kind answers to it."""
+        return self._pool.runtimes.resolve(name, kind)
+
+    def job(
+        self,
+        me: Principal,
+        model: ModelId,
+        prepare: Callable[[], Awaitable[float]],
+        work: Work,
+        tally: Tally,
+    ) -> AsyncGenerator[Any, None]:
+        """A job on a runtime (a transcription, a speech), admitted like an answer: see
+        `answering.jobs.in_line`."""
+        runtimes = self._pool.runtimes
+        return in_line(
+            self._gate, self._dispatcher.scheduler, runtimes, me, model, prepare, work, tally
+        )
 
     async def _prepare(self, me: Principal, question: Question) -> Prepared:
         keep = self._keep_alive(me, question.keep_alive, reset=question.keep_alive == "default")

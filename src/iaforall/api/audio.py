@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from iaforall.api.audio_jobs import Tally, arrival, drain, in_line
+from iaforall.answering import Pipeline
+from iaforall.answering.jobs import Tally, arrival, drain
+from iaforall.api.answering import PipelineDep
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
@@ -86,7 +88,9 @@ def _number(fields: dict[str, str], name: str, default: float) -> float:
         raise InvalidRequest(f"'{name}' must be a number.", param=name) from None
 
 
-async def _handle(request: Request, svc: Services, me: Principal, task: str) -> Response:
+async def _handle(
+    request: Request, svc: Services, pipeline: Pipeline, me: Principal, task: str
+) -> Response:
     voice = svc.settings.voice
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
     streamed = False  # then the stream removes the upload when it ends
@@ -95,7 +99,7 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
         if not model_name:
             raise InvalidRequest("Missing required parameter 'model'.", param="model")
         spec = whisper.resolve(model_name)
-        model = svc.pool.runtimes.resolve(spec.name, "speech_to_text")
+        model = pipeline.runtime(spec.name, "speech_to_text")
         fmt = fields.get("response_format", "json") or "json"
         if fmt not in FORMATS:
             raise InvalidRequest(
@@ -145,7 +149,7 @@ async def _handle(request: Request, svc: Services, me: Principal, task: str) -> 
             if not stop.is_set():
                 tally.usage = heard(run.duration, tokens)  # the silences too: it heard them
 
-        items = in_line(svc, me, model, prepare, work, tally)
+        items = pipeline.job(me, model, prepare, work, tally)
         if stream:
             streamed = True
             return await _stream_transcript(_removing(path, items))
@@ -318,13 +322,17 @@ def _audio_form(*, language: bool) -> dict[str, Any]:
 
 
 @router.post("/transcriptions", response_model=None, openapi_extra=_audio_form(language=True))
-async def transcriptions(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
-    return await _handle(request, svc, me, "transcribe")
+async def transcriptions(
+    request: Request, svc: ServicesDep, pipeline: PipelineDep, me: PrincipalDep
+) -> Response:
+    return await _handle(request, svc, pipeline, me, "transcribe")
 
 
 @router.post("/translations", response_model=None, openapi_extra=_audio_form(language=False))
-async def translations(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
-    return await _handle(request, svc, me, "translate")
+async def translations(
+    request: Request, svc: ServicesDep, pipeline: PipelineDep, me: PrincipalDep
+) -> Response:
+    return await _handle(request, svc, pipeline, me, "translate")
 
 
 class SpeechBody(BaseModel):
@@ -338,14 +346,16 @@ class SpeechBody(BaseModel):
 
 
 @router.post("/speech", response_model=None, openapi_extra=json_doc(SpeechBody))
-async def speech(request: Request, svc: ServicesDep, me: PrincipalDep) -> Response:
+async def speech(
+    request: Request, svc: ServicesDep, pipeline: PipelineDep, me: PrincipalDep
+) -> Response:
     """The audio is sent as it is produced: the first sentence's as soon as it is spoken, then
     the rest a few sentences at a time (one piece of text: the whole file at once). It takes
     its place in line like any work; `stream_format: "sse"` shows that place as it moves."""
     body = await json_body(request, SpeechBody, limit=100_000)
     if body.model not in tts.MODELS:
         raise ModelNotFound(body.model)
-    model = svc.pool.runtimes.resolve(body.model, "text_to_speech")
+    model = pipeline.runtime(body.model, "text_to_speech")
     fmt = body.response_format
     if fmt not in SPEECH_FORMATS:
         raise InvalidRequest(
@@ -379,7 +389,7 @@ async def speech(request: Request, svc: ServicesDep, me: PrincipalDep) -> Respon
         elif streamer is not None and (tail := streamer.close()):
             put(tail)
 
-    items = in_line(svc, me, model, prepare, work, tally)
+    items = pipeline.job(me, model, prepare, work, tally)
     if whole:
         admission, got = await drain(items)
         return Response(got[0], media_type=media_type(fmt), headers=queue_headers(admission))

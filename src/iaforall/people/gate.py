@@ -29,6 +29,10 @@ class Gate:
         self._settings = settings
         self._running: Counter[str] = Counter()  # requests running or waiting, per user
 
+    def weight(self, principal: Principal) -> float:
+        """Their share when the engines are saturated, by role (fair scheduling)."""
+        return role_weight(self._settings, principal.role)
+
     def running(self, principal: Principal) -> int:
         return self._running[principal.user]
 
@@ -43,7 +47,7 @@ class Gate:
         """The request as it will run (weight, a length capped by the context quota), or
         QuotaExceeded naming the quota it would pass. Its model is already resolved."""
         quota = await self._quota(principal)
-        request = replace(request, weight=role_weight(self._settings, principal.role))
+        request = replace(request, weight=self.weight(principal))
         prompt = prompt_estimate(request)
         max_tokens = request.sampling.max_tokens
         if quota.max_context and max_tokens is None:

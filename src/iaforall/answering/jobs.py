@@ -1,6 +1,7 @@
-"""A job on a runtime (a transcription, a speech), admitted like a chat: the person's quotas,
-then a place in the scheduler's one line (429 at once when it is full), its position as the
-line moves, then the runtime's work in a thread, its pieces read as they come."""
+"""A job on a runtime (a transcription, a speech), admitted like an answer: the person's
+quotas, then a place in the scheduler's one line (429 at once when it is full), its position
+as the line moves, then the runtime's work in a thread, its pieces read as they come. The
+pipeline's `job` is the door to it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 
 from iaforall.core.events import QueueUpdate
 from iaforall.core.types import ModelId, Principal, Usage
-from iaforall.engines.runtime import Runtime
+from iaforall.engines.runtime import Runtime, Runtimes
 from iaforall.engines.threaded import Put, thread_items
-from iaforall.people.quotas import role_weight
-from iaforall.services import Services
+from iaforall.people.gate import Gate
+from iaforall.scheduling.loop import Scheduler
 
 Work = Callable[[Runtime, Put[Any], threading.Event], None]
 
@@ -27,7 +28,9 @@ class Tally:
 
 
 async def in_line(
-    svc: Services,
+    gate: Gate,
+    scheduler: Scheduler,
+    runtimes: Runtimes,
     me: Principal,
     model: ModelId,
     prepare: Callable[[], Awaitable[float]],
@@ -38,13 +41,13 @@ async def in_line(
     then what `work` puts. `prepare` runs once the quotas allow the job and before it takes a
     place in line (checking the input, which gives its cost: its estimate for the scheduler).
     Refusals before the first item (quotas, a full line, bad input) are raised at once."""
-    async with svc.gate.job(me, model) as report:
+    async with gate.job(me, model) as report:
         estimate = await prepare()
-        weight = role_weight(svc.settings.people, me.role)
-        async with svc.scheduler.ticket(model, me.user, weight=weight, cost=estimate) as ticket:
+        weight = gate.weight(me)
+        async with scheduler.ticket(model, me.user, weight=weight, cost=estimate) as ticket:
             async for status in ticket.wait():
                 yield QueueUpdate(status.position, status.wait_s)
-            runtime = await svc.pool.runtimes.ready(model)
+            runtime = await runtimes.ready(model)
             items: AsyncGenerator[Any, None] = thread_items(
                 lambda put, stop: work(runtime, put, stop)
             )
