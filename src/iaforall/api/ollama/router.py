@@ -4,6 +4,7 @@ pipeline, which gives them the same accounts, quotas, fair scheduling and publis
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
@@ -94,8 +95,9 @@ async def _answer(
             request, _whole(pipeline, me, question, shown, kind)
         )
         return JSONResponse(result, headers={**headers, **queue_headers(admission)})
+    started = time.perf_counter_ns()  # Ollama's total_duration counts the wait and the load
     streamed = await pipeline.stream(me, question)
-    relay = Relay(shown, kind, resident=streamed.was_loaded)
+    relay = Relay(shown, kind, resident=streamed.was_loaded, started=started)
     return StreamingResponse(
         _lines(relay, streamed.events, decisions_field(streamed.decisions)),
         media_type=NDJSON,
@@ -106,8 +108,9 @@ async def _answer(
 async def _whole(
     pipeline: Pipeline, me: Principal, question: Question, shown: str, kind: Kind
 ) -> tuple[dict[str, Any], QueueUpdate]:
+    started = time.perf_counter_ns()  # Ollama's total_duration counts the wait and the load
     streamed = await pipeline.stream(me, question)
-    relay = Relay(shown, kind, resident=streamed.was_loaded)
+    relay = Relay(shown, kind, resident=streamed.was_loaded, started=started)
     fields = decisions_field(streamed.decisions)
     async with contextlib.aclosing(streamed.events) as events:
         async for event in events:
