@@ -23,7 +23,7 @@ from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import FILE, json_doc, multipart_doc
-from iaforall.api.streaming import queue_comment, queue_headers
+from iaforall.api.streaming import SSE_HEADERS, queue_comment, queue_headers
 from iaforall.api.uploads import receive_files
 from iaforall.core.errors import (
     IAForAllError,
@@ -52,7 +52,6 @@ router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible: audio"])
 ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _flag(fields: dict[str, str], name: str) -> bool:

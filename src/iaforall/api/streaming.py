@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 DONE = b"data: [DONE]\n\n"
 
+# Server-sent events go out as they come: no cache, and no buffering by a proxy in front.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
 
 def queue_headers(admission: QueueUpdate) -> dict[str, str]:
     """Position on arrival (0: served at once) and the wait then expected, in milliseconds."""

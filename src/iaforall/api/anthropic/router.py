@@ -22,15 +22,13 @@ from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body
 from iaforall.api.errors import anthropic_sse_error
 from iaforall.api.openapi import json_doc
-from iaforall.api.streaming import cancel_on_disconnect, queue_headers
+from iaforall.api.streaming import SSE_HEADERS, cancel_on_disconnect, queue_headers
 from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
 from iaforall.core.types import Principal
 
 router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.post("/messages", response_model=None, openapi_extra=json_doc(MessagesBody))
@@ -54,7 +52,7 @@ async def create_message(request: Request, pipeline: PipelineDep, me: PrincipalD
     return StreamingResponse(
         _sse(writer, streamed.events, fields),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
+        headers={**SSE_HEADERS, **queue_headers(streamed.admission)},
     )
 
 

@@ -15,15 +15,13 @@ from iaforall.api.extension import KnowledgeOptions
 from iaforall.api.openai.schemas import ChatCompletionBody, CompletionBody
 from iaforall.api.openai.stream import sse
 from iaforall.api.openapi import json_doc
-from iaforall.api.streaming import cancel_on_disconnect, queue_headers
+from iaforall.api.streaming import SSE_HEADERS, cancel_on_disconnect, queue_headers
 from iaforall.core.types import Principal, UserId
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
 UserDep = Annotated[UserId, Depends(user_of)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.post("/chat/completions", response_model=None, openapi_extra=json_doc(ChatCompletionBody))
@@ -87,5 +85,5 @@ async def _answer(
     return StreamingResponse(
         sse(streamed.events, fields, include_usage=include_usage),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
+        headers={**SSE_HEADERS, **queue_headers(streamed.admission)},
     )

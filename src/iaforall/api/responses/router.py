@@ -23,7 +23,7 @@ from iaforall.api.openapi import json_doc
 from iaforall.api.responses.events import ResponseEvents, sse_frame
 from iaforall.api.responses.schemas import ResponseBody
 from iaforall.api.responses.translate import Shell, chat_request, input_items, whole_response
-from iaforall.api.streaming import cancel_on_disconnect, queue_headers
+from iaforall.api.streaming import SSE_HEADERS, cancel_on_disconnect, queue_headers
 from iaforall.core.errors import NotFound
 from iaforall.core.types import Principal, UserId
 from iaforall.services import Services
@@ -33,8 +33,6 @@ router = APIRouter(prefix="/v1", tags=["OpenAI Responses"])
 
 ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _store(svc: ServicesDep) -> ResponseStore:
@@ -81,7 +79,7 @@ async def create_response(
     return StreamingResponse(
         _frames(events, streamed, keep),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **queue_headers(streamed.admission)},
+        headers={**SSE_HEADERS, **queue_headers(streamed.admission)},
     )
 
 

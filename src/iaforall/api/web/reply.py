@@ -19,7 +19,7 @@ from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
 from iaforall.api.openapi import json_doc
-from iaforall.api.streaming import DONE, queue_headers
+from iaforall.api.streaming import DONE, SSE_HEADERS, queue_headers
 from iaforall.api.web.images import checked, history_images, reader_of, with_parts
 from iaforall.api.web.router import off_loop
 from iaforall.api.web.schemas import GenerationSettings, MessageOut, PromptBody, ReplyBody
@@ -193,11 +193,7 @@ async def reply(
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            **queue_headers(streamed.admission),
-        },
+        headers={**SSE_HEADERS, **queue_headers(streamed.admission)},
     )
 
 
