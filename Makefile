@@ -88,7 +88,7 @@ bench-soak: install-dev test-models
 
 # The first spoken question after a start against the next ones, the voice warmed or not (~5 min).
 bench-first-question: install-dev test-models
-	cd bench && ../$(PY) first_question.py
+	$(PY) bench/first_question.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \
