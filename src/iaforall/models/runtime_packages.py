@@ -245,6 +245,13 @@ ESPEAK_VOICES = BuiltinVoices(
     aliases=("voice:fr",),
 )
 
+# What `iaforall pull --bundle NAME` pulls besides the chat model (IAFORALL_BUNDLE).
+BUNDLES: Mapping[str, tuple[str, ...]] = {
+    "full": ("whisper:tiny.en", "whisper:base", "voice:joe", ESPEAK_VOICES.name),
+    "english": ("whisper:tiny.en", "voice:joe"),
+    "chat": (),
+}
+
 RUNTIME_REGISTRY: Mapping[str, RuntimeModel] = {m.name: m for m in RUNTIME_MODELS}
 BUILTIN_REGISTRY: Mapping[str, BuiltinVoices] = {ESPEAK_VOICES.name: ESPEAK_VOICES}
 

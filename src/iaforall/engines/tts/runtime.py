@@ -4,12 +4,13 @@ model names. Made by the registry, lined up for by the scheduler, closed with th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from iaforall.core.types import ModelId
 from iaforall.engines.protocol import EngineState
 from iaforall.engines.runtime import RuntimeCapabilities
-from iaforall.engines.tts import MODELS, Speaker
+from iaforall.engines.tts import MODELS, Speaker, piper_voices
 from iaforall.engines.tts.espeak import Choice
 
 NAME = ModelId(MODELS[0])  # "tts-1": what OpenAI's clients send
@@ -22,8 +23,9 @@ class SpeakerRuntime:
 
     model = NAME
 
-    def __init__(self, keep_alive: float, espeak: Choice) -> None:
+    def __init__(self, keep_alive: float, espeak: Choice, home: Path | None = None) -> None:
         self.speaker = Speaker(keep_alive, espeak)
+        self.home = home
         self.capabilities = RuntimeCapabilities("text_to_speech", threads=1)
         self._closed = False
 
@@ -36,7 +38,12 @@ class SpeakerRuntime:
 
     async def stats(self) -> dict[str, Any]:
         piper = self.speaker.running_piper()
-        return {"piper_processes": len(piper.processes()) if piper is not None else 0}
+        found = await asyncio.to_thread(piper_voices, self.home)
+        return {
+            "piper_processes": len(piper.processes()) if piper is not None else 0,
+            # where each piper voice is read from: the store's copy or a package's
+            "piper_voices": {voice.id: voice.target for voice in found},
+        }
 
     async def close(self) -> None:
         self._closed = True
