@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "--bundle",
         nargs="?",
         const="",
-        choices=["", "full", "english", "chat"],
+        metavar="full|english|chat",
         help="also the default chat model with speech and voices: full (Whisper tiny.en and "
         "base, the English and French voices), english, or chat only; alone: IAFORALL_BUNDLE",
     )

@@ -178,7 +178,7 @@ def remove_models(settings: Settings, names: list[str]) -> int:
                 said = f"deleted {name}"
         except IAForAllError as e:
             return _fail(err, e)
-        Console(highlight=False).print(said, markup=False)
+        Console(highlight=False, soft_wrap=True).print(said, markup=False)
     return 0
 
 
