@@ -201,7 +201,14 @@ class RuntimeStore:
                 added_at=datetime.now(UTC),
             )
             (partial / MANIFEST).write_bytes(_MANIFEST.dump_json(manifest, indent=2))
-            self._swap_in(partial, self.folder(model.name))
+            try:
+                self._swap_in(partial, self.folder(model.name))
+            except OSError as e:
+                other = self.get(model.name)
+                if other is None or not other.matches(model):
+                    raise ModelStoreError(f"{model.name} could not be put in place: {e}.") from e
+                # another pull put the same files in place meanwhile: this copy is not needed
+                shutil.rmtree(partial, ignore_errors=True)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
