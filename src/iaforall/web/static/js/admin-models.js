@@ -12,11 +12,11 @@ const SUGGESTED = [
   "whisper:tiny.en", "whisper:base", "voice:joe", "voice:espeak",
 ];
 const KINDS = {
-  chat: "admin_models_kind_chat",
-  speech_to_text: "admin_models_kind_speech_to_text",
-  text_to_speech: "admin_models_kind_text_to_speech",
-  embeddings: "admin_models_kind_embeddings",
-  ocr: "admin_models_kind_ocr",
+  chat: { key: "admin_models_kind_chat" },
+  speech_to_text: { key: "admin_models_kind_speech_to_text" },
+  text_to_speech: { key: "admin_models_kind_text_to_speech" },
+  embeddings: { key: "admin_models_kind_embeddings" },
+  ocr: { key: "admin_models_kind_ocr" },
 };
 
 export class ModelsView {
@@ -96,7 +96,7 @@ export class ModelsView {
       const kind = m.iaforall?.kind;
       return el("tr", { "data-model": m.id },
         el("th", { scope: "row", text: m.id }),
-        el("td", { text: KINDS[kind] ? t(KINDS[kind]) : kind || "" }));
+        el("td", { text: KINDS[kind] ? t(KINDS[kind].key) : kind || "" }));
     }));
   }
 
