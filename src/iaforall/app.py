@@ -52,6 +52,7 @@ from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.secrets import new_token
+from iaforall.scheduling.cpu import ThreadChoice
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
 from iaforall.services import Services
@@ -89,6 +90,7 @@ def build_services(
         memory_budget=0 if cluster else budget_bytes(engine.memory_budget_mb),
         wait=settings.scheduling.queue_timeout,
         runtimes=runtimes or Runtimes(installed_runtimes(settings)),
+        threads=engine.resolved_threads(),
     )
     scheduler = Scheduler(
         slots_for=_slots_for(pool, cluster),
@@ -96,6 +98,9 @@ def build_services(
         queue_timeout=settings.scheduling.queue_timeout,
         # Models on a cluster have replicas of their own: none waits for another's cores.
         max_active_models=0 if cluster else settings.scheduling.max_active_models,
+        # One CPU budget for every job that runs here: chat, speech, OCR, embeddings.
+        cpu_cores=settings.scheduling.resolved_cpu_cores(),
+        threads_for=_threads_for(pool, cluster),
     )
     metrics = Metrics()
     dispatcher = Dispatcher(
@@ -140,6 +145,20 @@ def _slots_for(pool: EnginePool, cluster: ClusterGateway | None) -> Callable[[Mo
         return cluster.slots_for(model) if runtime is None else runtime
 
     return slots_for
+
+
+def _threads_for(
+    pool: EnginePool, cluster: ClusterGateway | None
+) -> Callable[[ModelId], tuple[ThreadChoice, ...]]:
+    """The threads a job holds here: a runtime's, or a llama.cpp worker's; none for a model
+    served by a cluster's replicas (they run elsewhere)."""
+    if cluster is None:
+        return pool.threads_for
+
+    def threads_for(model: ModelId) -> tuple[ThreadChoice, ...]:
+        return pool.runtimes.threads_for(model) or ()
+
+    return threads_for
 
 
 def _offer_setup(svc: Services) -> None:
