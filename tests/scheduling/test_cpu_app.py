@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from iaforall.app import create_app
+from iaforall.cli.ps import cpu_line, ps
 from iaforall.core.types import ModelId
 from iaforall.engines import whisper
 from iaforall.engines.protocol import EngineState
@@ -24,7 +25,7 @@ from iaforall.engines.runtime import Runtimes, RuntimeSpec
 from iaforall.engines.whisper import Run
 from iaforall.engines.whisper.runtime import WhisperRuntime
 from iaforall.scheduling.loop import Scheduler
-from iaforall.settings import EngineSettings
+from iaforall.settings import EngineSettings, ServerSettings, Settings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
 
 EAR = "whisper:tiny.en"
@@ -80,6 +81,7 @@ class FakeWhisper(WhisperRuntime):
 
 @dataclass
 class Budgeted:
+    url: str
     client: httpx.AsyncClient
     world: FakeWorld
     ear: FakeWhisper
@@ -99,7 +101,7 @@ async def budgeted(tmp_path: Path) -> AsyncIterator[Budgeted]:
     app = create_app(settings, factory=world.factory, runtimes=runtimes)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         world.client = client
-        yield Budgeted(client, world, ear, app.state.services.scheduler)
+        yield Budgeted(url, client, world, ear, app.state.services.scheduler)
 
 
 @pytest.fixture
@@ -179,3 +181,55 @@ async def test_chat_and_transcription_take_turns_on_two_cores(
     assert seen == []
     assert b.ear.given == [2]  # the whole budget, once free (never squeezed beside the chat)
     assert b.scheduler.cpu().in_use == 0
+
+
+async def test_health_ps_and_the_admin_queue_show_the_budget_and_who_holds_it(
+    budgeted: Budgeted, wav: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = budgeted
+    await b.client.post("/api/generate", json={"model": CHAT})
+    engine = b.world.engines[str(CHAT)]
+    engine.enqueue(*[f"w{i} " for i in range(30)])
+    answer = asyncio.create_task(chat(b))
+    await until(lambda: engine.active > 0)
+    waiting = asyncio.create_task(transcribe(b, wav))
+    await until(lambda: b.scheduler.queue_length == 1)
+
+    health = (await b.client.get("/health")).json()  # loopback without accounts: the admin
+    assert health["cpu_budget"] == {
+        "cores": 2,
+        "in_use": 2,
+        "holders": [{"name": CHAT, "threads": 2, "jobs": 1}],
+    }
+    assert [m["threads"] for m in health["models"]] == [2]
+    queue = (await b.client.get("/admin/api/queue")).json()
+    assert queue["cpu_budget"] == health["cpu_budget"]
+    assert [(p["model"], p["position"], p["threads"]) for p in queue["places"]] == [
+        (CHAT, 0, 2),
+        (EAR, 1, 0),
+    ]
+    port = int(b.url.rsplit(":", 1)[1])
+    settings = Settings(server=ServerSettings(port=port))
+    assert await asyncio.to_thread(ps, settings) == 0
+    shown = capsys.readouterr().out
+    assert "CPU budget: 2 of 2 cores in use (tiny:latest 2 threads, 1 job)" in shown
+    assert "THREADS" in shown
+
+    assert (await answer).status_code == 200 and (await waiting).status_code == 200
+    health = (await b.client.get("/health")).json()
+    assert health["cpu_budget"] == {"cores": 2, "in_use": 0, "holders": []}
+
+
+def test_the_cpu_line_names_each_holder() -> None:
+    cpu = {
+        "cores": 4,
+        "in_use": 3,
+        "holders": [
+            {"name": "tiny", "threads": 2, "jobs": 2},
+            {"name": "tts-1", "threads": 1, "jobs": 1},
+        ],
+    }
+    assert cpu_line(cpu) == (
+        "CPU budget: 3 of 4 cores in use (tiny 2 threads, 2 jobs; tts-1 1 thread, 1 job)"
+    )
+    assert cpu_line({"cores": 2, "in_use": 0, "holders": []}) == "CPU budget: 0 of 2 cores in use"

@@ -200,6 +200,11 @@ class Scheduler:
     def cpu(self) -> CpuUse:
         return CpuUse(self._cpu_cores, dict(self._held))
 
+    def threads(self, model: ModelId) -> int:
+        """The threads a job on `model` holds with all it can have (what /health shows)."""
+        ways = self._ways(model)
+        return ways[0].threads if ways else 0
+
     def queued(self, model: ModelId) -> int:
         return sum(1 for w in self._waiting if w.model == model)
 
