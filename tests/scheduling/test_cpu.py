@@ -14,7 +14,7 @@ from iaforall.scheduling.cpu import (
     seconds_until_free,
     threads_to_start,
 )
-from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.loop import DEFAULT_SECONDS_PER_TOKEN, Scheduler
 from iaforall.scheduling.policy import Waiting, pick_next
 
 CHAT, WHISPER, VOICE, OCR = ModelId("chat"), ModelId("whisper"), ModelId("tts"), ModelId("ocr")
@@ -251,3 +251,11 @@ async def _run(
             order.append(str(model))
         await asyncio.sleep(hold)
         return ticket.threads
+
+
+async def test_a_job_waiting_for_cores_is_told_how_long_until_they_free_up() -> None:
+    s = budgeted(2, {CHAT: TWO, WHISPER: WHISPER_WAYS})
+    async with s.slot(CHAT, ANN, cost=100), s.ticket(WHISPER, BOB, cost=10) as waiting:
+        # Whisper has a free slot of its own: only the chat's 100 tokens to go keep it waiting.
+        assert waiting.status.position == 1
+        assert waiting.status.wait_s == pytest.approx(100 * DEFAULT_SECONDS_PER_TOKEN)

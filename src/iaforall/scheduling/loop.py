@@ -348,19 +348,22 @@ class Scheduler:
         load = CpuLoad(self._cpu_cores, self._held)
         if len(ways) < 2 or entry.model in self._held or ways[0].threads <= load.free:
             return threads_to_start(load, entry.model, ways)  # no times needed
-        left: dict[ModelId, float] = {}
-        for t in self._holding:
-            model = t.entry.model
-            seconds = max(0.0, t.entry.cost - t.produced) * self.seconds_per_token(model, now)
-            left[model] = max(left.get(model, 0.0), seconds)
-        running = [(threads, left.get(model, 0.0)) for model, threads in self._held.items()]
         return threads_to_start(
             load,
             entry.model,
             ways,
             run_s=entry.cost * self.seconds_per_token(entry.model, now),
-            wait_s=seconds_until_free(self._cpu_cores, running, ways[0].threads),
+            wait_s=seconds_until_free(self._cpu_cores, self._holders_left(now), ways[0].threads),
         )
+
+    def _holders_left(self, now: float) -> list[tuple[int, float]]:
+        """Each running model's threads and about how long until its last job ends."""
+        left: dict[ModelId, float] = {}
+        for t in self._holding:
+            model = t.entry.model
+            seconds = max(0.0, t.entry.cost - t.produced) * self.seconds_per_token(model, now)
+            left[model] = max(left.get(model, 0.0), seconds)
+        return [(threads, left.get(model, 0.0)) for model, threads in self._held.items()]
 
     def _retry_hint(self) -> float:
         return float(max(1, min(60, len(self._waiting))))
@@ -418,5 +421,12 @@ class Scheduler:
                 strict=True,
             ):
                 waits[w] = wait
+        if self._cpu_cores > 0:  # and those waiting for cores, until enough are free
+            holders = self._holders_left(now)
+            for w in order:
+                ways = self._waiting[w].ways
+                if ways and w.model not in self._held:
+                    cores = seconds_until_free(self._cpu_cores, holders, ways[0].threads)
+                    waits[w] = max(waits[w], cores)
         for position, w in enumerate(order, start=1):
             self._waiting[w].moved(QueueStatus(position, waits[w]))
