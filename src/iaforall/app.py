@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -52,11 +53,13 @@ from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.secrets import new_token
+from iaforall.scheduling import machine
 from iaforall.scheduling.cpu import ThreadChoice
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.machine import MachineLoad
 from iaforall.services import Services
-from iaforall.settings import Settings
+from iaforall.settings import Settings, available_cpus
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
 from iaforall.store.private import private_dir
@@ -131,6 +134,8 @@ def build_services(
         Knowledge.build(settings, database, embeddings),
         ImageReader(settings.images, RegisteredOcr(pool.runtimes, scheduler)),
         cluster=cluster,
+        # Left to the machine (0), the budget follows what other programs leave us.
+        machine=MachineLoad() if settings.scheduling.cpu_cores == 0 else None,
     )
 
 
@@ -159,6 +164,15 @@ def _threads_for(
         return pool.runtimes.threads_for(model) or ()
 
     return threads_for
+
+
+async def _follow_machine(svc: Services) -> None:
+    assert svc.machine is not None
+    cpus = available_cpus()
+    root = os.getpid()
+    await machine.follow_forever(
+        svc.scheduler, len(cpus), lambda: machine.read_machine(root, cpus), svc.machine
+    )
 
 
 def _offer_setup(svc: Services) -> None:
@@ -207,6 +221,8 @@ def create_app(
             tasks.append(asyncio.create_task(svc.cluster.watch_forever()))
         if settings.server.preload:
             tasks.append(asyncio.create_task(_preload(svc)))
+        if svc.machine is not None:  # the CPU budget follows what other programs leave us
+            tasks.append(asyncio.create_task(_follow_machine(svc)))
         try:
             yield
         finally:

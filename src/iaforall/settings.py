@@ -118,12 +118,16 @@ class EngineSettings(BaseSettings):
         return self.threads or available_cores()
 
 
-def available_cores() -> int:
+def available_cpus() -> frozenset[int]:
     """The cores this process may run on (its affinity: a container's or taskset's limit)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        return frozenset(os.sched_getaffinity(0)) or frozenset({0})
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        return frozenset(range(max(1, os.cpu_count() or 1)))
+
+
+def available_cores() -> int:
+    return len(available_cpus())
 
 
 class SchedulingSettings(BaseSettings):

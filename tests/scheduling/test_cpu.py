@@ -41,6 +41,9 @@ START_CASES = [
     pytest.param(2, {VOICE: 1}, CHAT, TWO, 0, 0, None, id="chat waits for a voice (2 > 1 free)"),
     pytest.param(4, {VOICE: 1}, CHAT, TWO, 0, 0, 2, id="room for both on four cores"),
     pytest.param(2, {}, OCR, choices(8), 0, 0, 8, id="larger than the budget: runs alone"),
+    pytest.param(
+        1, {}, WHISPER, WHISPER_WAYS, 10, 0, 1, id="a budget of one: the one-thread way, at once"
+    ),
     pytest.param(2, {VOICE: 1}, OCR, choices(8), 0, 0, None, id="larger: waits until alone"),
     pytest.param(
         2, {VOICE: 1}, WHISPER, WHISPER_WAYS, 10, 20, 1, id="one free core: 16 s now < 20 + 10"

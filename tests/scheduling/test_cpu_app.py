@@ -5,6 +5,7 @@ that comes second waits in the one line, sees its place, and both finish."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import wave
@@ -199,6 +200,7 @@ async def test_health_ps_and_the_admin_queue_show_the_budget_and_who_holds_it(
     assert health["cpu_budget"] == {
         "cores": 2,
         "in_use": 2,
+        "others_busy": None,  # IAFORALL_CPU_CORES is set: the budget does not follow them
         "holders": [{"name": CHAT, "threads": 2, "jobs": 1}],
     }
     assert [m["threads"] for m in health["models"]] == [2]
@@ -217,7 +219,12 @@ async def test_health_ps_and_the_admin_queue_show_the_budget_and_who_holds_it(
 
     assert (await answer).status_code == 200 and (await waiting).status_code == 200
     health = (await b.client.get("/health")).json()
-    assert health["cpu_budget"] == {"cores": 2, "in_use": 0, "holders": []}
+    assert health["cpu_budget"] == {
+        "cores": 2,
+        "in_use": 0,
+        "others_busy": None,
+        "holders": [],
+    }
 
 
 def test_the_cpu_line_names_each_holder() -> None:
@@ -233,3 +240,16 @@ def test_the_cpu_line_names_each_holder() -> None:
         "CPU budget: 3 of 4 cores in use (tiny 2 threads, 2 jobs; tts-1 1 thread, 1 job)"
     )
     assert cpu_line({"cores": 2, "in_use": 0, "holders": []}) == "CPU budget: 0 of 2 cores in use"
+    assert cpu_line({"cores": 1, "in_use": 0, "holders": [], "others_busy": 0.93}) == (
+        "CPU budget: 0 of 1 cores in use; other programs keep 0.9 cores busy"
+    )
+
+
+async def test_left_to_the_machine_the_budget_follows_other_programs(tmp_path: Path) -> None:
+    stock_store(tmp_path)
+    world = FakeWorld(client=httpx.AsyncClient())
+    app = create_app(fake_settings(tmp_path), factory=world.factory)  # IAFORALL_CPU_CORES=0
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        cpu = (await client.get("/health")).json()["cpu_budget"]
+        assert 1 <= cpu["cores"] <= len(os.sched_getaffinity(0))
+        assert isinstance(cpu["others_busy"], float) and cpu["others_busy"] >= 0

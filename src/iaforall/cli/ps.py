@@ -40,7 +40,12 @@ def cpu_line(cpu: dict[str, Any]) -> str:
         for h in cpu.get("holders", [])
     ]
     line = f"CPU budget: {cpu.get('in_use', 0)} of {cpu['cores']} cores in use"
-    return f"{line} ({'; '.join(holders)})" if holders else line
+    if holders:
+        line += f" ({'; '.join(holders)})"
+    others = cpu.get("others_busy")
+    if others:  # the budget follows the machine: what other programs take is left to them
+        line += f"; other programs keep {others:.1f} cores busy"
+    return line
 
 
 def _count(n: int, word: str) -> str:

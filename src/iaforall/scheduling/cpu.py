@@ -80,12 +80,14 @@ def threads_to_start(
     if model in load.held:  # its engine's threads are already counted
         return load.held[model]
     most = ways[0]
-    if most.threads <= load.free or load.in_use == 0:  # fits, or runs alone
+    if most.threads <= load.free:
         return most.threads
     fitting = [w for w in ways if w.threads <= load.free]
-    if not fitting:
+    best = min(fitting, key=lambda w: (w.time, -w.threads), default=None)
+    if load.in_use == 0:  # larger than the whole budget: as many as fit, else it runs alone
+        return most.threads if best is None else best.threads
+    if best is None:
         return None
-    best = min(fitting, key=lambda w: (w.time, -w.threads))
     return best.threads if run_s * best.time < wait_s + run_s else None
 
 

@@ -200,6 +200,12 @@ class Scheduler:
     def cpu(self) -> CpuUse:
         return CpuUse(self._cpu_cores, dict(self._held))
 
+    def set_cpu_cores(self, cores: int) -> None:
+        """A new budget (other programs took cores, or gave them back): jobs running keep their
+        threads; waiting ones start by it, at once if it grew."""
+        self._cpu_cores = max(1, cores)
+        self._dispatch()
+
     def threads(self, model: ModelId) -> int:
         """The threads a job on `model` holds with all it can have (what /health shows)."""
         ways = self._ways(model)
