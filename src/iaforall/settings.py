@@ -139,7 +139,7 @@ class SchedulingSettings(BaseSettings):
         description=(
             "Cores the scheduler may fill with jobs' threads (chat, speech, OCR, embeddings, "
             "ingestion together); a job waits until its threads fit. 0: the cores available "
-            "to the process."
+            "to the process, less those other programs keep busy (read every 2 s)."
         ),
     )
     max_active_models: int = Field(
