@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -53,10 +54,13 @@ from iaforall.people.gate import Gate
 from iaforall.people.limiter import LoginLimiter
 from iaforall.people.password_slots import PasswordSlots
 from iaforall.people.secrets import new_token
+from iaforall.scheduling import machine
+from iaforall.scheduling.cpu import ThreadChoice
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.machine import MachineLoad
 from iaforall.services import Services
-from iaforall.settings import Settings
+from iaforall.settings import Settings, available_cpus
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
 from iaforall.store.private import private_dir
@@ -90,6 +94,7 @@ def build_services(
         memory_budget=0 if cluster else budget_bytes(engine.memory_budget_mb),
         wait=settings.scheduling.queue_timeout,
         runtimes=runtimes or Runtimes(installed_runtimes(settings)),
+        threads=engine.resolved_threads(),
     )
     scheduler = Scheduler(
         slots_for=_slots_for(pool, cluster),
@@ -97,6 +102,9 @@ def build_services(
         queue_timeout=settings.scheduling.queue_timeout,
         # Models on a cluster have replicas of their own: none waits for another's cores.
         max_active_models=0 if cluster else settings.scheduling.max_active_models,
+        # One CPU budget for every job that runs here: chat, speech, OCR, embeddings.
+        cpu_cores=settings.scheduling.resolved_cpu_cores(),
+        threads_for=_threads_for(pool, cluster),
     )
     metrics = Metrics()
     dispatcher = Dispatcher(
@@ -127,6 +135,8 @@ def build_services(
         Knowledge.build(settings, database, embeddings),
         ImageReader(settings.images, RegisteredOcr(pool.runtimes, scheduler)),
         cluster=cluster,
+        # Left to the machine (0), the budget follows what other programs leave us.
+        machine=MachineLoad() if settings.scheduling.cpu_cores == 0 else None,
     )
 
 
@@ -141,6 +151,29 @@ def _slots_for(pool: EnginePool, cluster: ClusterGateway | None) -> Callable[[Mo
         return cluster.slots_for(model) if runtime is None else runtime
 
     return slots_for
+
+
+def _threads_for(
+    pool: EnginePool, cluster: ClusterGateway | None
+) -> Callable[[ModelId], tuple[ThreadChoice, ...]]:
+    """The threads a job holds here: a runtime's, or a llama.cpp worker's; none for a model
+    served by a cluster's replicas (they run elsewhere)."""
+    if cluster is None:
+        return pool.threads_for
+
+    def threads_for(model: ModelId) -> tuple[ThreadChoice, ...]:
+        return pool.runtimes.threads_for(model) or ()
+
+    return threads_for
+
+
+async def _follow_machine(svc: Services) -> None:
+    assert svc.machine is not None
+    cpus = available_cpus()
+    root = os.getpid()
+    await machine.follow_forever(
+        svc.scheduler, len(cpus), lambda: machine.read_machine(root, cpus), svc.machine
+    )
 
 
 def _offer_setup(svc: Services) -> None:
@@ -198,6 +231,8 @@ def create_app(
             await svc.cluster.start()
             tasks.append(asyncio.create_task(svc.cluster.watch_forever()))
         tasks.append(asyncio.create_task(_warm(svc)))
+        if svc.machine is not None:  # the CPU budget follows what other programs leave us
+            tasks.append(asyncio.create_task(_follow_machine(svc)))
         try:
             yield
         finally:

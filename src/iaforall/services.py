@@ -20,6 +20,7 @@ from iaforall.people.storage import Storage
 from iaforall.policy.gate import Policy
 from iaforall.scheduling.dispatch import Dispatcher
 from iaforall.scheduling.loop import Scheduler
+from iaforall.scheduling.machine import MachineLoad
 from iaforall.settings import Settings
 from iaforall.store.conversations import Conversations
 from iaforall.store.database import Database
@@ -47,6 +48,8 @@ class Services:
     # The one-time token that creates the first admin; None once there is one.
     setup_token: str | None = None
     started_at: float = field(default_factory=time.time)
+    # Other programs' load on our cores, when the CPU budget follows it (IAFORALL_CPU_CORES=0).
+    machine: MachineLoad | None = None
     # What each person keeps on the server, against their storage quota.
     storage: Storage = field(init=False)
 

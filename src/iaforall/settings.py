@@ -121,23 +121,39 @@ class EngineSettings(BaseSettings):
     )
 
     def resolved_threads(self) -> int:
-        if self.threads:
-            return self.threads
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
+        return self.threads or available_cores()
+
+
+def available_cpus() -> frozenset[int]:
+    """The cores this process may run on (its affinity: a container's or taskset's limit)."""
+    try:
+        return frozenset(os.sched_getaffinity(0)) or frozenset({0})
+    except AttributeError:  # not Linux
+        return frozenset(range(max(1, os.cpu_count() or 1)))
+
+
+def available_cores() -> int:
+    return len(available_cpus())
 
 
 class SchedulingSettings(BaseSettings):
     model_config = _config()
 
-    max_active_models: int = Field(
-        1,
+    cpu_cores: int = Field(
+        0,
         ge=0,
         description=(
-            "Models allowed to generate at the same time (0: no limit). Each uses all its "
-            "threads; on a 2-core machine two at once make both crawl, so others wait their turn."
+            "Cores the scheduler may fill with jobs' threads (chat, speech, OCR, embeddings, "
+            "ingestion together); a job waits until its threads fit. 0: the cores available "
+            "to the process, less those other programs keep busy (read every 2 s)."
+        ),
+    )
+    max_active_models: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Models (and runtimes) allowed to run at the same time (0: no limit; the CPU "
+            "budget, IAFORALL_CPU_CORES, already keeps their threads within the cores)."
         ),
     )
     max_queue: int = Field(
@@ -149,6 +165,9 @@ class SchedulingSettings(BaseSettings):
     request_timeout: float = Field(
         600.0, gt=0, description="Seconds a generation may run before it is stopped."
     )
+
+    def resolved_cpu_cores(self) -> int:
+        return self.cpu_cores or available_cores()
 
 
 class PeopleSettings(BaseSettings):

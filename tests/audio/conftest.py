@@ -68,7 +68,8 @@ def lending(settings: Settings, lent: dict[ModelId, Runtime]) -> Runtimes:
 @pytest.fixture
 async def voice(tmp_path: Path, lent: dict[ModelId, Runtime]) -> AsyncIterator[VoiceWorld]:
     stock_store(tmp_path)
-    settings = fake_settings(tmp_path, max_queue=2, queue_timeout=5)
+    # Two cores, whatever the machine: a chat or Whisper (two threads) leaves none to a voice.
+    settings = fake_settings(tmp_path, max_queue=2, queue_timeout=5, cpu_cores=2)
     world = VoiceWorld(client=httpx.AsyncClient(), settings=settings)
     app = create_app(settings, factory=world.factory, runtimes=lending(settings, lent))
     world.app = app

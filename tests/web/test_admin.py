@@ -59,6 +59,10 @@ def test_admin_without_accounts_is_the_local_user(browser: Browser, server: Real
     page.locator("#nav-queue").click()
     expect(page.locator("#queue-table tbody")).to_contain_text(SMOL)
     expect(page.locator("#queue-table tbody")).to_contain_text("Ready")
+    # The CPU budget: the cores the scheduler may fill, and the threads in use now.
+    expect(page.locator("#queue-cpu")).to_contain_text(
+        re.compile(r"CPU threads in use: \d+ of \d+")
+    )
     live = page.locator("#queue-live")
     expect(live).to_have_attribute("aria-live", "off")
     first = page.locator("#queue-updated").inner_text()

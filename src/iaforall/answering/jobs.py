@@ -22,9 +22,12 @@ Work = Callable[[Runtime, Put[Any], threading.Event], None]
 
 @dataclass
 class Tally:
-    """What the work used, filled in by it as it goes (read when the job ends)."""
+    """What the work used, filled in by it as it goes (read when the job ends); and the CPU
+    threads the scheduler gave it, set before it runs (a runtime that can run with fewer uses
+    that many: see scheduling/cpu.py)."""
 
     usage: Usage | None = None
+    threads: int = 0
 
 
 async def in_line(
@@ -47,6 +50,7 @@ async def in_line(
         async with scheduler.ticket(model, me.user, weight=weight, cost=estimate) as ticket:
             async for status in ticket.wait():
                 yield QueueUpdate(status.position, status.wait_s)
+            tally.threads = ticket.threads
             runtime = await runtimes.ready(model)
             items: AsyncGenerator[Any, None] = thread_items(
                 lambda put, stop: work(runtime, put, stop)

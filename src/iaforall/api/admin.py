@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from iaforall.api.deps import json_body, require_admin, services
 from iaforall.api.openapi import json_doc
 from iaforall.api.people import key_json
-from iaforall.api.system import resident_models
+from iaforall.api.system import cpu_budget, resident_models
 from iaforall.core.errors import InvalidRequest
 from iaforall.core.types import ROLES, PersonRole
 from iaforall.people.accounts import UserView
@@ -171,4 +171,5 @@ async def queue(svc: ServicesDep) -> dict[str, Any]:
         "queue_length": svc.scheduler.queue_length,
         "models": await resident_models(svc),
         "places": places,
+        "cpu_budget": cpu_budget(svc),
     }

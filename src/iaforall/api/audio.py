@@ -137,6 +137,7 @@ async def _handle(
                 language=language or None,
                 prompt=fields.get("prompt"),
                 temperature=temperature,
+                threads=tally.threads,  # what the CPU budget gave it
             )
             tally.usage = heard(0, 0)
             put(run)

@@ -47,6 +47,7 @@ async def resident_models(svc: Services) -> list[dict[str, Any]]:
                 "busy_slots": stats.get("busy_slots"),
                 "running": svc.scheduler.running(model),
                 "queued": svc.scheduler.queued(model),
+                "threads": svc.scheduler.threads(model),
                 "memory_bytes": stats.get("rss_bytes"),
                 "budgeted_bytes": resident.counted,
                 "keep_alive": svc.pool.keep_alive_of(resident),
@@ -99,10 +100,27 @@ async def health(request: Request, svc: ServicesDep) -> dict[str, Any]:
         "queue_length": svc.scheduler.queue_length,
         "models": models,
         "memory_budget": {"bytes": svc.pool.memory_budget, "used": svc.pool.memory_used()},
+        "cpu_budget": cpu_budget(svc),
         "runtimes": await _runtimes(svc),
         # `iaforall doctor`'s table: each capability, working or not, why, and the fix
         "capabilities": [row.as_dict() for row in await asyncio.to_thread(doctor, svc.settings)],
         **({"cluster": cluster} if cluster else {}),
+    }
+
+
+def cpu_budget(svc: Services) -> dict[str, Any]:
+    """The CPU budget (IAFORALL_CPU_CORES) and what holds it now: each running model or
+    runtime, its threads (its jobs share them) and its jobs."""
+    use = svc.scheduler.cpu()
+    return {
+        "cores": use.cores,
+        "in_use": use.in_use,
+        # cores other programs keep busy (the budget leaves them those), when it follows them
+        "others_busy": None if svc.machine is None else round(svc.machine.foreign, 2),
+        "holders": [
+            {"name": model, "threads": threads, "jobs": svc.scheduler.running(model)}
+            for model, threads in sorted(use.held.items())
+        ],
     }
 
 

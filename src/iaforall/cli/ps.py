@@ -1,4 +1,4 @@
-"""`iaforall ps`: what the running server holds in memory, and until when."""
+"""`iaforall ps`: what the running server holds in memory and on its cores, and until when."""
 
 from __future__ import annotations
 
@@ -32,6 +32,26 @@ def _span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def cpu_line(cpu: dict[str, Any]) -> str:
+    """The CPU budget and what holds it: "CPU budget: 2 of 2 cores in use (tiny 2 threads,
+    1 job)"."""
+    holders = [
+        f"{h['name']} {_count(h['threads'], 'thread')}, {_count(h['jobs'], 'job')}"
+        for h in cpu.get("holders", [])
+    ]
+    line = f"CPU budget: {cpu.get('in_use', 0)} of {cpu['cores']} cores in use"
+    if holders:
+        line += f" ({'; '.join(holders)})"
+    others = cpu.get("others_busy")
+    if others:  # the budget follows the machine: what other programs take is left to them
+        line += f"; other programs keep {others:.1f} cores busy"
+    return line
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def ps(settings: Settings) -> int:
     health = running_server(settings)
     out = Console(highlight=False)
@@ -50,6 +70,9 @@ def ps(settings: Settings) -> int:
         )
         return 1
     models = health.get("models", [])
+    cpu = health.get("cpu_budget") or {}
+    if cpu.get("cores"):
+        out.print(cpu_line(cpu), markup=False)
     budget = health.get("memory_budget") or {}
     if budget.get("bytes"):
         out.print(
@@ -60,7 +83,16 @@ def ps(settings: Settings) -> int:
         out.print("No model is loaded.", markup=False)
         return 0
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "STATE", "SIZE", "RSS", "SLOTS BUSY", "QUEUED", "UNLOADS IN"):
+    for column in (
+        "NAME",
+        "STATE",
+        "SIZE",
+        "RSS",
+        "THREADS",
+        "SLOTS BUSY",
+        "QUEUED",
+        "UNLOADS IN",
+    ):
         table.add_column(column)
     for m in models:
         size = decimal(m["budgeted_bytes"]) if m.get("budgeted_bytes") else "-"
@@ -75,6 +107,7 @@ def ps(settings: Settings) -> int:
             state,
             size,
             memory,
+            str(m.get("threads", "-")),
             f"{busy if busy is not None else '?'}/{slots}",
             str(m.get("queued", 0)),
             until(m),

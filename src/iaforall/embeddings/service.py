@@ -5,7 +5,7 @@
 - any GGUF model in the store: its own llama.cpp worker in embedding mode (see `gguf.py`).
 
 A request made on behalf of a user takes its turn among all the work, chat included (the
-scheduler's fair shares and IAFORALL_MAX_ACTIVE_MODELS), and is charged the tokens it read.
+scheduler's fair shares and CPU budget, IAFORALL_CPU_CORES), and is charged the tokens it read.
 """
 
 from __future__ import annotations

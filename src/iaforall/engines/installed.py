@@ -46,7 +46,8 @@ def installed_runtimes(settings: Settings) -> list[RuntimeSpec]:
         )
     )
     if ocr.installed():
-        specs.append(RuntimeSpec(ModelId(ocr.NAME), "ocr", ocr.RapidOcr))
+        ocr_threads = settings.engine.resolved_threads()
+        specs.append(RuntimeSpec(ModelId(ocr.NAME), "ocr", lambda: ocr.RapidOcr(ocr_threads)))
     if encoder.installed():
         specs.append(encoder_spec(settings))
     return specs

@@ -22,6 +22,7 @@ from iaforall.engines import budget as policy
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from iaforall.engines.runtime import Runtimes
 from iaforall.models.projector import projector_for
+from iaforall.scheduling.cpu import ThreadChoice, choices
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,11 @@ class EnginePool:
         memory_budget: int = 0,
         wait: float = 120.0,
         runtimes: Runtimes | None = None,
+        threads: int = 0,
     ) -> None:
+        """`threads`: each llama.cpp worker's, fixed when it loads (what its jobs hold)."""
         self._catalog = catalog
+        self._threads = threads
         # Whisper, the voices, OCR, the built-in encoder: made on first use, closed with us.
         self.runtimes = runtimes or Runtimes([])
         self._factory = factory
@@ -109,6 +113,11 @@ class EnginePool:
     def slots_for(self, model: ModelId) -> int:
         runtime = self.runtimes.slots_for(model)
         return self._slots if runtime is None else runtime
+
+    def threads_for(self, model: ModelId) -> tuple[ThreadChoice, ...]:
+        """The threads a job on `model` holds: a runtime's choices, else its worker's."""
+        runtime = self.runtimes.threads_for(model)
+        return choices(self._threads) if runtime is None else runtime
 
     def residents(self) -> dict[ModelId, Resident]:
         return dict(self._residents)

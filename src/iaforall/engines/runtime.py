@@ -3,8 +3,9 @@ one small contract, one registry that makes each on first use and closes them al
 
 A runtime is a model the scheduler lines people up for, like a chat model: it has a name (its
 queue in the scheduler), what it does (`kind`), how many jobs it runs at once (`slots`) and the
-CPU threads one job uses. Its work itself is blocking (numpy, ONNX, CTranslate2, a subprocess),
-run in a thread by the caller once the scheduler gave the slot.
+CPU threads one job uses (counted against the CPU budget: scheduling/cpu.py), with the fewer
+threads it can also run a job with, if any. Its work itself is blocking (numpy, ONNX,
+CTranslate2, a subprocess), run in a thread by the caller once the scheduler gave the slot.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
 from iaforall.engines.install import install_command
 from iaforall.engines.protocol import EngineState
+from iaforall.scheduling.cpu import ThreadChoice, choices
 
 Kind = Literal["chat", "speech_to_text", "text_to_speech", "embeddings", "ocr"]
 KINDS: tuple[Kind, ...] = ("chat", "speech_to_text", "text_to_speech", "embeddings", "ocr")
@@ -28,6 +30,11 @@ class RuntimeCapabilities:
     kind: Kind
     threads: int  # CPU threads one job keeps busy
     slots: int = 1  # jobs at once; more wait in the scheduler's line
+    fewer: tuple[ThreadChoice, ...] = ()  # fewer threads a job can run with, and how slowly
+
+    def ways(self) -> tuple[ThreadChoice, ...]:
+        """The threads a job can run with, most first (what the scheduler chooses from)."""
+        return choices(self.threads, self.fewer)
 
 
 class Runtime(Protocol):
@@ -114,6 +121,13 @@ class Runtimes:
             return None
         made = self._made.get(model)
         return made.capabilities.slots if made is not None else 1
+
+    def threads_for(self, model: ModelId) -> tuple[ThreadChoice, ...] | None:
+        """The threads a job on `model` can run with, most first; None when it is not a
+        runtime. (The runtime is made, not loaded, to ask it.)"""
+        if model not in self._specs:
+            return None
+        return self.get(model).capabilities.ways()
 
     def get(self, name: str) -> Runtime:
         """The runtime (made now if it was not), not necessarily started."""

@@ -1,8 +1,10 @@
 """Reading uploaded documents in the background, one at a time: parse (with OCR for scans, in
 a child process killed at the document's time budget: reader_process.py), cut into passages,
-embed them (taking turns with everyone's requests, on behalf of the base's owner, within what
-is left of the budget), then index and store them together. A document is `ready` with all its
-passages or `failed` with none, and a restart picks up what was left queued or half-read.
+embed them, then index and store them together. Reading and embedding both take turns with
+everyone's requests in the scheduler's line, on behalf of the base's owner, within the CPU
+budget (reading holds the OCR's threads), and within what is left of the document's budget. A
+document is `ready` with all its passages or `failed` with none, and a restart picks up what was
+left queued or half-read.
 """
 
 from __future__ import annotations
@@ -13,27 +15,31 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from iaforall.core.errors import IAForAllError, ServerBusy
 from iaforall.core.ids import new_id
-from iaforall.core.types import DocumentId, UserId
+from iaforall.core.types import DocumentId, ModelId, UserId
 from iaforall.embeddings import Embeddings
 from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
 from iaforall.knowledge.chunk import Chunk, chunk_document
+from iaforall.knowledge.document import ParsedDocument
 from iaforall.knowledge.errors import DocumentRefused, too_slow
 from iaforall.knowledge.index import KnowledgeIndex
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
 from iaforall.knowledge.reader_process import DocumentReader
-from iaforall.settings import KnowledgeSettings
+from iaforall.scheduling.cpu import choices
+from iaforall.settings import KnowledgeSettings, available_cores
 
 log = logging.getLogger(__name__)
 
 BATCH = 64  # passages embedded per turn: progress moves, and others' requests get their turn
 BUSY_WAIT = 0.5  # seconds before asking the encoder again when its queue is full
+READER = ModelId("document reader")  # its name in the scheduler's line
 
 
 @dataclass
@@ -43,13 +49,15 @@ class Ingestion:
     embeddings: Embeddings
     settings: KnowledgeSettings
     read_image: ReadImage | None = None
+    reader_threads: int = 0  # the OCR's threads in the reader (0: every core): what reading holds
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[DocumentId] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.limits = DocumentLimits.from_settings(self.settings)
+        self.threads = max(1, self.reader_threads or available_cores())
         if self.read_image is None:
-            self.read_image = RapidOcrLines()
+            self.read_image = RapidOcrLines(self.threads)
         self.reader = DocumentReader(
             self.limits, self.settings.knowledge_ingest_seconds, self.read_image
         )
@@ -102,7 +110,7 @@ class Ingestion:
             return
         path = self.bases.path_of(document.kb_id, document.id)
         try:
-            parsed = await self.reader.read(path, document.name)
+            parsed = await self._read(path, document.name, owner)
         except DocumentRefused as refused:
             await self._status(
                 document.id, "failed", error=refused.message, error_code=refused.code
@@ -151,6 +159,18 @@ class Ingestion:
             parsed.pages,
             parsed.ocr_pages,
         )
+
+    async def _read(self, path: Path, name: str, owner: UserId) -> ParsedDocument:
+        """The document parsed in its turn: it waits in the scheduler's line, on behalf of its
+        owner, until the reader's threads fit the CPU budget (a full line: it asks again)."""
+        scheduler = self.embeddings.scheduler
+        ways = choices(self.threads)
+        while True:
+            try:
+                async with scheduler.slot(READER, owner, ways=ways):
+                    return await self.reader.read(path, name)
+            except ServerBusy:  # the line is full, or it waited too long: it can wait more
+                await asyncio.sleep(BUSY_WAIT)
 
     def _document(self, document_id: DocumentId) -> tuple[DocumentView, UserId, str] | None:
         for document in self.bases.working():

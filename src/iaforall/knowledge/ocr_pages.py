@@ -31,16 +31,18 @@ class RapidOcrLines:
     """A rapidocr engine (iaforall.vision.ocr) as a ReadImage, made on first use in the process
     that reads (it is sent to the document reader's child before it holds anything)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads  # onnxruntime's (0: every core)
         self._ocr: RapidOcr | None = None
 
     def __call__(self, image: Image.Image) -> list[str]:
         if self._ocr is None:
-            self._ocr = RapidOcr()
+            self._ocr = RapidOcr(self.threads)
         return self._ocr.lines(image)
 
     def __getstate__(self) -> dict[str, object]:
-        return {"_ocr": None}  # the engine (and its lock) stays in the process that made it
+        # The engine (and its lock) stays in the process that made it.
+        return {"_ocr": None, "threads": self.threads}
 
 
 def has_images(page: PageObject) -> bool:

@@ -32,7 +32,14 @@ class Knowledge:
         return cls(
             bases,
             index,
-            Ingestion(bases, index, embeddings, settings.knowledge),
+            # Reading a scan holds the OCR's threads, as many as a chat model's worker.
+            Ingestion(
+                bases,
+                index,
+                embeddings,
+                settings.knowledge,
+                reader_threads=settings.engine.resolved_threads(),
+            ),
             Retriever(bases, index, embeddings),
         )
 

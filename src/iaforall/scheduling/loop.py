@@ -2,9 +2,10 @@
 
 Admission is bounded (a full queue answers "busy" at once, with a hint of when to retry,
 unless the newcomer has fewer places than the person with the most: one of theirs is given up);
-waiting requests are granted slots by `policy.pick_next` whenever one frees up. Each request
-holds a `Ticket`: its place in line (position and expected wait, updated as the line moves, and
-said again every `HEARTBEAT_S` while it stays the same), then its slot.
+waiting requests are granted slots by `policy.pick_next` whenever one frees up, and only when
+their threads fit the CPU budget (`cpu.threads_to_start`): the ticket says how many it got.
+Each request holds a `Ticket`: its place in line (position and expected wait, updated as the
+line moves, and said again every `HEARTBEAT_S` while it stays the same), then its slot.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from iaforall.core.errors import ServerBusy
 from iaforall.core.types import ModelId, UserId
+from iaforall.scheduling.cpu import CpuLoad, ThreadChoice, seconds_until_free, threads_to_start
 from iaforall.scheduling.policy import (
     DEFAULT_MAX_TOKENS,
     Ledger,
@@ -60,13 +62,35 @@ class Place:
     position: int  # 0: running
     wait_s: float  # expected wait (0 when running)
     tokens: int  # tokens streamed so far (0 while waiting)
+    threads: int = 0  # CPU threads it was given (0 while waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    """The CPU budget now: the cores it may fill (0: no budget), and each running model's
+    threads (the jobs of one model share them)."""
+
+    cores: int
+    held: Mapping[ModelId, int]
+
+    @property
+    def in_use(self) -> int:
+        return sum(self.held.values())
 
 
 class Ticket:
     """One request's place in line, then its slot. Made and ended by `Scheduler.ticket`."""
 
-    def __init__(self, entry: Waiting, timeout: float, heartbeat: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self,
+        entry: Waiting,
+        timeout: float,
+        heartbeat: float = HEARTBEAT_S,
+        ways: Sequence[ThreadChoice] = (),
+    ) -> None:
         self.entry = entry
+        self.ways = tuple(ways)  # the threads it can run with, most first
+        self.threads = 0  # the threads it was given with its slot
         self.status = QueueStatus(0, 0.0)
         self.granted_at: float | None = None  # monotonic time the slot was granted
         self.used_tokens: tuple[int, int] | None = None  # (prompt, completion), once known
@@ -140,8 +164,15 @@ class Scheduler:
         max_active_models: int = 0,
         policy: Policy = "fair",
         heartbeat: float = HEARTBEAT_S,
+        cpu_cores: int = 0,
+        threads_for: Callable[[ModelId], Sequence[ThreadChoice]] | None = None,
     ) -> None:
+        """`cpu_cores`: the CPU budget (0: none); `threads_for(model)`: the threads a job on
+        `model` can run with, most first (scheduling/cpu.py `choices`)."""
         self._slots_for = slots_for
+        self._cpu_cores = cpu_cores
+        self._threads_for = threads_for
+        self._held: dict[ModelId, int] = {}  # threads held by each running model
         self._heartbeat = heartbeat
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout
@@ -166,13 +197,27 @@ class Scheduler:
     def running(self, model: ModelId) -> int:
         return self._running[model]
 
+    def cpu(self) -> CpuUse:
+        return CpuUse(self._cpu_cores, dict(self._held))
+
+    def set_cpu_cores(self, cores: int) -> None:
+        """A new budget (other programs took cores, or gave them back): jobs running keep their
+        threads; waiting ones start by it, at once if it grew."""
+        self._cpu_cores = max(1, cores)
+        self._dispatch()
+
+    def threads(self, model: ModelId) -> int:
+        """The threads a job on `model` holds with all it can have (what /health shows)."""
+        ways = self._ways(model)
+        return ways[0].threads if ways else 0
+
     def queued(self, model: ModelId) -> int:
         return sum(1 for w in self._waiting if w.model == model)
 
     def snapshot(self) -> list[Place]:
         """The running requests, then the waiting ones in the order they will be served."""
         running = [
-            Place(t.entry.user, t.entry.model, 0, 0.0, t.produced)
+            Place(t.entry.user, t.entry.model, 0, 0.0, t.produced, t.threads)
             for t in sorted(self._holding, key=lambda t: t.entry.seq)
         ]
         waiting = sorted(self._waiting.values(), key=lambda t: t.status.position)
@@ -197,20 +242,35 @@ class Scheduler:
 
     @asynccontextmanager
     async def slot(
-        self, model: ModelId, user: UserId, *, weight: float = 1.0, cost: float | None = None
+        self,
+        model: ModelId,
+        user: UserId,
+        *,
+        weight: float = 1.0,
+        cost: float | None = None,
+        ways: Sequence[ThreadChoice] | None = None,
     ) -> AsyncIterator[Ticket]:
         """Hold one of `model`'s slots for the duration of the block (waiting silently)."""
-        async with self.ticket(model, user, weight=weight, cost=cost) as ticket:
+        async with self.ticket(model, user, weight=weight, cost=cost, ways=ways) as ticket:
             async for _ in ticket.wait():
                 pass
             yield ticket
 
     @asynccontextmanager
     async def ticket(
-        self, model: ModelId, user: UserId, *, weight: float = 1.0, cost: float | None = None
+        self,
+        model: ModelId,
+        user: UserId,
+        *,
+        weight: float = 1.0,
+        cost: float | None = None,
+        ways: Sequence[ThreadChoice] | None = None,
     ) -> AsyncIterator[Ticket]:
         """A place in line for `model` (ServerBusy at once if the line is full); iterate
-        `ticket.wait()` to get the slot. Leaving the block leaves the line or frees the slot."""
+        `ticket.wait()` to get the slot. Leaving the block leaves the line or frees the slot.
+        `ways`: the threads the job can run with, when it knows them better than
+        `threads_for(model)` does."""
+        ways = self._ways(model) if ways is None else tuple(ways)
         entry = Waiting(
             next(self._seq),
             model,
@@ -218,7 +278,7 @@ class Scheduler:
             float(DEFAULT_MAX_TOKENS) if cost is None else max(1.0, cost),
             weight,
         )
-        if len(self._waiting) >= self._max_queue and not self._can_start_now(entry):
+        if len(self._waiting) >= self._max_queue and not self._can_start_now(entry, ways):
             given_up = place_to_give_up(list(self._waiting), user)
             if given_up is None:
                 raise ServerBusy(
@@ -227,7 +287,7 @@ class Scheduler:
                     retry_after=self._retry_hint(),
                 )
             self._waiting.pop(given_up).give_up(self._retry_hint())
-        me = Ticket(entry, self._queue_timeout, self._heartbeat)
+        me = Ticket(entry, self._queue_timeout, self._heartbeat, ways)
         self._waiting[entry] = me
         try:
             self._dispatch()
@@ -241,6 +301,8 @@ class Scheduler:
             self._holding.discard(ticket)
             self._running[entry.model] -= 1
             self._running_by_user[entry.user] -= 1
+            if self._running[entry.model] <= 0:  # its engine's threads are free again
+                self._held.pop(entry.model, None)
             self._account(ticket)
         else:
             self._waiting.pop(entry, None)
@@ -267,8 +329,9 @@ class Scheduler:
                 tokens * _SPEED_MEMORY + completion,
             )
 
-    def _can_start_now(self, me: Waiting) -> bool:
+    def _can_start_now(self, me: Waiting, ways: Sequence[ThreadChoice]) -> bool:
         active = {m for m, n in self._running.items() if n > 0}
+        now = time.monotonic()
         return (
             pick_next(
                 [me],
@@ -276,9 +339,37 @@ class Scheduler:
                 self._running_by_user,
                 active_models=active,
                 max_active_models=self._max_active_models,
+                start_threads=lambda w: self._start_threads(w, ways, now),
             )
             is not None
         )
+
+    def _ways(self, model: ModelId) -> tuple[ThreadChoice, ...]:
+        return tuple(self._threads_for(model)) if self._threads_for is not None else ()
+
+    def _start_threads(
+        self, entry: Waiting, ways: Sequence[ThreadChoice], now: float
+    ) -> int | None:
+        """The threads `entry` would start with now (cpu.threads_to_start), None: it waits."""
+        load = CpuLoad(self._cpu_cores, self._held)
+        if len(ways) < 2 or entry.model in self._held or ways[0].threads <= load.free:
+            return threads_to_start(load, entry.model, ways)  # no times needed
+        return threads_to_start(
+            load,
+            entry.model,
+            ways,
+            run_s=entry.cost * self.seconds_per_token(entry.model, now),
+            wait_s=seconds_until_free(self._cpu_cores, self._holders_left(now), ways[0].threads),
+        )
+
+    def _holders_left(self, now: float) -> list[tuple[int, float]]:
+        """Each running model's threads and about how long until its last job ends."""
+        left: dict[ModelId, float] = {}
+        for t in self._holding:
+            model = t.entry.model
+            seconds = max(0.0, t.entry.cost - t.produced) * self.seconds_per_token(model, now)
+            left[model] = max(left.get(model, 0.0), seconds)
+        return [(threads, left.get(model, 0.0)) for model, threads in self._held.items()]
 
     def _retry_hint(self) -> float:
         return float(max(1, min(60, len(self._waiting))))
@@ -287,6 +378,11 @@ class Scheduler:
         while self._waiting:
             models = {w.model for w in self._waiting}
             free = {m: self._slots_for(m) - self._running[m] for m in models}
+            now = time.monotonic()
+
+            def start_threads(w: Waiting, now: float = now) -> int | None:
+                return self._start_threads(w, self._waiting[w].ways, now)
+
             chosen = pick_next(
                 list(self._waiting),
                 free,
@@ -295,10 +391,14 @@ class Scheduler:
                 policy=self._policy,
                 active_models={m for m, n in self._running.items() if n > 0},
                 max_active_models=self._max_active_models,
+                start_threads=start_threads if self._cpu_cores > 0 else None,
             )
             if chosen is None:
                 break
+            threads = start_threads(chosen)
             ticket = self._waiting.pop(chosen)
+            ticket.threads = threads or 0
+            self._held.setdefault(chosen.model, ticket.threads)
             self._ledger = charge(self._ledger, chosen)
             self._running[chosen.model] += 1
             self._running_by_user[chosen.user] += 1
@@ -327,5 +427,12 @@ class Scheduler:
                 strict=True,
             ):
                 waits[w] = wait
+        if self._cpu_cores > 0:  # and those waiting for cores, until enough are free
+            holders = self._holders_left(now)
+            for w in order:
+                ways = self._waiting[w].ways
+                if ways and w.model not in self._held:
+                    cores = seconds_until_free(self._cpu_cores, holders, ways[0].threads)
+                    waits[w] = max(waits[w], cores)
         for position, w in enumerate(order, start=1):
             self._waiting[w].moved(QueueStatus(position, waits[w]))

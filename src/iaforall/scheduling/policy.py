@@ -19,7 +19,7 @@ really used when it ends. FIFO (arrival order alone) is kept for comparison in t
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
@@ -96,13 +96,15 @@ def pick_next(
     policy: Policy = "fair",
     active_models: AbstractSet[ModelId] = frozenset(),
     max_active_models: int = 0,
+    start_threads: Callable[[Waiting], int | None] | None = None,
 ) -> Waiting | None:
     """The request to start now, or None when none can start.
 
     `active_models` are those generating now; with `max_active_models` > 0, a request for
     another model waits until fewer are active: each model uses every core it is given, and on
     a small machine two generating at once make both crawl (llama.cpp threads wait on each
-    other).
+    other). `start_threads` is the CPU budget (scheduling/cpu.py): the threads a request would
+    start with now, None when it must wait for cores.
     """
 
     def held_back(model: ModelId) -> bool:
@@ -112,14 +114,25 @@ def pick_next(
             and len(active_models) >= max_active_models
         )
 
-    # A request held back for its model's turn is not overtaken by newer ones for the active
-    # models: those drain, then its model starts. Its wait stays bounded.
-    oldest_held = min((w.seq for w in waiting if held_back(w.model)), default=None)
+    def waits_for_cores(w: Waiting) -> bool:
+        return start_threads is not None and start_threads(w) is None
+
+    # A request held back for its model's turn, or for cores, is not overtaken by newer ones:
+    # those running drain, then it starts. Its wait stays bounded.
+    oldest_held = min(
+        (
+            w.seq
+            for w in waiting
+            if held_back(w.model) or (free_slots.get(w.model, 0) > 0 and waits_for_cores(w))
+        ),
+        default=None,
+    )
     for w in queue_order(waiting, running_by_user, ledger, policy=policy):
         if (
             free_slots.get(w.model, 0) > 0
             and not held_back(w.model)
             and (oldest_held is None or w.seq < oldest_held)
+            and not waits_for_cores(w)
         ):
             return w
     return None

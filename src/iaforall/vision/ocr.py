@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import threading
 from typing import Any
 
@@ -20,6 +19,7 @@ from iaforall.core.types import ModelId, UserId
 from iaforall.engines.protocol import EngineState
 from iaforall.engines.runtime import RuntimeCapabilities, Runtimes
 from iaforall.scheduling.loop import Scheduler
+from iaforall.settings import available_cores
 
 NAME = "rapidocr"
 # An image's share of the machine in the scheduler's fair shares, in generated-token
@@ -34,8 +34,11 @@ def installed() -> bool:
 class RapidOcr:
     model = ModelId(NAME)
 
-    def __init__(self) -> None:
-        self.capabilities = RuntimeCapabilities("ocr", threads=os.cpu_count() or 1)
+    def __init__(self, threads: int = 0) -> None:
+        """`threads`: onnxruntime's intra-op threads (0: every core), what a job holds of the
+        CPU budget; set explicitly, since onnxruntime's own default may differ."""
+        threads = max(1, threads or available_cores())
+        self.capabilities = RuntimeCapabilities("ocr", threads=threads)
         self._engine: Any = None
         self._lock = threading.Lock()
 
@@ -50,7 +53,15 @@ class RapidOcr:
             # No per-line orientation classifier: text lines are upright in scans and photos of
             # pages, and skipping it read 3-page scans 25% faster and more completely (it
             # flipped some lines).
-            self._engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False})
+            threads = self.capabilities.threads
+            self._engine = RapidOCR(
+                params={
+                    "Global.log_level": "warning",
+                    "Global.use_cls": False,
+                    "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
         return self._engine
 
     def lines(self, image: Image.Image) -> list[str]:

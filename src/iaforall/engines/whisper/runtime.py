@@ -10,6 +10,13 @@ from iaforall.core.types import ModelId
 from iaforall.engines.protocol import EngineState
 from iaforall.engines.runtime import RuntimeCapabilities
 from iaforall.engines.whisper import BEAM_SIZE, Run, Whisper, WhisperModel
+from iaforall.scheduling.cpu import ThreadChoice
+
+# A transcription on one thread takes about this many times as long as on two (CTranslate2's
+# int8 decoder does not scale perfectly: a rough figure, to be replaced by bench/contention.py's
+# measurement). The scheduler starts a transcription on one thread when only one core is free and
+# that ends sooner than waiting for the second (scheduling/cpu.py).
+ONE_THREAD_TIME = 1.6
 
 MiB = 1024 * 1024
 # Memory a loaded model keeps (int8 on the CPU), measured as the server's RSS growth on load,
@@ -19,7 +26,10 @@ RESIDENT = {"whisper:tiny.en": 90 * MiB, "whisper:base": 185 * MiB}
 
 class WhisperRuntime:
     """`begin` blocks (decoding happens as the run's segments are read): call it in a thread,
-    holding the scheduler's slot for this model."""
+    holding the scheduler's slot for this model, with the threads the slot came with.
+
+    CTranslate2 fixes a model's threads when it loads: a run on fewer threads uses a second copy
+    of the model loaded with one thread (made the first time it is needed)."""
 
     def __init__(
         self, spec: WhisperModel, home: Path, threads: int, beam_size: int = BEAM_SIZE
@@ -27,7 +37,13 @@ class WhisperRuntime:
         self.spec = spec
         self.model = ModelId(spec.name)
         self._whisper = Whisper(home, threads, beam_size)
-        self.capabilities = RuntimeCapabilities("speech_to_text", self._whisper.threads)
+        most = self._whisper.threads
+        self._fewer = Whisper(home, 1, beam_size) if most > 1 else None
+        self.capabilities = RuntimeCapabilities(
+            "speech_to_text",
+            most,
+            fewer=(ThreadChoice(1, ONE_THREAD_TIME),) if most > 1 else (),
+        )
 
     @property
     def state(self) -> EngineState:
@@ -50,8 +66,13 @@ class WhisperRuntime:
         language: str | None = None,
         prompt: str | None = None,
         temperature: float = 0.0,
+        threads: int = 0,
     ) -> Run:
-        return self._whisper.start(
+        """`threads`: what the scheduler gave the job (0: its most)."""
+        whisper = self._whisper
+        if self._fewer is not None and 0 < threads < whisper.threads:
+            whisper = self._fewer
+        return whisper.start(
             self.spec, audio, task=task, language=language, prompt=prompt, temperature=temperature
         )
 
@@ -65,3 +86,5 @@ class WhisperRuntime:
 
     async def close(self) -> None:
         self._whisper.unload()
+        if self._fewer is not None:
+            self._fewer.unload()

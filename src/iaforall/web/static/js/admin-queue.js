@@ -1,4 +1,5 @@
-// Admin: the live queue, per model: what runs and what waits, refreshed every 2 seconds while
+// Admin: the live queue, per model: what runs and what waits, and the CPU budget (which jobs
+// hold how many threads of the cores the scheduler may fill), refreshed every 2 seconds while
 // the view is shown. Screen readers hear the changes only when asked (aria-live off by default),
 // and the updates can be paused (WCAG 2.2.2).
 
@@ -21,6 +22,7 @@ export class QueueView {
     this.models = [];
     this.places = [];
     this.queueLength = 0;
+    this.cpu = null;
     this.updated = null;
     this.timer = 0;
     this.paused = false;
@@ -47,6 +49,7 @@ export class QueueView {
         this.models = answer.models;
         this.places = answer.places || [];
         this.queueLength = answer.queue_length;
+        this.cpu = answer.cpu_budget || null;
         this.updated = new Date();
         this.showError(null);
         this.fill();
@@ -74,11 +77,13 @@ export class QueueView {
     this.body = el("tbody");
     this.placesBody = el("tbody");
     this.total = el("p", { className: "queue-total", id: "queue-total" });
+    this.cpuLine = el("p", { className: "queue-total", id: "queue-cpu" });
     this.stamp = el("p", { className: "note", id: "queue-updated" });
     this.live = el(
       "div",
       { id: "queue-live", "aria-live": this.announce ? "polite" : "off", "aria-atomic": "false" },
       this.total,
+      this.cpuLine,
       el("div", { className: "table-wrap" }, el(
         "table",
         { className: "data-table", id: "queue-table" },
@@ -99,6 +104,7 @@ export class QueueView {
           ...[
             { key: "admin_queue_person" }, { key: "admin_queue_model" },
             { key: "admin_queue_place" }, { key: "admin_queue_wait", number: true },
+            { key: "admin_queue_threads", number: true },
           ].map((c) => el("th", { scope: "col", className: c.number ? "number" : null, text: t(c.key) })))),
         this.placesBody,
       )),
@@ -122,6 +128,11 @@ export class QueueView {
     this.stamp.textContent = this.updated
       ? t("admin_queue_updated", { time: this.updated.toLocaleTimeString(currentLanguage()) })
       : "";
+    this.cpuLine.textContent = this.cpu && this.cpu.cores
+      ? t("admin_queue_cpu", {
+        used: formatNumber(this.cpu.in_use), cores: formatNumber(this.cpu.cores),
+      })
+      : "";
     this.fillPlaces();
     if (!this.models.length) {
       this.body.replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("admin_queue_none") })));
@@ -142,7 +153,7 @@ export class QueueView {
   fillPlaces() {
     if (!this.places.length) {
       this.placesBody.replaceChildren(
-        el("tr", {}, el("td", { colspan: "4", text: t("admin_queue_places_none") })));
+        el("tr", {}, el("td", { colspan: "5", text: t("admin_queue_places_none") })));
       return;
     }
     this.placesBody.replaceChildren(...this.places.map((p) => el(
@@ -154,6 +165,7 @@ export class QueueView {
         ? t("admin_queue_place_running")
         : t("admin_queue_place_waiting", { position: formatNumber(p.position) }) }),
       el("td", { className: "number", text: formatNumber(Math.round(p.wait_s)) }),
+      el("td", { className: "number", text: p.position === 0 ? formatNumber(p.threads ?? 0) : "–" }),
     )));
   }
 }
