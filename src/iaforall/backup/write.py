@@ -1,0 +1,185 @@
+"""`iaforall backup`: the archive written as a stream (tar's stream mode, never held in
+memory) into any binary file: a hidden partial file renamed when complete, or an HTTP reply."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from iaforall import __version__
+from iaforall.backup.archive import (
+    MANIFEST,
+    POSTGRESQL_MEMBER,
+    SQLITE_MEMBER,
+    FileEntry,
+    Manifest,
+    ModelToPull,
+    pull_command,
+)
+from iaforall.backup.database_copy import (
+    backend_of,
+    copy_sqlite,
+    dump_postgresql,
+    sqlite_schema_version,
+)
+from iaforall.core.errors import BackupRefused
+from iaforall.models.store import Progress, no_progress
+from iaforall.settings import Settings
+from iaforall.store.database import Database
+
+READ_CHUNK = 1024 * 1024
+KNOWLEDGE = "knowledge"
+MANIFESTS = "manifests"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSummary:
+    files: int
+    size: int  # bytes of the files inside (the archive adds ~1 KB each)
+    schema_version: str
+    models: list[ModelToPull]
+
+
+class _Hashing:
+    """A file read through: its sha256 and byte count as tar copies it."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self.sha256 = hashlib.sha256()
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self.sha256.update(data)
+        self.read_bytes += len(data)
+        return data
+
+
+def _people_files(home: Path) -> Iterator[tuple[str, Path]]:
+    """(member name, file) of the knowledge files and model manifests, in a stable order.
+    Hidden files (partial writes) and uploads still arriving (`knowledge/incoming`) are left."""
+    for top in (KNOWLEDGE, MANIFESTS):
+        root = home / top
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(home)
+            hidden = any(part.startswith(".") for part in relative.parts)
+            if hidden or relative.parts[:2] == (KNOWLEDGE, "incoming"):
+                continue
+            if path.is_file() and not path.is_symlink():
+                yield relative.as_posix(), path
+
+
+def _models(manifests: Path) -> list[ModelToPull]:
+    found = []
+    for path in sorted(manifests.glob("[!.]*.json")) if manifests.is_dir() else []:
+        try:
+            body = json.loads(path.read_bytes())
+            name, source, sha256 = str(body["name"]), str(body["source"]), str(body["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # the store ignores it too
+        found.append(ModelToPull(name, source, sha256, pull_command(name, source, sha256)))
+    return found
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    info.mtime = int(datetime.now(UTC).timestamp())
+    return info
+
+
+def _database_copy(settings: Settings, work: Path) -> tuple[str, Path, str]:
+    """(member name, copy, schema version) of the live database."""
+    url = settings.database_url
+    backend = backend_of(url)
+    if backend == "sqlite":
+        copy = work / "iaforall.db"
+        copy_sqlite(url, copy)
+        return SQLITE_MEMBER, copy, sqlite_schema_version(copy)
+    if backend == "postgresql":
+        database = Database(url)
+        try:
+            version = database.schema_version()
+        finally:
+            database.close()
+        if version is None:
+            raise BackupRefused("The PostgreSQL database has never been set up by IAForAll.")
+        copy = work / "postgresql.sql"
+        dump_postgresql(url, copy)
+        return POSTGRESQL_MEMBER, copy, version
+    raise BackupRefused(f"A {backend} database cannot be backed up: only SQLite and PostgreSQL.")
+
+
+def write_backup(
+    settings: Settings, out: BinaryIO, progress: Progress = no_progress
+) -> BackupSummary:
+    """The whole archive written to `out` (which need not seek), the manifest last."""
+    home = settings.store.home
+    work = Path(tempfile.mkdtemp(prefix=".backup-", dir=home))  # 0700, beside the database
+    try:
+        progress("copying the database", 0, 0)
+        member, copy, version = _database_copy(settings, work)
+        files: list[tuple[str, Path]] = [(member, copy), *_people_files(home)]
+        rules = settings.policy.rules_file
+        if rules is not None and rules.is_file():
+            files.append((f"rules/{rules.name}", rules))
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            entries = _add_files(tar, files, progress)
+            manifest = Manifest(
+                __version__,
+                datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                backend_of(settings.database_url),
+                version,
+                entries,
+                _models(home / MANIFESTS),
+            )
+            body = manifest.to_json()
+            tar.addfile(_member(MANIFEST, len(body)), io.BytesIO(body))
+        size = sum(e.size for e in entries)
+        progress("backed up", size, size)
+        return BackupSummary(len(entries), size, version, manifest.models)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _add_files(
+    tar: tarfile.TarFile, files: list[tuple[str, Path]], progress: Progress
+) -> list[FileEntry]:
+    """Each file streamed into the archive and hashed on the way; one removed meanwhile (a
+    document deleted during the backup) is left out."""
+    total = sum(_size(path) for _, path in files)
+    done = 0
+    entries = []
+    for name, path in files:
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            continue
+        with file:
+            size = os.fstat(file.fileno()).st_size
+            reader = _Hashing(file)
+            tar.addfile(_member(name, size), reader)
+        entries.append(FileEntry(name, size, reader.sha256.hexdigest()))
+        done += size
+        progress(f"backing up {name}", done, max(total, done))
+    return entries
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

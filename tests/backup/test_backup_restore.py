@@ -1,0 +1,108 @@
+"""`iaforall backup` then `iaforall restore` into another home gives back every row and file,
+private; on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from iaforall.backup.files import backup_to_file, last_backup
+from iaforall.backup.restore import restore
+from iaforall.cli.main import main
+from iaforall.settings import Settings
+from iaforall.store.database import Database, known_schema_versions
+from tests.backup.homes import RULES, contents, fill, new_postgresql_database, settings_for
+from tests.store.postgres import PostgresServer
+
+
+def _pair(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> tuple[Settings, Settings]:
+    if backend == "sqlite":
+        urls = ("", "")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        urls = (
+            new_postgresql_database(server, "backup_source"),
+            new_postgresql_database(server, "backup_target"),
+        )
+    return (
+        settings_for(tmp_path / "old", urls[0], tmp_path / "rules.toml"),
+        settings_for(tmp_path / "new", urls[1]),
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_backup_restores_every_row_and_file(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    old, new = _pair(tmp_path, backend, request)
+    fill(old)
+    archive = tmp_path / "b.tar"
+    summary = backup_to_file(old, archive)
+
+    assert archive.is_file() and stat.S_IMODE(archive.stat().st_mode) == 0o600
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert names[-1] == "manifest.json"
+    assert manifest["schema_version"] == known_schema_versions()[-1]
+    assert {f["path"] for f in manifest["files"]} == set(names[:-1])
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+    assert not any(n.startswith("models/") for n in names)  # model files are pulled again
+    assert manifest["models"][0]["command"].startswith("iaforall pull hf://owner/repo/tiny.gguf")
+    assert summary.files == len(names) - 1
+    assert last_backup(old) is not None
+
+    restored = restore(new, archive)
+
+    assert contents(new) == contents(old)
+    assert restored.rules == new.store.home / "rules.toml"
+    assert restored.rules.read_bytes() == RULES
+    assert [m.name for m in restored.models_to_pull] == ["tiny:latest"]
+    for path in [new.store.home, *new.store.home.rglob("*")]:
+        if path.name.endswith("-shm") or path.name.endswith("-wal"):
+            continue
+        want = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == want, path
+    database = Database(new.database_url)
+    try:
+        assert database.schema_version() == known_schema_versions()[-1]
+    finally:
+        database.close()
+
+
+def test_the_commands_back_up_rotate_and_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = settings_for(tmp_path / "old")
+    fill(old)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    monkeypatch.setenv("IAFORALL_HOME", str(old.store.home))
+    for name in ("iaforall-backup-20200101T000000Z.tar", "iaforall-backup-20200102T000000Z.tar"):
+        (folder / name).write_bytes(b"old")
+    (folder / "keep-me.tar").write_bytes(b"not a timed backup")
+
+    assert main(["backup", str(folder), "--keep", "2"]) == 0
+
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept[0] == "iaforall-backup-20200102T000000Z.tar" and kept[-1] == "keep-me.tar"
+    assert len(kept) == 3 and not any(n.startswith(".") for n in kept)
+    out = capsys.readouterr().out
+    assert "Backed up" in out and "Removed the older backup" in out
+
+    monkeypatch.setenv("IAFORALL_HOME", str(tmp_path / "new"))
+    assert main(["restore", str(folder / kept[1])]) == 0
+    out = capsys.readouterr().out
+    assert "Restored" in out and "iaforall pull hf://owner/repo/tiny.gguf" in out
+    assert contents(settings_for(tmp_path / "new")) == contents(old)
+
+    # a second restore into the now filled home is refused, unless told
+    assert main(["restore", str(folder / kept[1])]) == 1
+    assert "already holds data" in capsys.readouterr().err
+    assert main(["restore", "--force", str(folder / kept[1])]) == 0
