@@ -114,6 +114,8 @@ def check_member_name(name: str) -> PurePosixPath:
         or any(part in ("", ".", "..") for part in name.split("/"))
         or len(path.parts) < 2
         or path.parts[0] not in TOP_LEVEL
+        or (path.parts[0] == "database" and name not in (SQLITE_MEMBER, POSTGRESQL_MEMBER))
+        or (path.parts[0] == "rules" and len(path.parts) != 2)
     ):
         raise BackupRefused(
             f"It holds '{name}', a path outside the places a backup restores to: it was not made "

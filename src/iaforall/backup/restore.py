@@ -77,8 +77,8 @@ def _members(tar: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] 
                 check_member_name(member.name)
                 if not member.isreg():
                     raise BackupRefused(
-                        f"It holds '{member.name}', which is a link or a special file; a backup "
-                        "holds plain files only."
+                        f"It holds '{member.name}', which is not a plain file (a link, a folder "
+                        "or a device); a backup holds plain files only."
                     )
             yield member, tar.extractfile(member)
     except (tarfile.TarError, EOFError, OSError) as e:

@@ -40,6 +40,7 @@ from iaforall.store.database import Database
 READ_CHUNK = 1024 * 1024
 KNOWLEDGE = "knowledge"
 MANIFESTS = "manifests"
+WORK_PREFIX = ".backup-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,24 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def _remove_abandoned(home: Path) -> None:
+    """The work folders of backups killed half-way (their process is gone) removed."""
+    for work in home.glob(f"{WORK_PREFIX}*-*"):
+        pid = work.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _database_copy(settings: Settings, work: Path) -> tuple[str, Path, str]:
     """(member name, copy, schema version) of the live database."""
     url = settings.database_url
@@ -128,7 +147,9 @@ def write_backup(
 ) -> BackupSummary:
     """The whole archive written to `out` (which need not seek), the manifest last."""
     home = settings.store.home
-    work = Path(tempfile.mkdtemp(prefix=".backup-", dir=home))  # 0700, beside the database
+    _remove_abandoned(home)
+    # 0700, beside the database; named by this process, so a killed one's is found again
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=home))
     try:
         progress("copying the database", 0, 0)
         member, copy, version = _database_copy(settings, work)
