@@ -61,7 +61,13 @@ def new_postgresql_database(postgres: PostgresServer, name: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/{name}"
 
 
-def fill(settings: Settings, *, conversations: int = 3, document_bytes: int = 20_000) -> None:
+def fill(
+    settings: Settings,
+    *,
+    conversations: int = 3,
+    document_bytes: int = 20_000,
+    owner: str = "ada",
+) -> None:
     """People's data in `settings`' home and database, written through the store's API."""
     home = settings.store.home
     private_dir(home)
@@ -69,8 +75,8 @@ def fill(settings: Settings, *, conversations: int = 3, document_bytes: int = 20
     database.upgrade()
     try:
         accounts = Accounts(database, session_hours=1)
-        ada = accounts.create_user("ada", None, "admin")
-        accounts.create_key("ada", "laptop")
+        ada = accounts.create_user(owner, None, "admin")
+        accounts.create_key(owner, "laptop")
         accounts.record_usage(ada.id, "tiny:latest", Usage(12, 34))
         AuditLog(database).add(
             [

@@ -65,7 +65,7 @@ def backup_to_file(
         partial.unlink(missing_ok=True)
         raise
     _sync_folder(target.parent)
-    record_backup(settings, summary, "command")
+    record_backup(settings, summary, how="command")
     return summary
 
 
@@ -86,7 +86,7 @@ def rotate(folder: Path, keep: int) -> list[Path]:
     return old
 
 
-def record_backup(settings: Settings, summary: BackupSummary, how: str) -> None:
+def record_backup(settings: Settings, summary: BackupSummary, *, how: str) -> None:
     last = LastBackup(
         datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         summary.size,

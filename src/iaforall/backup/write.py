@@ -142,10 +142,23 @@ def _database_copy(settings: Settings, work: Path) -> tuple[str, Path, str]:
     raise BackupRefused(f"A {backend} database cannot be backed up: only SQLite and PostgreSQL.")
 
 
-def write_backup(
-    settings: Settings, out: BinaryIO, progress: Progress = no_progress
-) -> BackupSummary:
-    """The whole archive written to `out` (which need not seek), the manifest last."""
+@dataclass
+class Snapshot:
+    """The database copied, and the list of files to archive with it; `close` removes the
+    copy."""
+
+    work: Path
+    files: list[tuple[str, Path]]
+    backend: str
+    schema_version: str
+    models: list[ModelToPull]
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def take_snapshot(settings: Settings, progress: Progress = no_progress) -> Snapshot:
+    """A consistent copy of the live database, and the people's files beside it."""
     home = settings.store.home
     _remove_abandoned(home)
     # 0700, beside the database; named by this process, so a killed one's is found again
@@ -157,23 +170,43 @@ def write_backup(
         rules = settings.policy.rules_file
         if rules is not None and rules.is_file():
             files.append((f"rules/{rules.name}", rules))
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            entries = _add_files(tar, files, progress)
-            manifest = Manifest(
-                __version__,
-                datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                backend_of(settings.database_url),
-                version,
-                entries,
-                _models(home / MANIFESTS),
-            )
-            body = manifest.to_json()
-            tar.addfile(_member(MANIFEST, len(body)), io.BytesIO(body))
-        size = sum(e.size for e in entries)
-        progress("backed up", size, size)
-        return BackupSummary(len(entries), size, version, manifest.models)
-    finally:
+        backend = backend_of(settings.database_url)
+        return Snapshot(work, files, backend, version, _models(home / MANIFESTS))
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def write_archive(
+    snapshot: Snapshot, out: BinaryIO, progress: Progress = no_progress
+) -> BackupSummary:
+    """The archive written to `out` (which need not seek), the manifest last."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        entries = _add_files(tar, snapshot.files, progress)
+        manifest = Manifest(
+            __version__,
+            datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            snapshot.backend,
+            snapshot.schema_version,
+            entries,
+            snapshot.models,
+        )
+        body = manifest.to_json()
+        tar.addfile(_member(MANIFEST, len(body)), io.BytesIO(body))
+    size = sum(e.size for e in entries)
+    progress("backed up", size, size)
+    return BackupSummary(len(entries), size, snapshot.schema_version, snapshot.models)
+
+
+def write_backup(
+    settings: Settings, out: BinaryIO, progress: Progress = no_progress
+) -> BackupSummary:
+    """The whole archive of `settings`' server written to `out`."""
+    snapshot = take_snapshot(settings, progress)
+    try:
+        return write_archive(snapshot, out, progress)
+    finally:
+        snapshot.close()
 
 
 def _add_files(
