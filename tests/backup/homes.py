@@ -67,8 +67,10 @@ def fill(
     conversations: int = 3,
     document_bytes: int = 20_000,
     owner: str = "ada",
+    conversations_of: str | None = None,
 ) -> None:
-    """People's data in `settings`' home and database, written through the store's API."""
+    """People's data in `settings`' home and database, written through the store's API; the
+    conversations are `owner`'s, or `conversations_of`'s (e.g. the local user)."""
     home = settings.store.home
     private_dir(home)
     database = Database(settings.database_url)
@@ -96,7 +98,7 @@ def fill(
         store = Conversations(database)
         for i in range(conversations):
             store.create(
-                ada.id,
+                conversations_of or ada.id,
                 title=f"Conversation {i} é",
                 messages=[
                     NewMessage("user", f"Question {i}", images=(NewImage("image/png", "p", PNG),)),
