@@ -140,6 +140,8 @@ def fill(
                 "size": 10,
                 "sha256": "a" * 64,
                 "source": "hf:owner/repo/tiny.gguf",
+                "metadata": {"family": "llama"},
+                "added_at": "2026-12-01T00:00:00Z",
             }
         )
     )

@@ -3,6 +3,7 @@ serves; it restores like one made by the command. Members and strangers cannot."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tarfile
 from pathlib import Path
@@ -18,7 +19,7 @@ async def test_an_admin_downloads_a_backup_that_restores(tmp_path: Path) -> None
     home = tmp_path / "home"
     settings = settings_with_accounts(home)
     async with shared_server(home, settings) as world:
-        fill(settings, owner="carol")
+        fill(settings, owner="carol", document_bytes=8_000_000)  # more than the queue holds
         ada, _ = await world.login("ada")
         bob, _ = await world.login("bob")
         async with contextlib.AsyncExitStack() as clients:
@@ -45,8 +46,12 @@ async def test_an_admin_downloads_a_backup_that_restores(tmp_path: Path) -> None
             async with ada.stream("GET", "/admin/api/backup") as response:
                 async for _ in response.aiter_bytes():
                     break
+            for _ in range(100):  # the writer stops within half a second of the client leaving
+                if not list(home.glob(".backup-*")):
+                    break
+                await asyncio.sleep(0.05)
+            assert not list(home.glob(".backup-*"))
             assert (await ada.get("/admin/api/backup/last")).json()["last"] == last
-    assert not list(home.glob(".backup-*"))
     with tarfile.open(archive) as tar:
         assert tar.getnames()[-1] == "manifest.json"
     new = settings_for(tmp_path / "new")

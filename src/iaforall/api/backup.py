@@ -8,12 +8,11 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import require_admin, services
 from iaforall.backup.files import last_backup, record_backup, timed_name
-from iaforall.backup.stream import stream_backup
+from iaforall.backup.stream import ClosingStreamingResponse, stream_backup
 from iaforall.backup.write import take_snapshot
 from iaforall.services import Services
 
@@ -22,13 +21,13 @@ router = APIRouter(prefix="/admin/api", tags=["admin"], dependencies=[Depends(re
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-@router.get("/backup", response_class=StreamingResponse)
-async def download_backup(svc: ServicesDep) -> StreamingResponse:
+@router.get("/backup", response_class=ClosingStreamingResponse)
+async def download_backup(svc: ServicesDep) -> ClosingStreamingResponse:
     """The archive `iaforall backup` writes (tar): the database copied first (an error then is
     a clean JSON answer), then every file sent as it is read."""
     snapshot = await run_in_threadpool(take_snapshot, svc.settings)
     finished = partial(record_backup, svc.settings, how="download")
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         stream_backup(snapshot, finished),
         media_type="application/x-tar",
         headers={

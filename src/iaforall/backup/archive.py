@@ -42,6 +42,7 @@ class ModelToPull:
     """A model the backup's manifests name, and the command that brings its file back."""
 
     name: str
+    file: str  # in models/
     source: str
     sha256: str
     command: str

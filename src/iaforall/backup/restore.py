@@ -33,7 +33,7 @@ from iaforall.backup.database_copy import (
     sqlite_path,
 )
 from iaforall.core.errors import BackupRefused
-from iaforall.models.store import ModelStore, Progress, no_progress
+from iaforall.models.store import Progress, no_progress
 from iaforall.settings import Settings
 from iaforall.store.database import Database, known_schema_versions
 from iaforall.store.private import PRIVATE_FILE, private_dir
@@ -234,7 +234,7 @@ def restore(
         schema_to = migrated.schema_version() or manifest.schema_version
     finally:
         migrated.close()
-    store = ModelStore(home, install_missing=False)
+    models = home / "models"
     return RestoreSummary(
         len(manifest.files),
         total,
@@ -242,7 +242,7 @@ def restore(
         schema_to,
         manifest.iaforall_version,
         rules,
-        [m for m in manifest.models if store.get(m.name) is None],
+        [m for m in manifest.models if not (models / Path(m.file).name).exists()],
     )
 
 

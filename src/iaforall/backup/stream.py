@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from iaforall.backup.write import BackupSummary, Snapshot, write_archive
 
@@ -56,9 +58,25 @@ class _QueueWriter:
         raise _Stopped
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """A streamed reply whose generator is closed when the reply ends, however it ends: a
+    client that goes away between two chunks leaves it suspended, and only closing it stops
+    the backup's writer (and removes its copy of the database) at once."""
+
+    def __init__(self, content: AsyncGenerator[bytes, None], **kwargs: object) -> None:
+        super().__init__(content, **kwargs)  # type: ignore[arg-type]
+        self._generator = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._generator.aclose()
+
+
 async def stream_backup(
     snapshot: Snapshot, finished: Callable[[BackupSummary], None]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The archive's bytes; `finished` is called once the last one was sent. The snapshot is
     closed in every case."""
     chunks: queue.Queue[bytes | None] = queue.Queue(QUEUED_CHUNKS)

@@ -88,9 +88,11 @@ def _models(manifests: Path) -> list[ModelToPull]:
         try:
             body = json.loads(path.read_bytes())
             name, source, sha256 = str(body["name"]), str(body["source"]), str(body["sha256"])
+            file = Path(str(body["file"])).name
         except (OSError, ValueError, KeyError, TypeError):
             continue  # the store ignores it too
-        found.append(ModelToPull(name, source, sha256, pull_command(name, source, sha256)))
+        command = pull_command(name, source, sha256)
+        found.append(ModelToPull(name, file, source, sha256, command))
     return found
 
 
