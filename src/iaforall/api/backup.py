@@ -8,6 +8,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.deps import require_admin, services
@@ -21,8 +22,13 @@ router = APIRouter(prefix="/admin/api", tags=["admin"], dependencies=[Depends(re
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-@router.get("/backup", response_class=ClosingStreamingResponse)
-async def download_backup(svc: ServicesDep) -> ClosingStreamingResponse:
+TAR: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-tar": {}}, "description": "The backup archive."}
+}
+
+
+@router.get("/backup", response_class=Response, responses=TAR)
+async def download_backup(svc: ServicesDep) -> Response:
     """The archive `iaforall backup` writes (tar): the database copied first (an error then is
     a clean JSON answer), then every file sent as it is read."""
     snapshot = await run_in_threadpool(take_snapshot, svc.settings)
