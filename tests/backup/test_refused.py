@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -152,6 +154,14 @@ def test_a_backup_of_a_newer_schema_is_refused(archive: Path, tmp_path: Path) ->
 def test_a_sqlite_backup_is_not_restored_onto_postgresql(archive: Path, tmp_path: Path) -> None:
     target = settings_for(tmp_path / "new", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     _refused(target, archive, "holds a sqlite database")
+
+
+def test_a_disk_without_room_is_refused_before_writing(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = SimpleNamespace(total=10_000_000, used=9_999_999, free=1)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: full)
+    _refused(settings_for(tmp_path / "new"), archive, "make room")
 
 
 def test_a_home_with_data_is_refused_unless_forced(archive: Path, tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ from iaforall.store.database import Database, known_schema_versions
 from iaforall.store.private import PRIVATE_FILE, private_dir
 
 CHUNK = 1024 * 1024
+MB = 1_000_000
+ROOM_MARGIN = 50 * MB  # the migrations' work, the logs of a first start
 DATABASE_MEMBERS = {"sqlite": SQLITE_MEMBER, "postgresql": POSTGRESQL_MEMBER}
 RESTORED_RULES = "rules.toml"
 
@@ -167,6 +169,19 @@ def _check_target(settings: Settings, manifest: Manifest, force: bool) -> None:
         )
 
 
+def _check_room(home: Path, needed: int) -> None:
+    """Room on the home's disk for every file (the database twice over while it is placed),
+    checked before anything is written: a restore that would fill the disk is not begun."""
+    existing = next(p for p in (home, *home.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed + ROOM_MARGIN:
+        raise BackupRefused(
+            f"The backup needs {needed / MB:.0f} MB and the disk of {home} has "
+            f"{free / MB:.0f} MB free: make room, or restore into a home on another disk "
+            "(IAFORALL_HOME)."
+        )
+
+
 def _data_here(settings: Settings) -> list[str]:
     """What people's data the target already holds (model files and logs do not count)."""
     home = settings.store.home
@@ -193,6 +208,7 @@ def restore(
     manifest = verify(archive, progress)
     _check_target(settings, manifest, force)
     home = settings.store.home
+    _check_room(home, sum(entry.size for entry in manifest.files))
     private_dir(home)
     backend = backend_of(settings.database_url)
     expected = {entry.path: entry for entry in manifest.files}
