@@ -45,7 +45,14 @@ def test_a_backup_restores_every_row_and_file(
     old, new = _pair(tmp_path, backend, request)
     fill(old)
     archive = tmp_path / "b.tar"
-    summary = backup_to_file(old, archive)
+    told: list[tuple[str, int, int]] = []
+    summary = backup_to_file(old, archive, lambda *event: told.append(event))
+
+    # progress: the database first, then each file, bytes done growing up to the total
+    assert told[0][0] == "copying the database"
+    done = [completed for _, completed, _ in told[1:]]
+    assert done == sorted(done) and told[-1][1] == told[-1][2] == summary.size
+    assert any(text.startswith("backing up knowledge/") for text, _, _ in told)
 
     assert archive.is_file() and stat.S_IMODE(archive.stat().st_mode) == 0o600
     with tarfile.open(archive) as tar:

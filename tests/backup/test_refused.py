@@ -139,6 +139,12 @@ def test_what_is_not_a_backup_is_refused(tmp_path: Path) -> None:
     _refused(settings_for(tmp_path / "new"), tmp_path / "absent.tar", "There is no file")
 
 
+def test_a_backup_of_no_home_says_so(tmp_path: Path) -> None:
+    with pytest.raises(BackupRefused, match="There is no IAForAll home"):
+        backup_to_file(settings_for(tmp_path / "absent"), tmp_path / "b.tar")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_backup_of_a_newer_schema_is_refused(archive: Path, tmp_path: Path) -> None:
     def newer(member: tarfile.TarInfo, data: bytes) -> bytes:
         if member.name != "manifest.json":

@@ -64,8 +64,10 @@ def _opened(archive: Path) -> Iterator[tarfile.TarFile]:
         raise BackupRefused(f"There is no file {archive}.") from None
     except IsADirectoryError:
         raise BackupRefused(f"{archive} is a folder; give the backup file inside it.") from None
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise BackupRefused(f"{archive} is not a backup: it is not a tar archive ({e}).") from None
+    except (tarfile.TarError, EOFError, OSError):
+        raise BackupRefused(
+            f"{archive} is not a backup: it is not a tar archive (`iaforall backup` makes one)."
+        ) from None
     with tar:
         yield tar
 
@@ -170,8 +172,8 @@ def _check_target(settings: Settings, manifest: Manifest, force: bool) -> None:
 
 
 def _check_room(home: Path, needed: int) -> None:
-    """Room on the home's disk for every file (the database twice over while it is placed),
-    checked before anything is written: a restore that would fill the disk is not begun."""
+    """Room on the home's disk for every file and a margin, checked before anything is
+    written: a restore that would fill the disk is not begun."""
     existing = next(p for p in (home, *home.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if free < needed + ROOM_MARGIN:

@@ -162,6 +162,10 @@ class Snapshot:
 def take_snapshot(settings: Settings, progress: Progress = no_progress) -> Snapshot:
     """A consistent copy of the live database, and the people's files beside it."""
     home = settings.store.home
+    if not home.is_dir():
+        raise BackupRefused(
+            f"There is no IAForAll home at {home}: set IAFORALL_HOME to the server's home folder."
+        )
     _remove_abandoned(home)
     # 0700, beside the database; named by this process, so a killed one's is found again
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=home))

@@ -73,9 +73,10 @@ def run_backup(settings: Settings, args: argparse.Namespace) -> int:
         markup=False,
     )
     if summary.models:
+        named = "1 model is" if len(summary.models) == 1 else f"{len(summary.models)} models are"
         out.print(
-            f"Model files are not in the backup; {len(summary.models)} model(s) are named in "
-            "it with the command that pulls them again.",
+            f"Model files are not in the backup; {named} named in it with the command that "
+            "pulls it again.",
             markup=False,
         )
     if args.keep is not None:
