@@ -4,8 +4,11 @@ private; on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from iaforall.backup.files import backup_to_file, last_backup
 from iaforall.backup.restore import restore
 from iaforall.cli.main import main
 from iaforall.settings import Settings
+from iaforall.store.conversations import Conversations, NewMessage
 from iaforall.store.database import Database, known_schema_versions
 from tests.backup.homes import RULES, contents, fill, new_postgresql_database, settings_for
 from tests.store.postgres import PostgresServer
@@ -118,3 +122,50 @@ def test_the_commands_back_up_rotate_and_restore(
     assert main(["restore", str(folder / kept[1])]) == 1
     assert "already holds data" in capsys.readouterr().err
     assert main(["restore", "--force", str(folder / kept[1])]) == 0
+
+
+def test_a_backup_while_the_database_is_written_is_consistent(tmp_path: Path) -> None:
+    """Conversations written without pause while the backup runs: the copy holds a moment of
+    the database, each conversation whole (both its messages) or not at all."""
+    old, new = settings_for(tmp_path / "old"), settings_for(tmp_path / "new")
+    fill(old, conversations=1)
+    database = Database(old.database_url)
+    store = Conversations(database)
+    stop = threading.Event()
+    written = [0]
+
+    def write() -> None:
+        while not stop.is_set():
+            store.create(
+                "writer",
+                title=f"live {written[0]}",
+                messages=[NewMessage("user", "q" * 2000), NewMessage("assistant", "a" * 2000)],
+            )
+            written[0] += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while written[0] < 20:
+            time.sleep(0.01)
+        before = written[0]
+        backup_to_file(old, tmp_path / "live.tar")
+        after = written[0]
+    finally:
+        stop.set()
+        writer.join()
+        database.close()
+    assert after > before, "the writer went on during the backup"
+
+    restore(new, tmp_path / "live.tar")
+    copy = sqlite3.connect(new.store.home / "iaforall.db")
+    try:
+        assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        counts = copy.execute(
+            "SELECT c.id, count(m.id) FROM conversations c JOIN messages m "
+            "ON m.conversation_id = c.id WHERE c.owner = 'writer' GROUP BY c.id"
+        ).fetchall()
+    finally:
+        copy.close()
+    assert before <= len(counts) <= after
+    assert {n for _, n in counts} == {2}
