@@ -169,3 +169,37 @@ def test_a_backup_while_the_database_is_written_is_consistent(tmp_path: Path) ->
         copy.close()
     assert before <= len(counts) <= after
     assert {n for _, n in counts} == {2}
+
+
+def test_a_backup_of_an_older_schema_is_migrated_on_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = settings_for(tmp_path / "old")
+    old.store.home.mkdir()
+    database = Database(old.database_url)
+    try:
+        database.upgrade("0005")  # made by an older IAForAll
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO conversations (id, owner, title, system_prompt, settings, "
+                    "created_at, updated_at) VALUES ('c1', 'local', 'Old', '', '{}', "
+                    "'2026-11-29 12:00:00', '2026-11-29 12:00:00')"
+                )
+            )
+    finally:
+        database.close()
+    backup_to_file(old, tmp_path / "old.tar")
+
+    monkeypatch.setenv("IAFORALL_HOME", str(tmp_path / "new"))
+    assert main(["restore", str(tmp_path / "old.tar")]) == 0
+    head = known_schema_versions()[-1]
+    assert f"migrated from schema 0005 to {head}" in capsys.readouterr().out
+    new = settings_for(tmp_path / "new")
+    database = Database(new.database_url)
+    try:
+        assert database.schema_version() == head
+        view = Conversations(database).get("local", "c1")  # type: ignore[arg-type]
+        assert view.title == "Old" and view.knowledge_files == ()
+    finally:
+        database.close()
