@@ -9,7 +9,6 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from iaforall.backup.database_copy import (
     restore_postgresql,
     sqlite_path,
 )
+from iaforall.backup.workdir import new_work_folder
 from iaforall.core.errors import BackupRefused
 from iaforall.models.store import Progress, no_progress
 from iaforall.settings import Settings
@@ -217,7 +217,8 @@ def restore(
     total = sum(entry.size for entry in manifest.files)
     if force:
         shutil.rmtree(home / "knowledge", ignore_errors=True)
-    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=home))
+    folder = new_work_folder(home, ".restore-")
+    work = folder.path
     rules: Path | None = None
     try:
         done = 0
@@ -244,7 +245,7 @@ def restore(
         else:
             restore_postgresql(settings.database_url, database)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        folder.close()
     progress("migrating the database", total, total)
     migrated = Database(settings.database_url)
     try:

@@ -7,9 +7,7 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from iaforall.backup.database_copy import (
     dump_postgresql,
     sqlite_schema_version,
 )
+from iaforall.backup.workdir import WorkFolder, new_work_folder
 from iaforall.core.errors import BackupRefused
 from iaforall.models.store import Progress, no_progress
 from iaforall.settings import Settings
@@ -104,24 +103,6 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def _remove_abandoned(home: Path) -> None:
-    """The work folders of backups killed half-way (their process is gone) removed."""
-    for work in home.glob(f"{WORK_PREFIX}*-*"):
-        pid = work.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(work, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _database_copy(settings: Settings, work: Path) -> tuple[str, Path, str]:
     """(member name, copy, schema version) of the live database."""
     url = settings.database_url
@@ -149,14 +130,14 @@ class Snapshot:
     """The database copied, and the list of files to archive with it; `close` removes the
     copy."""
 
-    work: Path
+    work: WorkFolder
     files: list[tuple[str, Path]]
     backend: str
     schema_version: str
     models: list[ModelToPull]
 
     def close(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.close()
 
 
 def take_snapshot(settings: Settings, progress: Progress = no_progress) -> Snapshot:
@@ -166,12 +147,10 @@ def take_snapshot(settings: Settings, progress: Progress = no_progress) -> Snaps
         raise BackupRefused(
             f"There is no IAForAll home at {home}: set IAFORALL_HOME to the server's home folder."
         )
-    _remove_abandoned(home)
-    # 0700, beside the database; named by this process, so a killed one's is found again
-    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=home))
+    work = new_work_folder(home, WORK_PREFIX)  # beside the database, 0700
     try:
         progress("copying the database", 0, 0)
-        member, copy, version = _database_copy(settings, work)
+        member, copy, version = _database_copy(settings, work.path)
         files: list[tuple[str, Path]] = [(member, copy), *_people_files(home)]
         rules = settings.policy.rules_file
         if rules is not None and rules.is_file():
@@ -179,7 +158,7 @@ def take_snapshot(settings: Settings, progress: Progress = no_progress) -> Snaps
         backend = backend_of(settings.database_url)
         return Snapshot(work, files, backend, version, _models(home / MANIFESTS))
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        work.close()
         raise
 
 
