@@ -36,7 +36,6 @@ from iaforall.models.store import Progress, no_progress
 from iaforall.settings import Settings
 from iaforall.store.database import Database
 
-READ_CHUNK = 1024 * 1024
 KNOWLEDGE = "knowledge"
 MANIFESTS = "manifests"
 WORK_PREFIX = ".backup-"
@@ -51,17 +50,15 @@ class BackupSummary:
 
 
 class _Hashing:
-    """A file read through: its sha256 and byte count as tar copies it."""
+    """A file read through: its sha256 as tar copies it."""
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
         self.sha256 = hashlib.sha256()
-        self.read_bytes = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._file.read(size)
         self.sha256.update(data)
-        self.read_bytes += len(data)
         return data
 
 
