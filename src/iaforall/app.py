@@ -17,6 +17,7 @@ from iaforall.api.admin import router as admin_router
 from iaforall.api.anthropic.router import router as anthropic_router
 from iaforall.api.audio import router as audio_router
 from iaforall.api.auth import authenticate
+from iaforall.api.backup import router as backup_router
 from iaforall.api.docs import install_docs
 from iaforall.api.errors import install_error_handlers
 from iaforall.api.knowledge import router as knowledge_router
@@ -277,6 +278,7 @@ def create_app(
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)
+    app.include_router(backup_router)
     install_docs(app)
     install_policy(app, settings)  # the rules file is read here: a bad one stops the start
     mount_static(app)

@@ -1,4 +1,5 @@
-"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, doctor, users, keys, cluster.
+"""`iaforall`: serve, run, list, ps, pull, rm, cp, link, show, doctor, users, keys, cluster,
+backup, restore.
 
 `serve`'s flags are made from the settings' fields (cli/settings_flags.py) and override the same
 fields as the `IAFORALL_*` variables (settings.py), so there is one source of truth for every
@@ -87,10 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="the table as JSON, for scripts")
     check.add_argument("--deep", action="store_true", help="also load each runtime's model")
 
-    from iaforall.cli import cluster, people
+    from iaforall.cli import backup, cluster, people
 
     people.add_commands(commands)
     cluster.add_commands(commands)
+    backup.add_commands(commands)
     return parser
 
 
@@ -146,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iaforall.cli.cluster import run_cluster
 
         return run_cluster(settings, args)
+    if args.command in ("backup", "restore"):
+        from iaforall.cli.backup import run_backup, run_restore
+
+        return (run_backup if args.command == "backup" else run_restore)(settings, args)
     if args.command in ("users", "keys"):
         from iaforall.cli.people import run_keys, run_users
 

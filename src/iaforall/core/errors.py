@@ -143,3 +143,12 @@ class Conflict(IAForAllError):
 
 class TooManyAttempts(ServerBusy):
     code = "too_many_attempts"
+
+
+class BackupRefused(IAForAllError):
+    """A backup could not be made, or an archive cannot be restored (damaged, foreign, made by
+    a newer version, or the target is not empty): the message says which and what to do."""
+
+    status = 400
+    code = "backup_refused"
+    type = "invalid_request_error"

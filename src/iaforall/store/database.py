@@ -11,6 +11,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +56,14 @@ def _private_sqlite(path: Path) -> None:
         tighten(path.with_name(path.name + companion))
 
 
+def known_schema_versions() -> list[str]:
+    """The migrations this code has, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    revisions = ScriptDirectory.from_config(config).walk_revisions()
+    return [r.revision for r in reversed(list(revisions))]
+
+
 class Database:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -73,13 +83,19 @@ class Database:
             event.listen(self.engine, "do_connect", lambda *_: _private_sqlite(path))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def upgrade(self) -> None:
-        """Bring the schema to the latest migration (a no-op when it already is)."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision`, the latest migration by default (a no-op when it
+        already is)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
+
+    def schema_version(self) -> str | None:
+        """The migration the schema is at (None: never migrated)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,5 +1,6 @@
 // The admin page (/admin): users and their keys and quotas, usage over time, the
-// live queue, the audit log and the models (pulling one more). One view at a time, chosen by the address (#users, #usage…),
+// live queue, the audit log, the models (pulling one more) and backups. One view at a time,
+// chosen by the address (#users, #usage…),
 // so each view can be linked to and the browser's Back works.
 
 import { loadSession } from "./account.js";
@@ -11,6 +12,7 @@ import {
 } from "./i18n.js";
 import { AuditView } from "./admin-audit.js";
 import { ModelsView } from "./admin-models.js";
+import { BackupView } from "./admin-backup.js";
 import { QueueView } from "./admin-queue.js";
 import { UsageView } from "./admin-usage.js";
 import { UsersView } from "./admin-users.js";
@@ -29,6 +31,7 @@ const TEXTS = [
   { id: "nav-queue", key: "admin_queue_title" },
   { id: "nav-audit", key: "admin_audit_title" },
   { id: "nav-models", key: "admin_models_title" },
+  { id: "nav-backup", key: "admin_backup_title" },
 ];
 
 const views = {};
@@ -118,6 +121,7 @@ async function start() {
     views.queue = new QueueView($("view-queue"), { showError });
     views.audit = new AuditView($("view-audit"), { showError });
     views.models = new ModelsView($("view-models"), { showError });
+    views.backup = new BackupView($("view-backup"), { showError });
     window.addEventListener("hashchange", () => route());
     route({ focus: false });
   }
