@@ -1,7 +1,7 @@
 // The admin page (/admin): users and their keys and quotas, usage over time, the
 // live queue, the audit log, the models (pulling one more) and backups. One view at a time,
-// chosen by the address (#users, #usage…),
-// so each view can be linked to and the browser's Back works.
+// chosen by the address (#users, #usage…), so each view can be linked to and the browser's
+// Back works.
 
 import { loadSession } from "./account.js";
 import { api, describeError, whenSignedOut } from "./api.js";
