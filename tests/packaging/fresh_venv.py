@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.real_server import MONITOR_TOKEN, SMOL, RealServer, free_port
+from tests.real_server import MONITOR_TOKEN, SMOL, RealServer, free_port, stop_server
 
 REPO = Path(__file__).parents[2]
 
@@ -207,5 +207,9 @@ def serve(venv: FreshVenv) -> RealServer:
             return False
         return model is not None and model["state"] == "ready"
 
-    server.wait_for(ready, 90, "the server and its default model")
+    try:
+        server.wait_for(ready, 90, "the server and its default model")
+    except BaseException:
+        stop_server(server)  # not left running behind a failed start
+        raise
     return server
