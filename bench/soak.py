@@ -320,16 +320,19 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(home: Path) -> Iterator[Server]:
+def running_server(home: Path, model: str = MODEL, **env: str) -> Iterator[Server]:
+    """`iaforall serve` on a free loopback port with `home`'s models, once it answers (the
+    environment's variables plus `env`)."""
     port = free_port()
     log = home / "server.log"
     environment = {
         **os.environ,
         "IAFORALL_HOME": str(home),
-        "IAFORALL_MODEL": MODEL,
+        "IAFORALL_MODEL": model,
         "IAFORALL_THREADS": "2",
         "IAFORALL_CONTEXT_LENGTH": "2048",
         "IAFORALL_LOG_LEVEL": "warning",
+        **env,
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from iaforall.settings import (
 )
 from tests.fake_engine import FakeEngine
 from tests.models.gguf_files import write_gguf
+
+# Servers in tests start quiet: warming the voice at start is tested where it is the subject
+# (tests/engines/test_warm_up.py), not paid by every server a test starts.
+os.environ.setdefault("IAFORALL_WARM_UP", "false")
 
 # For any test folder: the real server and models; a real PostgreSQL, databases on both.
 pytest_plugins = ["tests.real_server", "tests.store.postgres"]

@@ -44,6 +44,7 @@ from iaforall.engines.installed import installed_runtimes
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EngineFactory, EnginePool
 from iaforall.engines.runtime import Runtimes
+from iaforall.engines.warm_up import available_memory, room, warm_up
 from iaforall.knowledge.service import Knowledge
 from iaforall.models.store import ModelStore
 from iaforall.observability.metrics import Metrics
@@ -165,6 +166,16 @@ async def _preload(svc: Services) -> None:
         log.warning("the default model %s was not preloaded: %s", name, exc.message)
 
 
+async def _warm(svc: Services) -> None:
+    """The default model first (when preloaded), then the voice in what memory is left."""
+    if svc.settings.server.preload:
+        await _preload(svc)
+    if svc.settings.voice.warm_up:
+        pool = svc.pool
+        left = room(pool.memory_budget, pool.memory_used(), available_memory())
+        await warm_up(pool.runtimes, left)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -186,8 +197,7 @@ def create_app(
         if svc.cluster:  # a cluster that cannot be joined stops the start, with the reason
             await svc.cluster.start()
             tasks.append(asyncio.create_task(svc.cluster.watch_forever()))
-        if settings.server.preload:
-            tasks.append(asyncio.create_task(_preload(svc)))
+        tasks.append(asyncio.create_task(_warm(svc)))
         try:
             yield
         finally:

@@ -309,6 +309,12 @@ class VoiceSettings(BaseSettings):
     piper_keep_alive: float = Field(
         600, ge=0, description="Seconds piper stays running idle between requests; 0: per request."
     )
+    warm_up: bool = Field(
+        True,
+        description="Load speech to text and start the voices in the background at start, after "
+        "the default model, when they fit in the memory budget: the first spoken question is "
+        "then as fast as the next ones.",
+    )
     espeak: Literal["auto", "system", "pip"] = Field(
         "auto",
         description="Which eSpeak NG speaks French and the other eSpeak voices: the system's "
