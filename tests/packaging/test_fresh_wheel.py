@@ -2,8 +2,9 @@
 the repository, the small bundle pulled with its own `iaforall pull`, and `iaforall serve` asked
 over real HTTP for chat, transcription, speech in English and French, OCR and the web app.
 
-About 1.5 minutes on 2 cores, most of it pip installing the wheel's dependencies from the local
-mirrors; everything lives in one temporary folder, removed at the end."""
+About 3 minutes on 2 cores (4 to 5 when other work shares them), most of it pip installing the
+wheel's dependencies (~1 GB) and removing them; everything lives in one temporary folder, removed
+at the end. Alone: `pytest tests/packaging`."""
 
 from __future__ import annotations
 
