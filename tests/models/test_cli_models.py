@@ -24,7 +24,7 @@ def test_list_when_empty_says_how_to_pull(
 ) -> None:
     assert list_models(settings) == 0
     out = capsys.readouterr().out
-    assert "No models yet" in out
+    assert "No chat model yet" in out
     assert "iaforall pull tiny:latest" in out
     assert all(name in out for name in PACKAGED)
 
@@ -40,11 +40,13 @@ def test_pull_a_local_file_then_list(
 
     assert list_models(settings) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["NAME", "SIZE", "FAMILY", "QUANTIZATION", "CONTEXT"]
+    header = ["NAME", "KIND", "SIZE", "FROM", "FAMILY", "QUANTIZATION", "CONTEXT"]
+    assert lines[0].split() == header
     assert lines[1].split()[0] == "other:7b"
-    assert lines[1].split()[-3:] == ["qwen2", "Q4_K_M", "32768"]
-    assert lines[2].split()[:2] == ["tiny:latest", "(default)"]
-    assert lines[2].split()[-3:] == ["llama", "Q4_K_M", "2048"]
+    assert lines[1].split()[1] == "chat"
+    assert lines[1].split()[-4:] == ["store", "qwen2", "Q4_K_M", "32768"]
+    assert lines[2].split()[:3] == ["tiny:latest", "(default)", "chat"]
+    assert lines[2].split()[-4:] == ["store", "llama", "Q4_K_M", "2048"]
 
 
 def test_pull_errors_are_one_clear_line(

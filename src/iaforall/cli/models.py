@@ -55,36 +55,58 @@ def pull(settings: Settings, source: str, name: str | None = None) -> int:
     return 0
 
 
+KIND_NAMES = {
+    "chat": "chat",
+    "speech_to_text": "speech to text",
+    "text_to_speech": "text to speech",
+    "embeddings": "embeddings",
+    "ocr": "OCR",
+}
+ORIGINS = {"store": "store", "package": "package", "iaforall": "IAForAll", "system": "system"}
+
+
 def list_models(settings: Settings) -> int:
-    """Print the models in the store as a table."""
+    """Print every model here as a table: the store's chat models, then the runtimes' (in the
+    store, in a Python package, or coming with IAForAll), each with its kind and size."""
+    from iaforall.engines.installed import runtime_models
+
     store = _store(settings)
     out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out.width = 160  # a pipe or a file: one line per model, for grep
     models = store.list()
-    if not models:
-        out.print(
-            f"No models yet (in {store.models_dir}). Get the default one with:\n"
-            f"  iaforall pull {settings.server.model}\n"
-            f"Models you can pull: {', '.join(PACKAGED)}; "
-            "or add a GGUF file: iaforall pull ./model.gguf --name my-model",
-            markup=False,
-        )
-        return 0
     try:
         default = canonical_name(settings.server.model)
     except InvalidRequest:
         default = None
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "SIZE", "FAMILY", "QUANTIZATION", "CONTEXT"):
-        table.add_column(column, justify="right" if column in ("SIZE", "CONTEXT") else "left")
+    for column in ("NAME", "KIND", "SIZE", "FROM", "FAMILY", "QUANTIZATION", "CONTEXT"):
+        right = column in ("SIZE", "CONTEXT")
+        table.add_column(column, justify="right" if right else "left", no_wrap=column != "NAME")
     for info in models:
         table.add_row(
             f"{info.name} (default)" if info.name == default else info.name,
+            "chat",
             decimal(info.size),
+            "store",
             info.family,
             info.quantization or "-",
             str(info.context_length) if info.context_length else "-",
         )
+    for runtime in runtime_models(settings):
+        size = decimal(runtime.size) if runtime.size is not None else "-"
+        table.add_row(
+            runtime.name, KIND_NAMES[runtime.kind], size, ORIGINS[runtime.origin], "-", "-", "-"
+        )
     out.print(table)
+    if not models:
+        out.print(
+            f"No chat model yet (in {store.models_dir}). Get the default one with:\n"
+            f"  iaforall pull {settings.server.model}\n"
+            f"Chat models you can pull: {', '.join(PACKAGED)}; "
+            "or add a GGUF file: iaforall pull ./model.gguf --name my-model",
+            markup=False,
+        )
     return 0
 
 
@@ -144,16 +166,48 @@ def _fail(err: Console, error: IAForAllError) -> int:
 
 
 def remove_models(settings: Settings, names: list[str]) -> int:
-    """`iaforall rm`: the models' manifests and files (a linked file itself stays)."""
+    """`iaforall rm`: the models' manifests and files (a linked file itself stays); a
+    runtime's model from the store, or the pip command for one a Python package brings."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     store = _store(settings)
     for name in names:
         try:
-            store.remove(name)
+            said = _remove_runtime(settings, name)
+            if said is None:
+                store.remove(name)
+                said = f"deleted {name}"
         except IAForAllError as e:
             return _fail(err, e)
-        Console(highlight=False).print(f"deleted {name}", markup=False)
+        Console(highlight=False, soft_wrap=True).print(said, markup=False)
     return 0
+
+
+def _remove_runtime(settings: Settings, name: str) -> str | None:
+    """What removing the runtime model `name` did; None when it is not one."""
+    from iaforall.models.runtime_packages import BuiltinVoices, find_runtime_model
+    from iaforall.models.runtime_store import RuntimeStore
+
+    model = find_runtime_model(name)
+    if model is None:
+        return None
+    if isinstance(model, BuiltinVoices):
+        raise InvalidRequest(
+            f"{model.name} comes with IAForAll (eSpeak NG): there is nothing to remove."
+        )
+    runtimes = RuntimeStore(settings.store.home)
+    uninstall = "pip uninstall " + " ".join(w.distribution for w in model.wheels)
+    in_package = model.installed_wheels()
+    if runtimes.get(model.name) is None:
+        if in_package:
+            raise InvalidRequest(
+                f"{model.name} is not in the store: it comes from a Python package here. "
+                f"Remove it with `{uninstall}`."
+            )
+        raise ModelNotFound(model.name, install=f"iaforall pull {model.name}")
+    runtimes.remove(model.name)
+    if in_package:
+        return f"deleted {model.name} (its Python package still brings it: `{uninstall}`)"
+    return f"deleted {model.name}"
 
 
 def copy_model(settings: Settings, source: str, destination: str) -> int:

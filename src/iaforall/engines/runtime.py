@@ -74,6 +74,25 @@ class Runtimes:
         self._made: dict[ModelId, Runtime] = {}
         self._starting: dict[ModelId, asyncio.Lock] = {}
 
+    def add(self, specs: Iterable[RuntimeSpec]) -> None:
+        """Runtimes installed since (a pull through the server): the new ones become known;
+        those already known stay as they are."""
+        for spec in specs:
+            if spec.model not in self._specs:
+                self._specs[spec.model] = spec
+                for name in (spec.model, *spec.aliases):
+                    self._names.setdefault(name, spec.model)
+
+    async def remove(self, model: ModelId) -> None:
+        """Forget a runtime whose model was deleted, closing it if it was made."""
+        spec = self._specs.pop(model, None)
+        if spec is None:
+            return
+        self._names = {k: v for k, v in self._names.items() if v != model}
+        runtime = self._made.pop(model, None)
+        if runtime is not None:
+            await runtime.close()
+
     def specs(self) -> list[RuntimeSpec]:
         """What each runtime is (name, kind, aliases), in registration order."""
         return list(self._specs.values())

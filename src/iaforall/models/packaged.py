@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iaforall.core.errors import IAForAllError, ModelNotFound, ModelStoreError
+from iaforall.models.runtime_packages import runtime_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +122,16 @@ PACKAGED: Registry = {model.name: model for model in _MODELS}
 
 
 class UnknownModel(ModelNotFound):
-    """Neither a packaged model nor a file: say what can be pulled instead."""
+    """Neither a packaged model nor a file: say what can be pulled instead (`known`: the chat
+    models; the runtimes' models are added)."""
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         # ModelNotFound's own message suggests `pull`, which is what just failed.
         IAForAllError.__init__(
             self,
             f"'{name}' is neither a model IAForAll can pull nor a GGUF file on this machine. "
-            f"Models available: {', '.join(sorted(known)) or 'none'}; or give a path to a "
-            ".gguf file.",
+            f"Chat models available: {', '.join(sorted(known)) or 'none'}; speech to text and "
+            f"voices: {', '.join(runtime_names())}; or give a path to a .gguf file.",
             param="model",
         )
         self.name = name

@@ -308,9 +308,9 @@ def gather(settings: Settings) -> Found:
     return Found(
         chat=chat,
         packaged_chat=name in PACKAGED,
-        whisper=tuple(whisper.installed()),
+        whisper=tuple(whisper.installed(settings.store.home)),
         piper=piper_command() is not None,
-        piper_voice=bool(piper_voices()),
+        piper_voice=bool(piper_voices(settings.store.home)),
         espeak=espeak.kind if espeak else None,
         espeak_choice=settings.voice.espeak,
         ocr=ocr.installed(),

@@ -21,13 +21,17 @@ from iaforall.api.errors import ollama_body
 from iaforall.api.ollama.convert import ndjson
 from iaforall.api.ollama.schemas import CopyBody, NameBody, PullBody
 from iaforall.api.openapi import json_doc
-from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound
+from iaforall.core.errors import Conflict, IAForAllError, ModelNotFound, ModelStoreError
 from iaforall.core.types import ModelId
+from iaforall.engines.installed import installed_runtimes
+from iaforall.engines.tts.espeak import find
 from iaforall.models.gguf_meta import read_fields
 from iaforall.models.packaged import UnknownModel
 from iaforall.models.projector import projector_for
 from iaforall.models.pull import PackagedSource, parse_source
 from iaforall.models.pull import pull as pull_model
+from iaforall.models.runtime_packages import BuiltinVoices, RuntimeModel, find_runtime_model
+from iaforall.models.runtime_store import RuntimeStore
 from iaforall.models.store import ModelInfo
 from iaforall.services import Services
 
@@ -148,6 +152,10 @@ async def ps(svc: ServicesDep) -> dict[str, Any]:
 @router.delete("/delete", dependencies=Admin, openapi_extra=json_doc(NameBody))
 async def delete(request: Request, svc: ServicesDep) -> Response:
     body = await json_body(request, NameBody)
+    runtime_model = find_runtime_model(body.target)
+    if isinstance(runtime_model, RuntimeModel):
+        await _delete_runtime(svc, runtime_model)
+        return Response(status_code=200)
     info = _info(svc, body.target)
     resident = svc.pool.residents().get(ModelId(info.name))
     if resident is not None:
@@ -158,6 +166,22 @@ async def delete(request: Request, svc: ServicesDep) -> Response:
         await svc.pool.unload(info.name)
     await asyncio.to_thread(svc.store.remove, info.name)
     return Response(status_code=200)
+
+
+async def _delete_runtime(svc: Services, model: RuntimeModel) -> None:
+    """A runtime's model out of the store; its runtime is closed and forgotten unless a
+    Python package still brings the model."""
+    runtimes = RuntimeStore(svc.settings.store.home)
+    if runtimes.get(model.name) is None:
+        raise ModelNotFound(model.name, install=f"iaforall pull {model.name}")
+    made = ModelId(model.name)
+    if svc.scheduler.running(made):
+        raise Conflict(
+            f"{model.name} is answering a request; delete it once it is done.", param="model"
+        )
+    await svc.pool.runtimes.remove(made)
+    await asyncio.to_thread(runtimes.remove, model.name)
+    svc.pool.runtimes.add(await asyncio.to_thread(installed_runtimes, svc.settings))
 
 
 @router.post("/copy", dependencies=Admin, openapi_extra=json_doc(CopyBody))
@@ -173,8 +197,20 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
     URL (`iaforall.models.pull`); never a path on the server's disk."""
     body = await json_body(request, PullBody)
     name = body.target
+    runtime_model = find_runtime_model(name)
+    if isinstance(runtime_model, BuiltinVoices):
+        if find(svc.settings.voice.espeak) is None:
+            raise ModelStoreError(
+                f"{runtime_model.name} is missing on the server: install it there with "
+                f"`{runtime_model.install}`."
+            )
+        return JSONResponse({"status": "success"})  # it comes with IAForAll: nothing to pull
     source = parse_source(name, local_files=False)  # refuses bad names before streaming
-    if isinstance(source, PackagedSource) and svc.store.registry.get(name) is None:
+    if (
+        runtime_model is None
+        and isinstance(source, PackagedSource)
+        and svc.store.registry.get(name) is None
+    ):
         raise UnknownModel(name, list(svc.store.registry))
     allow_private = svc.settings.store.pull_allow_private
     events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -192,6 +228,9 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
         loop.call_soon_threadsafe(events.put_nowait, event)
 
     def work() -> None:
+        if runtime_model is not None:
+            RuntimeStore(svc.settings.store.home).pull(runtime_model, progress)
+            return
         pull_model(
             svc.store,
             name,
@@ -204,6 +243,9 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
     async def run() -> None:
         try:
             await asyncio.to_thread(work)
+            if runtime_model is not None:  # answered from now on, without a restart
+                found = await asyncio.to_thread(installed_runtimes, svc.settings)
+                svc.pool.runtimes.add(found)
         finally:
             events.put_nowait(None)
 

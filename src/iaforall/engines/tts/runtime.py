@@ -4,6 +4,7 @@ model names. Made by the registry, lined up for by the scheduler, closed with th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from iaforall.core.types import ModelId
@@ -25,8 +26,9 @@ class SpeakerRuntime:
 
     model = NAME
 
-    def __init__(self, keep_alive: float, espeak: Choice) -> None:
+    def __init__(self, keep_alive: float, espeak: Choice, home: Path | None = None) -> None:
         self.speaker = Speaker(keep_alive, espeak)
+        self.home = home
         self.capabilities = RuntimeCapabilities("text_to_speech", threads=1)
         self._closed = False
 
@@ -38,7 +40,7 @@ class SpeakerRuntime:
         self._closed = False
 
     def warm_cost(self) -> int:
-        return PIPER_RESIDENT if piper_voices() else 0
+        return PIPER_RESIDENT if piper_voices(self.home) else 0
 
     async def warm(self) -> None:
         """piper's first voice started (its first line costs ~0.7 s, the next ~0.15 s), and
@@ -46,14 +48,19 @@ class SpeakerRuntime:
         await asyncio.to_thread(self._warm)
 
     def _warm(self) -> None:
-        first_of_each = {v.engine: v for v in reversed(voices(self.speaker.espeak))}
+        first_of_each = {v.engine: v for v in reversed(voices(self.speaker.espeak, self.home))}
         for voice in first_of_each.values():
             if not self._closed:  # the app may be stopping already
                 self.speaker.synthesize(voice, "Ready.")
 
     async def stats(self) -> dict[str, Any]:
         piper = self.speaker.running_piper()
-        return {"piper_processes": len(piper.processes()) if piper is not None else 0}
+        found = await asyncio.to_thread(piper_voices, self.home)
+        return {
+            "piper_processes": len(piper.processes()) if piper is not None else 0,
+            # where each piper voice is read from: the store's copy or a package's
+            "piper_voices": {voice.id: voice.target for voice in found},
+        }
 
     async def close(self) -> None:
         self._closed = True

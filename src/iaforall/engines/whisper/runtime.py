@@ -56,7 +56,12 @@ class WhisperRuntime:
         )
 
     async def stats(self) -> dict[str, Any]:
-        return {"threads": self.capabilities.threads, "beam_size": self._whisper.beam_size}
+        path = self._whisper.path(self.spec)
+        return {
+            "threads": self.capabilities.threads,
+            "beam_size": self._whisper.beam_size,
+            "path": str(path) if path is not None else None,  # the store's copy or a package's
+        }
 
     async def close(self) -> None:
         self._whisper.unload()

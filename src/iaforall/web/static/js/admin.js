@@ -1,5 +1,5 @@
 // The admin page (/admin): users and their keys and quotas, usage over time, the
-// live queue and the audit log. One view at a time, chosen by the address (#users, #usage…),
+// live queue, the audit log and the models (pulling one more). One view at a time, chosen by the address (#users, #usage…),
 // so each view can be linked to and the browser's Back works.
 
 import { loadSession } from "./account.js";
@@ -10,6 +10,7 @@ import {
   applyTranslations, currentLanguage, pickLanguage, setLanguage, storedLanguage, t,
 } from "./i18n.js";
 import { AuditView } from "./admin-audit.js";
+import { ModelsView } from "./admin-models.js";
 import { QueueView } from "./admin-queue.js";
 import { UsageView } from "./admin-usage.js";
 import { UsersView } from "./admin-users.js";
@@ -27,6 +28,7 @@ const TEXTS = [
   { id: "nav-usage", key: "admin_usage_title" },
   { id: "nav-queue", key: "admin_queue_title" },
   { id: "nav-audit", key: "admin_audit_title" },
+  { id: "nav-models", key: "admin_models_title" },
 ];
 
 const views = {};
@@ -115,6 +117,7 @@ async function start() {
     views.usage = new UsageView($("view-usage"), { showError });
     views.queue = new QueueView($("view-queue"), { showError });
     views.audit = new AuditView($("view-audit"), { showError });
+    views.models = new ModelsView($("view-models"), { showError });
     window.addEventListener("hashchange", () => route());
     route({ focus: false });
   }

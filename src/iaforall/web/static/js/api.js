@@ -36,7 +36,8 @@ async function errorFromResponse(response) {
   } catch {
     // Not JSON (a proxy page, say): the status alone tells enough.
   }
-  const error = body.error || {};
+  // Ollama's endpoints (/api/pull…) say {"error": "message"}; ours, {"error": {...}}
+  const error = typeof body.error === "string" ? { message: body.error } : body.error || {};
   const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
   return new ApiError("http", {
     status: response.status,
@@ -95,6 +96,30 @@ export async function apiBlob(method, path, body, signal) {
 export async function api(method, path, body) {
   const response = await send(method, path, body);
   return response.status === 204 ? null : response.json();
+}
+
+/** A call answered with JSON lines (Ollama's /api/pull): yields each object as it comes; an
+ * {"error"} line throws an ApiError of kind "stream". */
+export async function* apiLines(method, path, body) {
+  const response = await send(method, path, body);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end = buffer.indexOf("\n");
+    while (end !== -1) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (line) {
+        const event = JSON.parse(line);
+        if (event.error) throw new ApiError("stream", { message: String(event.error) });
+        yield event;
+      }
+      end = buffer.indexOf("\n");
+    }
+  }
 }
 
 /** Split an event stream into events as they arrive: yields {event, data}. */
