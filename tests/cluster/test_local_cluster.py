@@ -241,7 +241,7 @@ def _ours_in_proc(root: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def cluster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if not RAY.is_file():
-        pytest.skip("Ray is not installed (pip install 'iaforall[cluster]')")
+        pytest.skip("Ray is not installed (pip install 'ray[serve]>=2.50')")
     home = tmp_path_factory.mktemp("cluster-home")
     yield home
     iaforall("down", home=home)  # whatever a failed test left behind

@@ -136,9 +136,9 @@ def test_everything_installed_is_all_ok_and_no_cluster_row() -> None:
             "broken",
             "pip install 'sqlite-vec>=0.1.6,<0.2'",
         ),
-        ({"schema": "ahead"}, "database", "broken", "pip install --upgrade iaforall"),
+        ({"schema": "ahead"}, "database", "broken", None),
         ({"database": "OperationalError: unable to open"}, "database", "broken", None),
-        ({"cluster": "ray://head:10001"}, "cluster", "missing", "pip install 'iaforall[cluster]'"),
+        ({"cluster": "ray://head:10001"}, "cluster", "missing", "pip install 'ray[serve]>=2.50'"),
         (
             {"cluster": "ray://head:10001", "ray": True},
             "cluster",

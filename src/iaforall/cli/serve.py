@@ -38,7 +38,7 @@ def cluster_problem(settings: Settings) -> str | None:
     if not cluster.cluster.startswith("ray://"):
         return f"--cluster takes Ray Client's address, ray://HOST:PORT (not {cluster.cluster!r})."
     if importlib.util.find_spec("ray") is None:
-        return "Ray is not installed: pip install 'iaforall[cluster]' (on every node too)."
+        return "Ray is not installed: pip install 'ray[serve]>=2.50' (on every node too)."
     token = cluster.token_path(settings.store.home)
     if cluster.cluster_auth == "token" and not token.is_file():
         return (

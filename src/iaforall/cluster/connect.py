@@ -53,7 +53,7 @@ def connect(
         import ray
     except ImportError:
         raise ClusterError(
-            "Ray is not installed: pip install 'iaforall[cluster]' (on every node too)."
+            "Ray is not installed: pip install 'ray[serve]>=2.50' (on every node too)."
         ) from None
     if ray.is_initialized():
         return

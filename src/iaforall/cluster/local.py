@@ -37,7 +37,7 @@ from iaforall.settings import child_environment
 Auth = Literal["token", "disabled"]
 NODE_MARK = "IAFORALL_RAY_NODE"
 READY_LINE = "Ray runtime started."
-RAY_MISSING = "Ray is not installed here: pip install 'iaforall[cluster]'"
+RAY_MISSING = "Ray is not installed here: pip install 'ray[serve]>=2.50'"
 # Ports Ray gives fixed defaults to; one free port each, per node (the head adds the dashboard).
 NODE_PORTS = (
     "node-manager-port",

