@@ -67,6 +67,9 @@ class PackagedModel:
     size: int
     sha256: str
     licence: str
+    # Whether a chat without a system message gets the chat template's built-in system
+    # prompt (True) or an empty one (False): what bench/quality.py measured as better.
+    builtin_system_prompt: bool = False
 
     @property
     def requirements(self) -> tuple[str, ...]:
