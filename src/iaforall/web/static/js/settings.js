@@ -66,7 +66,8 @@ export class SettingsPanel {
     if (!builtin.text) key = "builtin_prompt_none";
     else if ($("system-prompt").value) key = "builtin_prompt_replaced";
     else if ($("remove-builtin-prompt").checked) key = "builtin_prompt_removed";
-    else key = builtin.used ? "builtin_prompt_used" : "builtin_prompt_unused";
+    else if (builtin.used) key = "builtin_prompt_used";
+    else key = "builtin_prompt_unused";
     $("builtin-prompt-status").textContent = t(key, { model });
     text.textContent = builtin.text || "";
     text.hidden = !builtin.text;
