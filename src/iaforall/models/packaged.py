@@ -107,6 +107,7 @@ _MODELS = (
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         licence=_ANONYMOUS,
+        builtin_system_prompt=False,  # 51/60 with it, 52/60 without
     ),
     PackagedModel(
         name="smollm2:135m",
@@ -117,6 +118,7 @@ _MODELS = (
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         licence="Apache-2.0 (SmolLM2 by Hugging Face, packaged by Simon Willison).",
+        builtin_system_prompt=True,  # 19/60 with it, 17/60 without (README, Performance)
     ),
 )
 
