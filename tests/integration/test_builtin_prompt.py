@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from iaforall.models.packaged import PACKAGED
-from tests.real_server import SMOL, RealServer, start_server, stop_server
+from tests.real_server import QWEN, SMOL, RealServer, start_server, stop_server
 
 SMOLLM_PROMPT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+QWEN_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 HELLO = [{"role": "user", "content": "Say hello."}]
 
 
@@ -26,9 +27,9 @@ def builtin_on(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     stop_server(real)
 
 
-def returned_prompt(server: RealServer, messages: list[dict[str, Any]]) -> str:
+def returned_prompt(server: RealServer, messages: list[dict[str, Any]], model: str = SMOL) -> str:
     body = {
-        "model": SMOL,
+        "model": model,
         "messages": messages,
         "max_tokens": 1,
         "iaforall": {"return_prompt": True},
@@ -66,8 +67,15 @@ def test_a_conversation_removes_it_in_the_web_app(builtin_on: RealServer) -> Non
         assert shown["builtin_system_prompt"]["used"] is not removed
 
 
-def test_by_default_each_model_gets_what_was_measured_for_it(server: RealServer) -> None:
-    measured = PACKAGED[SMOL].builtin_system_prompt
-    assert (SMOLLM_PROMPT in returned_prompt(server, HELLO)) is measured
-    read = httpx.get(f"{server.url}/web/api/models/builtin-prompt", params={"model": SMOL})
-    assert read.json() == {"model": SMOL, "text": SMOLLM_PROMPT, "used": measured}
+@pytest.mark.parametrize(("model", "text"), [(SMOL, SMOLLM_PROMPT), (QWEN, QWEN_PROMPT)])
+def test_by_default_each_model_gets_what_was_measured_for_it(
+    server: RealServer, model: str, text: str
+) -> None:
+    """One server, two models, each its own measured choice (SmolLM2 keeps its prompt, Qwen
+    0.5B gets an empty one: bench/quality.py)."""
+    measured = PACKAGED[model].builtin_system_prompt
+    assert (text in returned_prompt(server, HELLO, model)) is measured
+    read = httpx.get(
+        f"{server.url}/web/api/models/builtin-prompt", params={"model": model}, timeout=60
+    )
+    assert read.json() == {"model": model, "text": text, "used": measured}
