@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} cases per category")
     parser.add_argument("--home", type=Path, help="a store to reuse (default: a temporary one)")
     # One thread: on a shared machine, llama.cpp's threads wait on each other when the cores
-    # are busy, and two threads went ten times slower than one here (pass/fail is the same).
+    # are busy; two went 3 to 10 times slower than one here, for the same passes.
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every answer to this file")
     parser.add_argument("--verbose", action="store_true", help="print each failed case")
