@@ -17,7 +17,7 @@ from typing import Any
 from iaforall.core.errors import EngineUnavailable, IAForAllError
 from iaforall.core.events import Chunk
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
-from iaforall.engines.protocol import Capabilities, EngineState
+from iaforall.engines.protocol import BuiltinPrompt, Capabilities, EngineState
 
 Script = list[str | IAForAllError]
 
@@ -27,6 +27,7 @@ class FakeEngine:
         self.model = model
         self.capabilities = capabilities
         self.delay = delay
+        self.builtin = BuiltinPrompt(None, False)  # a test may give it a template's prompt
         self.scripts: deque[Script] = deque()
         self.requests: list[GenerationRequest] = []
         self.active = 0
@@ -107,7 +108,13 @@ class FakeEngine:
         }
 
     async def render_prompt(self, request: ChatRequest) -> str:
-        return "".join(f"<{m['role']}>{m.get('content', '')}\n" for m in request.messages)
+        messages = list(request.messages)
+        if self.builtin.used and messages and messages[0].get("role") != "system":
+            messages.insert(0, {"role": "system", "content": self.builtin.text})  # as templates do
+        return "".join(f"<{m['role']}>{m.get('content', '')}\n" for m in messages)
+
+    async def builtin_prompt(self) -> BuiltinPrompt:
+        return self.builtin
 
     async def count_tokens(self, text: str) -> int:
         """One token a word: a stand-in for a tokenizer."""

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "qwen2.5-coder:1.5b"
 
+
+_YES_NO = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
 
 # Fields that get no command-line flag (cli/settings_flags.py): secrets show in `ps`.
 _NO_FLAG: dict[str, JsonValue] = {"flag": False}
@@ -112,13 +114,25 @@ class EngineSettings(BaseSettings):
             "beyond it unloads the least recently used idle model. 0: half the physical RAM."
         ),
     )
-    template_default_system: bool = Field(
-        False,
+    template_default_system: Literal["auto", "on", "off"] = Field(
+        "auto",
         description=(
-            "Let a chat template insert its built-in system prompt when the request has none. "
-            "Off by default: an empty system message is sent instead, so nothing hidden is added."
+            "When a chat has no system message: 'on' lets the model's chat template add its "
+            "built-in system prompt, 'off' sends an empty system message instead, 'auto' does "
+            "what bench/quality.py measured as better for each packaged model. Either way the "
+            "prompt shown to users (return_prompt, the web app) is exactly what the model sees."
         ),
     )
+
+    @field_validator("template_default_system", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        """The yes/no values this setting took before it had 'auto' (true: on, false: off)."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in _YES_NO:
+            return _YES_NO[value.strip().lower()]
+        return value
 
     def resolved_threads(self) -> int:
         return self.threads or available_cores()

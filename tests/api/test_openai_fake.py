@@ -102,7 +102,12 @@ async def test_return_prompt_shows_exactly_what_was_sent(fake: FakeWorld) -> Non
     r = await fake.client.post(CHAT, json=body)
     assert r.json()["iaforall"]["prompt"] == "<user>hi\n"
     r = await fake.client.post("/v1/chat/prompt", json=chat())
-    assert r.json() == {"object": "chat.prompt", "model": "tiny:latest", "prompt": "<user>hi\n"}
+    assert r.json() == {
+        "object": "chat.prompt",
+        "model": "tiny:latest",
+        "prompt": "<user>hi\n",
+        "builtin_system_prompt": {"text": None, "used": False},
+    }
     r = await fake.client.post(CHAT, json={**body, "stream": True})
     assert json.loads(sse_data(r.text)[0])["iaforall"]["prompt"] == "<user>hi\n"
 

@@ -62,13 +62,13 @@ def test_flags_are_typed_by_their_fields(tmp_path: Path) -> None:
     settings = serve(
         "--espeak", "system", "--rules-file", str(tmp_path / "rules.toml"),
         "--cluster-autoscaling", '{"m:1b": [1, 3]}', "--retrieval-vector-weight", "0.5",
-        "--no-template-default-system", "--home", str(tmp_path),
+        "--template-default-system", "off", "--home", str(tmp_path),
     )  # fmt: skip
     assert settings.voice.espeak == "system"
     assert settings.policy.rules_file == tmp_path / "rules.toml"
     assert settings.cluster.bounds("m:1b") == (1, 3)
     assert settings.knowledge.retrieval_vector_weight == 0.5
-    assert settings.engine.template_default_system is False
+    assert settings.engine.template_default_system == "off"
     assert settings.store.home == tmp_path
 
 

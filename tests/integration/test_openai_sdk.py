@@ -7,6 +7,7 @@ import time
 import openai
 import pytest
 
+from iaforall.models.packaged import PACKAGED
 from tests.real_server import SMOL, RealServer
 
 HELLO = [{"role": "user", "content": "Say hello in one short sentence."}]
@@ -140,12 +141,13 @@ def test_logprobs(client: openai.OpenAI) -> None:
 
 
 def test_no_hidden_prompt(client: openai.OpenAI) -> None:
-    """The template's built-in identity prompt is not added; what the model saw is returned."""
+    """What the model saw is returned: the template's built-in prompt exactly when it is
+    used for this model (see tests/integration/test_builtin_prompt.py), and the user's own."""
     raw = client.chat.completions.with_raw_response.create(
         model=SMOL, messages=HELLO, max_tokens=2, extra_body={"iaforall": {"return_prompt": True}}
     )
     prompt = raw.http_response.json()["iaforall"]["prompt"]
-    assert "SmolLM" not in prompt and "Hugging Face" not in prompt
+    assert ("SmolLM" in prompt) is PACKAGED[SMOL].builtin_system_prompt
     assert "Say hello in one short sentence." in prompt
     mine = [{"role": "system", "content": "Tu es un assistant."}, *HELLO]
     raw = client.chat.completions.with_raw_response.create(

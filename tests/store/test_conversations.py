@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import inspect, text
 
 from iaforall.core.errors import InvalidRequest, NotFound
-from iaforall.core.types import Usage
+from iaforall.core.types import ConversationId, Usage
 from iaforall.store.conversations import (
     Conversations,
     MessageView,
@@ -254,3 +256,27 @@ def test_imported_messages_keep_their_images(store: Conversations) -> None:
     created = store.create("alice", messages=[NewMessage("user", "Read this", images=(image,))])
     (ref,) = created.messages[0].images
     assert store.image("alice", created.id, ref.id).data == image.data
+
+
+def test_conversations_from_before_keep_the_models_builtin_prompt(database_url: str) -> None:
+    """Upgrading a database of the previous schema: its conversations get
+    `remove_builtin_prompt` false (the model's own default), and new ones may set it."""
+    database = Database(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+        connection.execute(
+            text(
+                "insert into conversations (id, owner, title, system_prompt, settings, knowledge,"
+                " created_at, updated_at) values ('c1', 'me', 'old', '', '{}', '[]',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    database.upgrade()
+    store = Conversations(database)
+    assert store.get("me", ConversationId("c1")).remove_builtin_prompt is False
+    made = store.create("me", remove_builtin_prompt=True)
+    assert store.get("me", made.id).remove_builtin_prompt is True
+    database.close()

@@ -23,7 +23,7 @@ from iaforall.core.errors import IAForAllError
 from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
 from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Principal
 from iaforall.engines.pool import EnginePool
-from iaforall.engines.protocol import Capabilities
+from iaforall.engines.protocol import BuiltinPrompt, Capabilities
 from iaforall.engines.runtime import Kind
 from iaforall.knowledge.retrieve import Citation, Retriever, question_of, with_sources
 from iaforall.people.gate import Gate
@@ -176,6 +176,12 @@ class Pipeline:
         chat = await self._with_images(chat, caps, count=question.count_images)
         chat, _ = await self._with_knowledge(chat, question.knowledge, query)
         return chat.model, await self._dispatcher.render_prompt(chat)
+
+    async def builtin_prompt(self, name: str) -> tuple[ModelId, BuiltinPrompt]:
+        """A chat model's own system prompt (read from its chat template) and whether this
+        server lets the template add it to a chat without one; loads the model."""
+        model, _ = self._dispatcher.resolve(name)
+        return model, await self._dispatcher.builtin_prompt(model)
 
     async def count_tokens(self, question: Question) -> tuple[ModelId, int]:
         """How many tokens the model would be given for this chat: that exact text, counted

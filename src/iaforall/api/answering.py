@@ -3,6 +3,7 @@ and our `iaforall` fields that ride in answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -27,6 +28,17 @@ PipelineDep = Annotated[Pipeline, Depends(pipeline_of)]
 def language_of(request: Request) -> str | None:
     """The language the rules' messages are given in: the client's first choice."""
     return preferred_language(request.headers.get("accept-language", ""))
+
+
+async def builtin_prompt_field(
+    pipeline: Pipeline, model: str, messages: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The model's built-in system prompt as a prompt route shows it beside the prompt: its
+    text (None: the template has none) and whether this chat gets it (it has no system
+    message, and the server lets the template add its own)."""
+    _, builtin = await pipeline.builtin_prompt(model)
+    has_system = bool(messages) and messages[0].get("role") == "system"
+    return {"text": builtin.text, "used": builtin.used and not has_system}
 
 
 def merged(fields: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
 from iaforall.engines.pool import EngineFactory, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from iaforall.models.projector import projector_for
+from iaforall.models.system_prompt import uses_builtin_prompt
 from iaforall.settings import EngineSettings
 
 
@@ -121,7 +122,9 @@ def serve_factory(
             threads=threads,
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,
-            template_default_system=settings.template_default_system,
+            template_default_system=uses_builtin_prompt(
+                settings.template_default_system, entry.sha256
+            ),
             mmproj=str(projector) if projector else None,
         )
         memory = budget.estimate(

@@ -33,6 +33,15 @@ class Capabilities:
     vision: bool = False  # a projector: image parts go to the model itself, not to OCR
 
 
+@dataclass(frozen=True, slots=True)
+class BuiltinPrompt:
+    """The system prompt a model's chat template adds to a chat that has none (None: the
+    template has none), and whether this server lets it (else it sends an empty one)."""
+
+    text: str | None
+    used: bool
+
+
 class Engine(Protocol):
     model: ModelId
     capabilities: Capabilities
@@ -54,6 +63,9 @@ class Engine(Protocol):
 
     async def count_tokens(self, text: str) -> int:
         """How many tokens a rendered prompt is, by the model's own tokenizer."""
+
+    async def builtin_prompt(self) -> BuiltinPrompt:
+        """The chat template's own system prompt, and whether it is used here."""
 
     async def stats(self) -> dict[str, Any]:
         """Resident memory, busy slots and the like, for `ps` and `/health`."""

@@ -25,7 +25,7 @@ from iaforall.core.types import (
     Usage,
 )
 from iaforall.engines.pool import EnginePool
-from iaforall.engines.protocol import Capabilities
+from iaforall.engines.protocol import BuiltinPrompt, Capabilities
 from iaforall.observability.metrics import Metrics
 from iaforall.scheduling.loop import Scheduler, Ticket
 from iaforall.scheduling.policy import DEFAULT_MAX_TOKENS, token_cost
@@ -176,6 +176,11 @@ class Dispatcher:
         """The exact prompt text; loads the model but takes no generation slot."""
         async with self.pool.use(request.model) as engine:
             return await engine.render_prompt(request)
+
+    async def builtin_prompt(self, model: ModelId) -> BuiltinPrompt:
+        """The model's own system prompt and whether it is used; loads the model."""
+        async with self.pool.use(model) as engine:
+            return await engine.builtin_prompt()
 
     async def count_tokens(self, model: ModelId, text: str) -> int:
         """A rendered prompt's length in the model's own tokens; no generation slot."""

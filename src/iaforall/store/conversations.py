@@ -74,6 +74,7 @@ class ConversationView:
     snippet: str | None = None
     knowledge: tuple[KnowledgeBaseId, ...] = ()  # bases searched for each answer
     knowledge_files: tuple[DocumentId, ...] = ()  # and single files
+    remove_builtin_prompt: bool = False  # no system prompt: an empty one, not the model's
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def _view(c: Conversation, *, with_messages: bool = True) -> ConversationView:
         len(c.messages) if with_messages else 0,
         knowledge=tuple(KnowledgeBaseId(kb) for kb in c.knowledge or ()),
         knowledge_files=tuple(DocumentId(d) for d in c.knowledge_files or ()),
+        remove_builtin_prompt=bool(c.remove_builtin_prompt),
     )
 
 
@@ -318,6 +320,7 @@ class Conversations:
         title: str = "",
         model: str | None = None,
         system_prompt: str = "",
+        remove_builtin_prompt: bool = False,
         settings: dict[str, Any] | None = None,
         messages: Sequence[NewMessage] = (),
         knowledge: Sequence[KnowledgeBaseId] = (),
@@ -330,6 +333,7 @@ class Conversations:
             title=title,
             model=model,
             system_prompt=system_prompt,
+            remove_builtin_prompt=remove_builtin_prompt,
             settings=dict(settings or {}),
             knowledge=list(knowledge),
             knowledge_files=list(knowledge_files),
@@ -362,8 +366,8 @@ class Conversations:
     def update(
         self, owner: str, conversation_id: ConversationId, **changes: Any
     ) -> ConversationView:
-        """Set `title`, `model`, `system_prompt`, `knowledge`, `knowledge_files`; merge
-        `settings` key by key."""
+        """Set `title`, `model`, `system_prompt`, `remove_builtin_prompt`, `knowledge`,
+        `knowledge_files`; merge `settings` key by key."""
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
             for name, value in changes.items():

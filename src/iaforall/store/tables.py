@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -42,6 +42,10 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str] = mapped_column(Text, default="")
+    # Without a system prompt of its own: an empty one, rather than the model's built-in one.
+    remove_builtin_prompt: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Knowledge base ids whose passages are searched for each answer.
     knowledge: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from iaforall.core.errors import EngineUnavailable
+from iaforall.engines.protocol import BuiltinPrompt
 from tests.conftest import FakeWorld
 from tests.sse import events
 
@@ -76,6 +77,7 @@ async def test_the_system_prompt_and_history_reach_the_model(fake: FakeWorld) ->
         "model": "tiny:latest",
         "prompt": "<system>Réponds en français.\n<user>one\n<assistant>one\n<user>two\n"
         "<assistant>Deux !\n<user>three\n",
+        "builtin_system_prompt": {"text": None, "used": False},
     }
 
 
@@ -256,3 +258,38 @@ async def test_bad_input_gets_clear_errors_and_loses_nothing(fake: FakeWorld) ->
         and kept["messages"] == []
         and kept["settings"]["temperature"] is None
     )
+
+
+async def test_the_models_builtin_prompt_is_shown_and_can_be_removed(fake: FakeWorld) -> None:
+    """A template's own system prompt: shown in the settings and in what the model sees;
+    `remove_builtin_prompt` sends an empty system message instead; one's own replaces it."""
+    await fake.client.get("/web/api/models/builtin-prompt", params={"model": "tiny"})
+    engine = fake.engine("tiny:latest")
+    engine.builtin = BuiltinPrompt("You are Tiny.", used=True)
+    shown = await fake.client.get("/web/api/models/builtin-prompt", params={"model": "tiny"})
+    assert shown.json() == {"model": "tiny:latest", "text": "You are Tiny.", "used": True}
+
+    cid = (await new_conversation(fake.client))["id"]
+    seen = (await fake.client.post(f"{API}/{cid}/prompt", json={"draft": "hi"})).json()
+    assert seen["prompt"] == "<system>You are Tiny.\n<user>hi\n"
+    assert seen["builtin_system_prompt"] == {"text": "You are Tiny.", "used": True}
+
+    patched = await fake.client.patch(f"{API}/{cid}", json={"remove_builtin_prompt": True})
+    assert patched.json()["remove_builtin_prompt"] is True
+    seen = (await fake.client.post(f"{API}/{cid}/prompt", json={"draft": "hi"})).json()
+    assert seen["prompt"] == "<system>\n<user>hi\n"
+    assert seen["builtin_system_prompt"]["used"] is False
+    await fake.client.post(f"{API}/{cid}/reply", json={"content": "hi"})
+    assert engine.requests[-1].messages[0] == {"role": "system", "content": ""}
+
+    await fake.client.patch(f"{API}/{cid}", json={"system_prompt": "Be brief."})
+    seen = (await fake.client.post(f"{API}/{cid}/prompt", json={"draft": "hi"})).json()
+    assert seen["prompt"].startswith("<system>Be brief.\n<user>hi\n<assistant>hi\n")
+    created = await new_conversation(fake.client, remove_builtin_prompt=True)
+    assert created["remove_builtin_prompt"] is True
+
+
+async def test_the_builtin_prompt_of_an_unknown_model_is_a_404(fake: FakeWorld) -> None:
+    response = await fake.client.get("/web/api/models/builtin-prompt", params={"model": "nope"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["error"]["message"]

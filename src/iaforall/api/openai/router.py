@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from iaforall.answering import KnowledgeAsk, Pipeline, Question
-from iaforall.api.answering import PipelineDep, extension_fields, language_of
+from iaforall.api.answering import (
+    PipelineDep,
+    builtin_prompt_field,
+    extension_fields,
+    language_of,
+)
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, user_of
 from iaforall.api.extension import KnowledgeOptions
@@ -44,9 +49,16 @@ async def chat_completions(request: Request, pipeline: PipelineDep, me: Principa
 async def chat_prompt(request: Request, pipeline: PipelineDep, user: UserDep) -> dict[str, Any]:
     """What the model would be given for this chat: the exact text its template renders."""
     body = await json_body(request, ChatCompletionBody)
-    question = Question(body.to_core(user), knowledge=_knowledge(body.iaforall.knowledge))
+    chat = body.to_core(user)
+    question = Question(chat, knowledge=_knowledge(body.iaforall.knowledge))
     model, prompt = await pipeline.prompt(question)
-    return {"object": "chat.prompt", "model": model, "prompt": prompt}
+    builtin = await builtin_prompt_field(pipeline, model, chat.messages)
+    return {
+        "object": "chat.prompt",
+        "model": model,
+        "prompt": prompt,
+        "builtin_system_prompt": builtin,
+    }
 
 
 @router.post("/completions", response_model=None, openapi_extra=json_doc(CompletionBody))

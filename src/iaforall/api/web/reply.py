@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from iaforall.answering import KnowledgeAsk, Question
-from iaforall.api.answering import PipelineDep, language_of
+from iaforall.api.answering import PipelineDep, builtin_prompt_field, language_of
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services, user_of
 from iaforall.api.errors import sse_error
@@ -65,11 +65,13 @@ def chat_request(
     images: Mapping[str, NewImage],
     most_images: int,
 ) -> ChatRequest:
-    """The conversation as the model sees it: its system prompt only if the user wrote one;
-    messages with images as content parts (read for the model by the pipeline), the last
-    `most_images` of them (`images`, from `history_images`)."""
+    """The conversation as the model sees it: its system prompt if the user wrote one, else
+    an empty one if the user removed the model's built-in prompt, else none (the engine then
+    does what is chosen for the model: see models/system_prompt.py); messages with images
+    as content parts (read for the model by the pipeline), the last `most_images` of them
+    (`images`, from `history_images`)."""
     messages: list[dict[str, Any]] = []
-    if conversation.system_prompt:
+    if conversation.system_prompt or conversation.remove_builtin_prompt:
         messages.append({"role": "system", "content": conversation.system_prompt})
     messages += with_parts(history, images, most_images)
     return ChatRequest(
@@ -278,4 +280,19 @@ async def prompt(
     resolved, prompt = await pipeline.prompt(
         Question(chat, knowledge=knowledge, count_images=False)
     )
-    return {"model": resolved, "prompt": prompt}
+    builtin = await builtin_prompt_field(pipeline, resolved, chat.messages)
+    return {"model": resolved, "prompt": prompt, "builtin_system_prompt": builtin}
+
+
+@router.get("/models/builtin-prompt")
+async def builtin_prompt(
+    pipeline: PipelineDep,
+    svc: ServicesDep,
+    user: UserDep,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """A chat model's built-in system prompt, read from its chat template, and whether a
+    conversation without a system prompt gets it: the settings show it, to replace (write
+    one's own) or remove (an empty system message). It loads the model."""
+    resolved, found = await pipeline.builtin_prompt(model or svc.settings.server.model)
+    return {"model": resolved, "text": found.text, "used": found.used}

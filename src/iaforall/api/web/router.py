@@ -131,6 +131,7 @@ async def _create(
         title=body.title,
         model=body.model,
         system_prompt=body.system_prompt,
+        remove_builtin_prompt=body.remove_builtin_prompt,
         settings=body.settings.model_dump(),
         messages=messages,
         knowledge=body.knowledge if knowledge is None else knowledge,

@@ -50,10 +50,17 @@ class GenerationSettings(_Strict):
 MAX_BASES = 16  # knowledge bases searched for one conversation
 
 
+_REMOVE_BUILTIN = (
+    "With no system prompt of its own, send the model an empty one rather than letting its "
+    "chat template add its built-in prompt."
+)
+
+
 class ConversationCreate(_Strict):
     title: Text = Field("", max_length=200)
     model: str | None = Field(None, max_length=200)
     system_prompt: Text = Field("", max_length=MAX_TEXT)
+    remove_builtin_prompt: bool = Field(False, description=_REMOVE_BUILTIN)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     knowledge: list[KnowledgeBaseId] = Field(default_factory=list, max_length=MAX_BASES)
     knowledge_files: list[DocumentId] = Field(default_factory=list, max_length=MAX_BASES)
@@ -63,6 +70,7 @@ class ConversationPatch(_Strict):
     title: Text | None = Field(None, max_length=200)
     model: str | None = Field(None, max_length=200)
     system_prompt: Text | None = Field(None, max_length=MAX_TEXT)
+    remove_builtin_prompt: bool | None = Field(None, description=_REMOVE_BUILTIN)
     settings: GenerationSettings | None = None
     knowledge: list[KnowledgeBaseId] | None = Field(None, max_length=MAX_BASES)
     knowledge_files: list[DocumentId] | None = Field(None, max_length=MAX_BASES)
@@ -151,6 +159,7 @@ class ConversationOut(BaseModel):
     title: str
     model: str | None
     system_prompt: str
+    remove_builtin_prompt: bool = False
     settings: GenerationSettings
     knowledge: list[KnowledgeBaseId]
     knowledge_files: list[DocumentId] = []
@@ -164,6 +173,7 @@ class ConversationOut(BaseModel):
             "title": c.title,
             "model": c.model,
             "system_prompt": c.system_prompt,
+            "remove_builtin_prompt": c.remove_builtin_prompt,
             "settings": GenerationSettings.model_validate(c.settings),
             "knowledge": list(c.knowledge),
             "knowledge_files": list(c.knowledge_files),
@@ -225,6 +235,7 @@ class ExportedConversation(BaseModel):
     title: Text = Field("", max_length=200)
     model: str | None = Field(None, max_length=200)
     system_prompt: Text = Field("", max_length=MAX_TEXT)
+    remove_builtin_prompt: bool = False
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -243,6 +254,7 @@ class ExportedConversation(BaseModel):
             title=c.title,
             model=c.model,
             system_prompt=c.system_prompt,
+            remove_builtin_prompt=c.remove_builtin_prompt,
             settings=GenerationSettings.model_validate(c.settings),
             created_at=c.created_at,
             updated_at=c.updated_at,

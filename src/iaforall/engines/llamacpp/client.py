@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,8 @@ from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.llamacpp.errors import error_from_body
 from iaforall.engines.llamacpp.payload import chat_messages, request_path_and_body
 from iaforall.engines.llamacpp.toolcalls import recover_in_stream, tool_names
+from iaforall.engines.protocol import BuiltinPrompt
+from iaforall.models.system_prompt import builtin_prompt
 
 REPLICA_HEADER = "X-IAForAll-Replica"  # which replica answered, when on a cluster
 _USAGE_KEY = b'"usage":'
@@ -53,6 +55,7 @@ class WorkerClient:
         self.url = url
         self._read_timeout = read_timeout
         self._template_default_system = template_default_system
+        self._builtin: BuiltinPrompt | None = None  # read from the template once
         self._where = where  # "engine", or "replica": named in the errors users see
         self.served_by: Counter[str] = Counter()  # answers per replica (cluster/replica.py)
         # aiohttp, for its C HTTP parser: relaying a token costs the gateway half the CPU it
@@ -136,13 +139,21 @@ class WorkerClient:
             await chunks.aclose()
 
     async def render_prompt(self, request: ChatRequest) -> str:
-        body: dict[str, Any] = {
-            "messages": chat_messages(
-                request, template_default_system=self._template_default_system
-            )
-        }
-        if request.tools:
-            body["tools"] = list(request.tools)
+        messages = chat_messages(request, template_default_system=self._template_default_system)
+        return await self._apply_template(messages, request.tools)
+
+    async def builtin_prompt(self) -> BuiltinPrompt:
+        if self._builtin is None:
+            text = await builtin_prompt(self._apply_template)
+            self._builtin = BuiltinPrompt(text, self._template_default_system and text is not None)
+        return self._builtin
+
+    async def _apply_template(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()
+    ) -> str:
+        body: dict[str, Any] = {"messages": list(messages)}
+        if tools:
+            body["tools"] = list(tools)
         try:
             async with self.session.post(self._prefix + "/apply-template", json=body) as response:
                 if response.status != 200:
@@ -208,6 +219,9 @@ class ClientEngine:
 
     async def count_tokens(self, text: str) -> int:
         return await self._ready().count_tokens(text)
+
+    async def builtin_prompt(self) -> BuiltinPrompt:
+        return await self._ready().builtin_prompt()
 
 
 def _usage(chunk: dict[str, Any]) -> Usage:

@@ -10,6 +10,7 @@ from iaforall.engines.llamacpp.engine import LlamaCppEngine
 from iaforall.engines.pool import EngineFactory, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine
 from iaforall.models.projector import projector_for
+from iaforall.models.system_prompt import uses_builtin_prompt
 from iaforall.settings import EngineSettings
 
 __all__ = ["llamacpp_factory", "projector_for"]
@@ -29,7 +30,9 @@ def llamacpp_factory(
             log_file=log_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}.log",
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,
-            template_default_system=settings.template_default_system,
+            template_default_system=uses_builtin_prompt(
+                settings.template_default_system, entry.sha256
+            ),
             mmproj=projector_for(entry.path),
             prompt_cache_mb=settings.prompt_cache_mb,
         )

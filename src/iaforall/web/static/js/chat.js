@@ -87,6 +87,7 @@ export class Chat {
         conversation = await createConversation({
           model,
           system_prompt: conversation.system_prompt || "",
+          remove_builtin_prompt: Boolean(conversation.remove_builtin_prompt),
           settings: conversation.settings,
           knowledge: conversation.knowledge || [],
           knowledge_files: conversation.knowledge_files || [],

@@ -25,7 +25,7 @@ import { Talk } from "./talk.js";
 
 const $ = (id) => document.getElementById(id);
 const blank = () => ({
-  id: null, title: "", model: null, system_prompt: "", messages: [], knowledge: [], knowledge_files: [],
+  id: null, title: "", model: null, system_prompt: "", remove_builtin_prompt: false, messages: [], knowledge: [], knowledge_files: [],
   settings: { temperature: null, top_p: null, max_tokens: null, seed: null },
 });
 

@@ -1,5 +1,6 @@
 // "Settings and transparency": the conversation's system prompt and generation settings,
-// and the exact text the model is given. Nothing is hidden from the user.
+// the model's built-in prompt (shown, to replace or remove), and the exact text the model is
+// given. Nothing is hidden from the user.
 
 import { api } from "./api.js";
 import { conversationPath, patchConversation } from "./conversations.js";
@@ -26,11 +27,57 @@ export class SettingsPanel {
     });
     $("settings-close").addEventListener("click", () => this.dialog.close());
     $("prompt-button").addEventListener("click", () => this.showPrompt());
+    this.builtin = null; // { model, text, used } of the model shown, once read
+    $("system-prompt").addEventListener("input", () => this.showBuiltin());
+    $("remove-builtin-prompt").addEventListener("change", () => this.showBuiltin());
+    $("replace-builtin-prompt").addEventListener("click", () => {
+      const own = $("system-prompt");
+      own.value = this.builtin?.text || "";
+      this.showBuiltin();
+      own.focus();
+    });
+  }
+
+  /** The model's built-in prompt, read from its chat template by the server. */
+  async readBuiltin() {
+    const conversation = this.host.conversation();
+    const model = this.host.model() || conversation.model || "";
+    this.builtin = null;
+    $("builtin-prompt-status").textContent = t("builtin_prompt_loading", { model: model || "…" });
+    $("builtin-prompt-text").hidden = true;
+    $("replace-builtin-prompt").hidden = true;
+    try {
+      const query = model ? `?model=${encodeURIComponent(model)}` : "";
+      this.builtin = await api("GET", `/web/api/models/builtin-prompt${query}`);
+    } catch (err) {
+      $("builtin-prompt-status").textContent = err.message || String(err);
+      return;
+    }
+    this.showBuiltin();
+  }
+
+  /** Say what becomes of the built-in prompt with the form as it is now. */
+  showBuiltin() {
+    const builtin = this.builtin;
+    if (!builtin) return;
+    const model = builtin.model;
+    const text = $("builtin-prompt-text");
+    let key;
+    if (!builtin.text) key = "builtin_prompt_none";
+    else if ($("system-prompt").value) key = "builtin_prompt_replaced";
+    else if ($("remove-builtin-prompt").checked) key = "builtin_prompt_removed";
+    else if (builtin.used) key = "builtin_prompt_used";
+    else key = "builtin_prompt_unused";
+    $("builtin-prompt-status").textContent = t(key, { model });
+    text.textContent = builtin.text || "";
+    text.hidden = !builtin.text;
+    $("replace-builtin-prompt").hidden = !builtin.text;
   }
 
   open() {
     const conversation = this.host.conversation();
     $("system-prompt").value = conversation.system_prompt || "";
+    $("remove-builtin-prompt").checked = Boolean(conversation.remove_builtin_prompt);
     for (const name of FIELDS) {
       const value = conversation.settings?.[name];
       $(`setting-${name}`).value = value ?? "";
@@ -39,6 +86,7 @@ export class SettingsPanel {
     $("prompt-output").hidden = true;
     $("prompt-output-label").hidden = true;
     openDialog(this.dialog, $("system-prompt"));
+    this.readBuiltin();
   }
 
   /** The form's values, or null (with the invalid field focused) when one is wrong. */
@@ -55,7 +103,11 @@ export class SettingsPanel {
       }
       settings[name] = raw === "" ? null : Number(raw);
     }
-    return { system_prompt: $("system-prompt").value, settings };
+    return {
+      system_prompt: $("system-prompt").value,
+      remove_builtin_prompt: $("remove-builtin-prompt").checked,
+      settings,
+    };
   }
 
   async save() {
@@ -89,7 +141,11 @@ export class SettingsPanel {
         const body = { draft, ...(model ? { model } : {}) };
         result = await api("POST", `${conversationPath(conversation.id)}/prompt`, body);
       } else {
-        const messages = [{ role: "system", content: conversation.system_prompt || "" }];
+        // As the conversation will be sent: a system message only if one was written, or
+        // an empty one if the model's built-in prompt was removed.
+        const system = conversation.system_prompt || "";
+        const messages = system || conversation.remove_builtin_prompt
+          ? [{ role: "system", content: system }] : [];
         const body = { model, messages };
         if (draft) messages.push({ role: "user", content: draft });
         // The passages of the chosen knowledge bases go before the question, as they will.
@@ -101,7 +157,9 @@ export class SettingsPanel {
       output.textContent = result.prompt;
       output.hidden = false;
       $("prompt-output-label").hidden = false;
-      this.setStatus(t("prompt_shown", { model: result.model || model }));
+      const shown = t("prompt_shown", { model: result.model || model });
+      const builtin = result.builtin_system_prompt?.used ? ` ${t("prompt_includes_builtin")}` : "";
+      this.setStatus(shown + builtin);
     } catch (err) {
       this.host.onError(err);
     }
