@@ -17,12 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("conversations") as batch:
-        batch.add_column(
-            sa.Column(
-                "remove_builtin_prompt", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # A plain ADD COLUMN, never batch mode: on SQLite, batch mode rebuilds the table with this
+    # server default, and dropping the old `conversations` cascades to every message
+    # (tests/store/test_upgrades.py caught it).
+    op.add_column(
+        "conversations",
+        sa.Column("remove_builtin_prompt", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
