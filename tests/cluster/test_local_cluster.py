@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -149,7 +150,7 @@ def test_without_ray_it_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
-    with pytest.raises(LocalClusterError, match=r"pip install 'iaforall\[cluster\]'"):
+    with pytest.raises(LocalClusterError, match=re.escape("pip install 'ray[serve]>=2.50'")):
         ray_executable()
 
 

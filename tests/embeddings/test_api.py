@@ -33,7 +33,9 @@ def _fake(entry: ModelEntry, capabilities: Capabilities) -> Engine:
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     stock_store(tmp_path)
-    settings = fake_settings(tmp_path, max_queue=4, queue_timeout=5)
+    # A wait long enough for a loaded machine: the turn-taking test's second request waits
+    # for a big one, which takes ~0.3 s alone and seconds when other work shares the cores.
+    settings = fake_settings(tmp_path, max_queue=4, queue_timeout=60)
     settings.embeddings = EmbeddingSettings(
         embedding_max_inputs=20,
         embedding_max_input_chars=3000,
