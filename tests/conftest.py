@@ -32,6 +32,10 @@ from tests.models.gguf_files import write_gguf
 # Servers in tests start quiet: warming the voice at start is tested where it is the subject
 # (tests/engines/test_warm_up.py), not paid by every server a test starts.
 os.environ.setdefault("IAFORALL_WARM_UP", "false")
+# The CPU budget fixed at the cores this process may use: left to follow the machine, it would
+# shrink while other tests keep the cores busy and make waits depend on the load. The budget's
+# own tests (tests/scheduling/test_cpu*.py, test_machine.py) set what they check.
+os.environ.setdefault("IAFORALL_CPU_CORES", str(len(os.sched_getaffinity(0))))
 
 # For any test folder: the real server and models; a real PostgreSQL, databases on both.
 pytest_plugins = ["tests.real_server", "tests.store.postgres"]

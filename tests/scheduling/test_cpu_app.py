@@ -248,7 +248,7 @@ def test_the_cpu_line_names_each_holder() -> None:
 async def test_left_to_the_machine_the_budget_follows_other_programs(tmp_path: Path) -> None:
     stock_store(tmp_path)
     world = FakeWorld(client=httpx.AsyncClient())
-    app = create_app(fake_settings(tmp_path), factory=world.factory)  # IAFORALL_CPU_CORES=0
+    app = create_app(fake_settings(tmp_path, cpu_cores=0), factory=world.factory)  # the default
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         cpu = (await client.get("/health")).json()["cpu_budget"]
         assert 1 <= cpu["cores"] <= len(os.sched_getaffinity(0))
