@@ -316,6 +316,7 @@ def download_command(wheel: Wheel, requirements: Path, destination: Path) -> lis
         "--only-binary=:all:",
         "--require-hashes",
         "--disable-pip-version-check",
+        "--no-input",  # never wait on a prompt (a proxy's password): the server has no terminal
         *(["--progress-bar", "raw"] if _pip_reports_bytes() else []),
         "-d",
         str(destination),
@@ -357,7 +358,6 @@ def _run_pip(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PIP_NO_INPUT": "1"},
         )
     except OSError as e:
         raise ModelStoreError(f"Could not run pip: {e}.") from e
