@@ -89,7 +89,7 @@ bench-first-question: install-dev test-models
 
 # Chat decoding alone and beside a transcription, an ingestion and a foreign busy core, under the
 # CPU budget and under fixed thread settings (ratios in one run), Whisper on 1 thread against 2,
-# then a short mixed load (~35 min; `bench/contention.py --quick`: a few minutes).
+# then a short mixed load (~45 min; `bench/contention.py --quick`: ~8 min).
 bench-contention: install-dev test-models
 	$(PY) bench/contention.py
 

@@ -538,6 +538,9 @@ def _pct(v: float | None) -> str:
 async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     load_start = round(os.getloadavg()[0], 2)
     store = ModelStore(home, install_missing=False)
+    for name, path in args.gguf.items():  # checked against the packaged model's sha256
+        packaged = store.registry.get(name)
+        store.add_local(path, name, expected_sha256=packaged.sha256 if packaged else None)
     for model in args.models:
         store.pull_packaged(model)
     cells: list[Cell] = []
@@ -560,6 +563,7 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         results["whisper"] = await asyncio.to_thread(
             whisper_one_thread_time, home, clips.long, args.whisper_rounds
         )
+        print(f"  {results['whisper']}", flush=True)
     if args.soak_seconds > 0:
         results["mixed"] = await mixed_load(home, args)
     mixed = results.get("mixed", {}).get("outcomes", {})
@@ -591,9 +595,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quiet-wait", type=float, default=30.0, help="seconds to wait for a quiet machine"
     )
+    p.add_argument(
+        "--gguf",
+        action="append",
+        default=[],
+        metavar="MODEL=PATH",
+        help="a chat model from a GGUF file on disk instead of its packages (checked against "
+        "the packaged model's sha256)",
+    )
     p.add_argument("--home", type=Path, help="IAFORALL_HOME to use (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
+    args.gguf = {m: Path(f) for m, _, f in (g.partition("=") for g in args.gguf)}
     if args.quick:
         args.models, args.settings = "smollm2:135m", ",".join(QUICK_SETTINGS)
         args.window, args.max_tokens, args.whisper_rounds = 8.0, 48, 1
