@@ -393,11 +393,11 @@ def child_running(server: Server, *needles: str) -> int | None:
 
 class CpuWatch:
     """The share of the machine's CPU that other people's processes used between two samples:
-    ours are this script and every process carrying our IAFORALL_HOME in its environment (the
-    server, its workers, piper)."""
+    ours are this script and every process carrying one of our IAFORALL_HOMEs in its environment
+    (the servers, their workers, piper)."""
 
-    def __init__(self, home: Path) -> None:
-        self._mark = f"IAFORALL_HOME={home}".encode()
+    def __init__(self, *homes: Path) -> None:
+        self._marks = {f"IAFORALL_HOME={home}".encode() for home in homes}
         self._ours: dict[str, bool] = {}
 
     def _is_ours(self, pid: str) -> bool:
@@ -406,7 +406,8 @@ class CpuWatch:
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
             except OSError:
                 environ = b""
-            self._ours[pid] = pid == str(os.getpid()) or self._mark in environ.split(b"\0")
+            mine = not self._marks.isdisjoint(environ.split(b"\0"))
+            self._ours[pid] = pid == str(os.getpid()) or mine
         return self._ours[pid]
 
     def sample(self) -> tuple[int, int, int] | None:

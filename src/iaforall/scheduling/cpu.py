@@ -29,7 +29,7 @@ from iaforall.core.types import ModelId
 @dataclass(frozen=True, slots=True)
 class ThreadChoice:
     """A way to run a job: with `threads` threads, in `time` x the time it takes with its most
-    threads (1.0 for those; e.g. about 1.6 for Whisper on one thread instead of two)."""
+    threads (1.0 for those; for Whisper on one thread instead of two, about 0.9 to 1.6)."""
 
     threads: int
     time: float = 1.0

@@ -12,11 +12,14 @@ from iaforall.engines.runtime import RuntimeCapabilities
 from iaforall.engines.whisper import BEAM_SIZE, Run, Whisper, WhisperModel
 from iaforall.scheduling.cpu import ThreadChoice
 
-# A transcription on one thread takes about this many times as long as on two (CTranslate2's
-# int8 decoder does not scale perfectly: a rough figure, to be replaced by bench/contention.py's
-# measurement). The scheduler starts a transcription on one thread when only one core is free and
-# that ends sooner than waiting for the second (scheduling/cpu.py).
-ONE_THREAD_TIME = 1.6
+# A transcription on one thread takes about this many times as long as on two. Measured by
+# bench/contention.py (2026-12-06, tiny.en, beam 5, 17.8 s of our own voice, 3 runs each,
+# alternated): 1 thread 1.97-2.29 s, 2 threads 2.25-2.58 s, ratio 0.89 -- on a shared 2-core
+# machine where other programs kept 80 % of the CPU busy, which is when the choice arises (a
+# core is busy): a second thread then buys nothing. (The 1.6 it replaces was an estimate for a
+# quiet machine.) The scheduler starts a transcription on one thread when only one core is free
+# and that ends sooner than waiting for the second (scheduling/cpu.py): with 0.9, always.
+ONE_THREAD_TIME = 0.9
 
 MiB = 1024 * 1024
 # Memory a loaded model keeps (int8 on the CPU), measured as the server's RSS growth on load,
