@@ -11,50 +11,21 @@ import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import pytest
 
 from iaforall.app import create_app
 from iaforall.core.types import ModelId
 from iaforall.engines.runtime import Runtime
 from iaforall.settings import VoiceSettings
-from tests.audio.conftest import VoiceWorld, lending
+from tests.audio.conftest import STORY, VoiceWorld, lending
 from tests.audio.speech import needs_espeak
 from tests.audio.test_speech import needs_piper, word_error_rate
-from tests.audio.test_transcription_stream import STORY
 from tests.conftest import fake_settings, served, stock_store
 
 pytestmark = [needs_espeak, needs_piper, pytest.mark.timeout(240)]
 
 URL = "/v1/audio/transcriptions?model=whisper:tiny.en&response_format=verbose_json"
-
-
-@pytest.fixture
-async def story_16k(voice: VoiceWorld) -> bytes:
-    """STORY (about fifteen seconds, four sentences) by our piper voice, as 16 kHz mono WAV."""
-    r = await voice.client.post(
-        "/v1/audio/speech",
-        json={"model": "tts-1", "voice": "alloy", "input": STORY, "response_format": "pcm"},
-    )
-    assert r.status_code == 200
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
-    frame = av.AudioFrame.from_ndarray(
-        np.frombuffer(r.content, dtype="<i2").reshape(1, -1),
-        format="s16",
-        layout="mono",
-    )
-    frame.sample_rate = 22_050  # piper's voice
-    out = b"".join(f.to_ndarray().tobytes() for f in resampler.resample(frame))
-    out += b"".join(f.to_ndarray().tobytes() for f in resampler.resample(None))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(out)
-    return buffer.getvalue()
 
 
 async def paced(data: bytes, chunk: int, pause: float) -> AsyncIterator[bytes]:

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,12 @@ def arriving(request: Request) -> bool:
     return not media.startswith("multipart/")
 
 
+Heard = Callable[[str], Awaitable[None]]
+
+
 class _Transcription:
-    def __init__(self, asked: Asked, pieces: Pieces) -> None:
+    def __init__(self, asked: Asked, pieces: Pieces, heard: Heard | None) -> None:
+        self.heard = heard
         self.asked = asked
         self.pieces = pieces
         self.listener = Listener()
@@ -95,6 +99,8 @@ class _Transcription:
         assert isinstance(run, Run)
         self.language = self.language or run.language  # the first piece's, for all the others
         offset = start / SAMPLE_RATE
+        if self.heard is not None and (new := "".join(s.text for s in got[1:])):
+            await self.heard(new if self.found else new.lstrip())
         for segment in got[1:]:
             self.found.append(
                 dataclasses.replace(
@@ -105,12 +111,11 @@ class _Transcription:
                 )
             )
 
-    async def listen(self, request: Request) -> Transcript:
-        reader = PcmReader(request.headers.get("content-type", ""))
+    async def listen(self, chunks: AsyncIterator[bytes], reader: PcmReader) -> Transcript:
         listener = self.listener
         decoding: asyncio.Task[None] | None = None
         try:
-            async for chunk in _arriving(request, self.asked):
+            async for chunk in bounded(chunks, self.asked):
                 listener.add(reader.feed(chunk))
                 if reader.seconds > self.asked.max_seconds + 1:
                     raise _too_long(self.asked.max_seconds)
@@ -145,15 +150,28 @@ async def transcribe_arriving(
     request: Request, pipeline: Pipeline, me: Principal, asked: Asked
 ) -> Transcript:
     """The whole transcript, once the last byte has arrived and the tail is decoded."""
+    reader = PcmReader(request.headers.get("content-type", ""))
+    return await transcribe_chunks(request.stream(), reader, pipeline, me, asked)
+
+
+async def transcribe_chunks(
+    chunks: AsyncIterator[bytes],
+    reader: PcmReader,
+    pipeline: Pipeline,
+    me: Principal,
+    asked: Asked,
+    heard: Heard | None = None,
+) -> Transcript:
+    """The transcript of the audio in `chunks` (read by `reader`), decoded in pieces as it
+    arrives; `heard` is told each piece's text as soon as it is decoded."""
     async with pipeline.pieces(me, asked.model) as pieces:
-        return await _Transcription(asked, pieces).listen(request)
+        return await _Transcription(asked, pieces, heard).listen(chunks, reader)
 
 
-async def _arriving(request: Request, asked: Asked) -> AsyncIterator[bytes]:
-    """The body's chunks; refused when none comes for `idle_seconds`, or when the upload lasts
-    much longer than the audio it may hold (a trickle that would hold the request forever)."""
+async def bounded(chunks: AsyncIterator[bytes], asked: Asked) -> AsyncIterator[bytes]:
+    """The chunks; refused when none comes for `idle_seconds`, or when the upload lasts much
+    longer than the audio it may hold (a trickle that would hold the request forever)."""
     deadline = time.monotonic() + 2 * asked.max_seconds + asked.idle_seconds
-    chunks = request.stream()
     while True:
         wait = min(asked.idle_seconds, deadline - time.monotonic())
         try:

@@ -37,9 +37,10 @@ def _bad(message: str, code: str = "unsupported_format") -> InvalidRequest:
 
 class PcmReader:
     """A WAV file (16-bit PCM, any rate, mono or stereo) or raw PCM (16-bit little-endian,
-    16 kHz mono) read as its bytes arrive, as 16 kHz mono float32 samples."""
+    mono, at `rate`: 16 kHz unless said) read as its bytes arrive, as 16 kHz mono float32
+    samples."""
 
-    def __init__(self, content_type: str) -> None:
+    def __init__(self, content_type: str, rate: int = SAMPLE_RATE) -> None:
         media = content_type.split(";")[0].strip().lower()
         if media not in STREAM_TYPES:
             raise _bad(
@@ -49,7 +50,7 @@ class PcmReader:
         self._wav = media in WAV_TYPES
         self._header = bytearray()
         self._left = b""  # the bytes of a frame cut between two chunks
-        self._rate = SAMPLE_RATE
+        self._rate = rate
         self._channels = 1
         self._started = not self._wav
         self._resampler: Any = None
