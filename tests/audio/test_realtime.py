@@ -66,6 +66,9 @@ async def test_deltas_while_it_is_spoken_then_the_whole_transcript(
 
 
 async def test_a_page_of_another_site_cannot_open_a_session(voice: VoiceWorld) -> None:
+    own = str(voice.client.base_url).rstrip("/")
+    async with websockets.connect(socket_url(voice), additional_headers={"Origin": own}) as ws:
+        assert json.loads(await ws.recv())["type"] == "transcription_session.created"
     with pytest.raises(websockets.exceptions.InvalidStatus):
         async with websockets.connect(
             socket_url(voice), additional_headers={"Origin": "http://evil.example"}

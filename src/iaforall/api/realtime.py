@@ -94,11 +94,12 @@ class _Session:
             return None
         if raw["type"] == "websocket.disconnect":
             return None
-        if raw.get("bytes") is not None:  # binary frames: the audio itself
-            return {"type": "input_audio_buffer.append", "pcm": raw["bytes"]}
+        data = raw.get("bytes")
         text = raw.get("text") or ""
-        if len(text) > MAX_MESSAGE_BYTES:
+        if len(data or text) > MAX_MESSAGE_BYTES:
             raise InvalidRequest("A message may hold at most 1 MB: send the audio in pieces.")
+        if data is not None:  # a binary frame: the audio itself
+            return {"type": "input_audio_buffer.append", "pcm": data}
         try:
             event = json.loads(text)
         except ValueError:
@@ -215,7 +216,8 @@ def _pcm(event: dict[str, Any]) -> bytes:
 async def realtime(ws: WebSocket) -> None:
     # The handshake read as the GET it is, for the checks every route makes; and, since a
     # page of any site can open a socket with the person's cookies, other sites refused here.
-    request = Request({**ws.scope, "type": "http", "method": "GET"})
+    scheme = "https" if ws.url.scheme == "wss" else "http"  # what the page's origin says
+    request = Request({**ws.scope, "type": "http", "method": "GET", "scheme": scheme})
     try:
         me = await authenticate(request)
         refuse_other_sites(request, "open a voice session")
