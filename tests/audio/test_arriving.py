@@ -134,3 +134,36 @@ async def test_too_long_and_too_large_chunked_uploads_are_refused(strict: VoiceW
         w.writeframes(b"")
     r, _ = await arriving(strict.client, header.getvalue() + b"\0" * 2_200_000)
     assert r.status_code == 413, r.text
+
+
+async def test_the_whisper_slot_is_free_while_the_audio_is_awaited(
+    voice: VoiceWorld, story_16k: bytes
+) -> None:
+    """A person speaking slowly blocks nobody: between pieces their upload holds no slot, so
+    another transcription goes through while the upload is still open."""
+    other_done = asyncio.Event()
+    spoken_half = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        half = len(story_16k) // 2
+        async for piece in paced(story_16k[:half], 8000, 0.02):
+            yield piece
+        spoken_half.set()
+        await asyncio.wait_for(other_done.wait(), 60)  # the speaker pauses meanwhile
+        yield story_16k[half:]
+
+    async def other() -> httpx.Response:
+        await spoken_half.wait()
+        r = await voice.client.post(
+            "/v1/audio/transcriptions",
+            data={"model": "whisper:tiny.en"},
+            files={"file": ("story.wav", story_16k, "audio/wav")},
+        )
+        other_done.set()
+        return r
+
+    slow_response, other_response = await asyncio.gather(
+        voice.client.post(URL, content=slow(), headers={"content-type": "audio/wav"}), other()
+    )
+    assert other_response.status_code == 200 and slow_response.status_code == 200
+    assert word_error_rate(other_response.json()["text"], slow_response.json()["text"]) <= 0.1
