@@ -17,9 +17,10 @@ import numpy as np
 from iaforall.core.errors import InvalidRequest
 
 SAMPLE_RATE = 16_000
-# A pause at least this long after speech closes a piece. Shorter pauses (between words, at a
-# comma) keep the words together: Whisper reads a sentence better whole.
-PAUSE_SECONDS = 0.5
+# A pause at least this long after speech closes a piece: the one between two sentences (0.3 to
+# 0.4 s in our own voices' speech, often more in people's). Shorter ones, between words, keep
+# the words together: Whisper reads a phrase better whole.
+PAUSE_SECONDS = 0.25
 # How much new audio makes the detection look again (each look reads the open audio).
 LOOK_EVERY_SECONDS = 0.3
 # Speech without a pause this long is cut anyway (Whisper reads 30-second windows).
