@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from iaforall.answering import Pipeline
 from iaforall.answering.jobs import Tally
@@ -182,6 +183,8 @@ async def bounded(chunks: AsyncIterator[bytes], asked: Asked) -> AsyncIterator[b
                 "(IAFORALL_STREAM_IDLE_SECONDS), or the upload lasted far longer than the "
                 "audio allowed. Send the audio as it is spoken and end the body when done."
             ) from None
+        except ClientDisconnect:  # nobody left to answer: ends the work without a trace
+            raise InvalidRequest("The client left before its audio ended.") from None
         if chunk is None:
             return
         if chunk:
