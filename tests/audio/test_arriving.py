@@ -90,7 +90,7 @@ async def test_not_audio_and_missing_model_are_400(voice: VoiceWorld) -> None:
     assert r.status_code == 400 and "'model'" in r.json()["error"]["message"]
     r = await voice.client.post(URL, content=b"", headers={"content-type": "audio/pcm"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "empty_file"
-    r = await voice.client.post(URL, content=b"\0" * 100, headers={"content-type": "video/mp4"})
+    r = await voice.client.post(URL, content=b"\0" * 100, headers={"content-type": "audio/mpeg"})
     assert r.status_code == 400 and "WAV" in r.json()["error"]["message"]
 
 

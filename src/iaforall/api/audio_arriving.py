@@ -51,7 +51,7 @@ class Asked:
 def arriving(request: Request) -> bool:
     """A body of audio itself (not a form): read as it arrives."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return not media.startswith("multipart/")
+    return media.startswith("audio/") or media == "application/octet-stream"
 
 
 Heard = Callable[[str], Awaitable[None]]
