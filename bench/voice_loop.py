@@ -239,6 +239,8 @@ def show(model: str, language: str, r: dict[str, Any]) -> None:
             flush=True,
         )
     print(f"{'':20} {language:4} arriving/whole {r['ratio']:.2f}", flush=True)
+    for way in ("arriving", "whole"):
+        print(f"{'':20} {language:4} {way:9} heard: {' | '.join(r[way]['texts'])}", flush=True)
 
 
 if __name__ == "__main__":
