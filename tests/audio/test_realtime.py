@@ -53,6 +53,9 @@ async def test_deltas_while_it_is_spoken_then_the_whole_transcript(
         await ws.send(json.dumps({"type": "what.is.this"}))
         error, _ = await until(ws, "error")
         assert "Unknown message type" in error["error"]["message"]
+        await ws.send(b"\0" * 1_000_001)  # past a message's bound: refused, the session goes on
+        error, _ = await until(ws, "error")
+        assert "at most 1 MB" in error["error"]["message"]
         for at in range(0, len(pcm), 8000):  # a quarter of a second each, four times as fast
             chunk = base64.b64encode(pcm[at : at + 8000]).decode()
             await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
