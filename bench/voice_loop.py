@@ -1,7 +1,7 @@
 """End of speech to the first audio byte of the spoken answer: the audio uploaded as it is
 spoken (transcribed while it arrives) against the whole recording uploaded once it ends.
 
-    .venv/bin/python bench/voice_loop.py [--runs 3] [--json]
+    .venv/bin/python bench/voice_loop.py [--runs 3] [--json]   (make bench-voice-loop)
 
 A benchmark, not a test: it prints its figures and exits 0 whatever they are. Everything is
 real: `iaforall serve` on a free loopback port (warm-up on: the chat model, Whisper and the
