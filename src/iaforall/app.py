@@ -30,6 +30,7 @@ from iaforall.api.openai.router import router as openai_router
 from iaforall.api.openapi import document_bodies
 from iaforall.api.people import router as people_router
 from iaforall.api.policy import install_policy
+from iaforall.api.realtime import router as realtime_router
 from iaforall.api.responses.router import router as responses_router
 from iaforall.api.web.images import router as web_images_router
 from iaforall.api.web.pages import mount_static
@@ -267,6 +268,7 @@ def create_app(
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(responses_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)
+    app.include_router(realtime_router)  # checks who asks itself (a socket has no Request)
     app.include_router(knowledge_router, dependencies=signed_in)
     for ollama_router in ollama_routers:
         app.include_router(ollama_router, dependencies=signed_in)

@@ -339,6 +339,12 @@ class VoiceSettings(BaseSettings):
         1800, gt=0, description="Longest audio accepted for transcription, in seconds."
     )
     max_audio_mb: int = Field(25, gt=0, description="Largest audio upload accepted, in MB.")
+    stream_idle_seconds: float = Field(
+        10,
+        gt=0,
+        description="An audio upload sent as it is spoken (chunked) is refused (408) when no "
+        "byte of it arrives for this many seconds.",
+    )
     whisper_threads: int = Field(
         0, ge=0, description="CPU threads for speech to text; 0: the engine's threads or cores."
     )

@@ -3,11 +3,15 @@ lent by the session (loaded once, piper kept running): the app's close leaves th
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -20,6 +24,13 @@ from iaforall.engines.tts.runtime import SpeakerRuntime
 from iaforall.engines.whisper.runtime import WhisperRuntime
 from iaforall.settings import Settings
 from tests.conftest import FakeWorld, fake_settings, served, stock_store
+
+STORY = (
+    "The library opens at nine in the morning and closes at six in the evening. "
+    "Please return your books before the end of the month. "
+    "Children can join the reading club every Saturday afternoon. "
+    "If you need help finding something, ask the person at the front desk."
+)
 
 
 @dataclass
@@ -76,3 +87,29 @@ async def voice(tmp_path: Path, lent: dict[ModelId, Runtime]) -> AsyncIterator[V
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
         world.client = client
         yield world
+
+
+@pytest.fixture
+async def story_16k(voice: VoiceWorld) -> bytes:
+    """STORY (about fifteen seconds, four sentences) by our piper voice, as 16 kHz mono WAV."""
+    r = await voice.client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "alloy", "input": STORY, "response_format": "pcm"},
+    )
+    assert r.status_code == 200
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
+    frame = av.AudioFrame.from_ndarray(
+        np.frombuffer(r.content, dtype="<i2").reshape(1, -1),
+        format="s16",
+        layout="mono",
+    )
+    frame.sample_rate = 22_050  # piper's voice
+    out = b"".join(f.to_ndarray().tobytes() for f in resampler.resample(frame))
+    out += b"".join(f.to_ndarray().tobytes() for f in resampler.resample(None))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(out)
+    return buffer.getvalue()

@@ -20,20 +20,13 @@ from iaforall.core.errors import EngineUnavailable
 from iaforall.core.types import ModelId
 from iaforall.engines import whisper
 from iaforall.engines.whisper import Run
-from tests.audio.conftest import VoiceWorld
+from tests.audio.conftest import STORY, VoiceWorld
 from tests.audio.speech import needs_espeak, speak
 from tests.audio.test_speech import needs_piper, word_error_rate
 from tests.audio.test_transcriptions import sdk
 from tests.sse import events
 
 pytestmark = [needs_espeak, pytest.mark.timeout(180)]
-
-STORY = (
-    "The library opens at nine in the morning and closes at six in the evening. "
-    "Please return your books before the end of the month. "
-    "Children can join the reading club every Saturday afternoon. "
-    "If you need help finding something, ask the person at the front desk."
-)
 
 
 @pytest.fixture

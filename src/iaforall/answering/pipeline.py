@@ -17,6 +17,7 @@ from typing import Any
 
 from iaforall.answering.jobs import Tally, Work, in_line
 from iaforall.answering.keep_alive import keep_alive_for
+from iaforall.answering.pieces import Pieces, in_pieces
 from iaforall.answering.question import KnowledgeAsk, Question
 from iaforall.answering.start import Item, start_stream
 from iaforall.core.errors import IAForAllError
@@ -221,6 +222,12 @@ class Pipeline:
         return in_line(
             self._gate, self._dispatcher.scheduler, runtimes, me, model, prepare, work, tally
         )
+
+    def pieces(
+        self, me: Principal, model: ModelId
+    ) -> contextlib.AbstractAsyncContextManager[Pieces]:
+        """A job done in pieces as its input arrives: see `answering.pieces`."""
+        return in_pieces(self._gate, self._dispatcher.scheduler, self._pool.runtimes, me, model)
 
     async def _prepare(self, me: Principal, question: Question) -> Prepared:
         keep = self._keep_alive(me, question.keep_alive, reset=question.keep_alive == "default")

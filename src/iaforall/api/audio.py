@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from iaforall.answering import Pipeline
 from iaforall.answering.jobs import Tally, arrival, drain
 from iaforall.api.answering import PipelineDep
+from iaforall.api.audio_arriving import Asked, arriving, transcribe_arriving
 from iaforall.api.auth import authenticate
 from iaforall.api.deps import json_body, services
 from iaforall.api.errors import sse_error
@@ -91,6 +92,8 @@ async def _handle(
     request: Request, svc: Services, pipeline: Pipeline, me: Principal, task: str
 ) -> Response:
     voice = svc.settings.voice
+    if arriving(request):
+        return await _handle_arriving(request, svc, pipeline, me, task)
     fields, path = await _form(request, voice.max_audio_mb * 1_000_000)
     streamed = False  # then the stream removes the upload when it ends
     try:
@@ -161,6 +164,51 @@ async def _handle(
     text = "".join(s.text for s in found).strip()
     result = Transcript(text, run.language, run.duration, found)
     return _render(result, fmt, task, queue_headers(admission))
+
+
+async def _handle_arriving(
+    request: Request, svc: Services, pipeline: Pipeline, me: Principal, task: str
+) -> Response:
+    """Audio sent as it is spoken (a WAV or raw PCM body, chunked), its options in the query
+    string (`?model=whisper:tiny.en&language=en`): transcribed while it arrives."""
+    voice = svc.settings.voice
+    fields = dict(request.query_params)
+    model_name = fields.get("model", "").strip()
+    if not model_name:
+        raise InvalidRequest(
+            "Missing required parameter 'model' (in the query string, for audio sent as a body: "
+            "?model=whisper:tiny.en).",
+            param="model",
+        )
+    spec = whisper.resolve(model_name, svc.settings.store.home)
+    model = pipeline.runtime(spec.name, "speech_to_text")
+    fmt = fields.get("response_format", "json") or "json"
+    if fmt not in FORMATS:
+        raise InvalidRequest(
+            f"'response_format' must be one of {', '.join(FORMATS)}.", param="response_format"
+        )
+    if _flag(fields, "stream"):
+        raise InvalidRequest(
+            "Audio sent as it is spoken is transcribed while it arrives and answered whole when "
+            "it ends: leave out 'stream' (or send the audio as a form to stream the text).",
+            param="stream",
+        )
+    temperature = _number(fields, "temperature", 0.0)
+    if not 0 <= temperature <= 1:
+        raise InvalidRequest("'temperature' must be between 0 and 1.", param="temperature")
+    language = None if task == "translate" else (fields.get("language") or "").strip().lower()
+    refuse_options(spec, task, language or None)
+    asked = Asked(
+        model=model,
+        task=task,
+        language=language or ("en" if not spec.multilingual else None),
+        prompt=fields.get("prompt") or None,
+        temperature=temperature,
+        max_seconds=voice.max_audio_seconds,
+        idle_seconds=voice.stream_idle_seconds,
+    )
+    result = await transcribe_arriving(request, pipeline, me, asked)
+    return _render(result, fmt, task, {})
 
 
 async def _removing(path: Path, items: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:

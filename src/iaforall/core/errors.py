@@ -54,6 +54,14 @@ class PayloadTooLarge(IAForAllError):
     type = "invalid_request_error"
 
 
+class UploadStalled(IAForAllError):
+    """A body sent as it is made (a chunked upload) that stopped arriving."""
+
+    status = 408
+    code = "upload_stalled"
+    type = "invalid_request_error"
+
+
 class UnsupportedMediaType(IAForAllError):
     status = 415
     code = "unsupported_media_type"

@@ -3,7 +3,7 @@
 // until it is turned off (its button, or Escape).
 
 import { currentLanguage, t } from "./i18n.js";
-import { Recorder, speechModel, transcribe } from "./voice.js";
+import { openVoiceSession, Recorder, speechModel, transcribe } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -56,11 +56,24 @@ export class Talk {
     return model;
   }
 
+  /** The words spoken: sent as they are recorded, so only the last piece is left at the end;
+   * the whole recording once it ends when no voice session opens (or it fails). */
   async listen(options) {
-    const audio = await this.recorder.record(options);
-    if (!audio) return "";
-    this.show(SAY.transcribing);
-    return transcribe(audio, { model: this.model(), language: currentLanguage() });
+    const asked = { model: this.model(), language: currentLanguage() };
+    const session = await openVoiceSession(asked).catch(() => null);
+    let audio;
+    try {
+      audio = await this.recorder.record({ ...options, onPcm: session && ((pcm) => session.append(pcm)) });
+      if (!audio) return "";
+      this.show(SAY.transcribing);
+      if (session) {
+        const text = await session.commit().catch(() => null);
+        if (text !== null) return text;
+      }
+    } finally {
+      session?.close();
+    }
+    return transcribe(audio, asked);
   }
 
   async toggleDictation() {
