@@ -21,6 +21,8 @@ def llamacpp_factory(
     threads = settings.resolved_threads()
 
     def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+        mmproj = projector_for(entry.path)
+        lookup = settings.uses_prompt_lookup(model_bytes=entry.size, vision=mmproj is not None)
         return LlamaCppEngine(
             ModelId(entry.name),
             entry.path,
@@ -30,8 +32,9 @@ def llamacpp_factory(
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,
             template_default_system=settings.template_default_system,
-            mmproj=projector_for(entry.path),
+            mmproj=mmproj,
             prompt_cache_mb=settings.prompt_cache_mb,
+            prompt_lookup=lookup,
         )
 
     return build

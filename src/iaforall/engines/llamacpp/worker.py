@@ -34,6 +34,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_CACHE_RAM_MB,
         help="MiB of RAM for the prompts of idle slots, kept for reuse (0: none)",
     )
+    p.add_argument(
+        "--prompt-lookup",
+        action="store_true",
+        help="n-gram speculative decoding (no draft model): drafts what repeats the context",
+    )
     p.add_argument("--embedding", action="store_true", help="serve embeddings (/v1/embeddings)")
     p.add_argument("--pooling", choices=["mean", "cls", "last"], help="embeddings' pooling")
     return p.parse_args(argv)
@@ -61,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     params.endpoint_slots = True
     params.endpoint_props = True
     params.verbosity = 0
+    if args.prompt_lookup:
+        # llama.cpp's server reads no speculative field per request (they are compiled out):
+        # the choice is the worker's. NGRAM_MOD drafts only where the last tokens were seen
+        # before (in the prompt or the answer), so free text costs nearly nothing.
+        params.speculative.types = [
+            xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_MOD
+        ]
     if args.mmproj:  # llama.cpp's multimodal path: image parts reach the model itself
         params.mmproj.path = args.mmproj
         params.mmproj_use_gpu = False
