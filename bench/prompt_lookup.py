@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,10 +127,11 @@ def ask(url: str, prompt: str, tokens: int) -> dict[str, Any]:
 
 def one(info: ModelInfo, args: argparse.Namespace, prompt: str, *, lookup: bool) -> Answer:
     with server(info, args.threads, args.context_length, lookup=lookup) as url:
-        wait_quiet([], args.quiet_timeout)
-        before = cpu_sample([])
+        ours = [os.getpid()]  # the server runs in this process: its threads are ours
+        wait_quiet(ours, args.quiet_timeout)
+        before = cpu_sample(ours)
         timings = ask(url, PROMPTS[prompt], args.tokens)["timings"]
-        share = foreign_share(before, cpu_sample([]))
+        share = foreign_share(before, cpu_sample(ours))
     return Answer(
         tok_s=float(timings["predicted_per_second"]),
         tokens=int(timings["predicted_n"]),
