@@ -1,7 +1,7 @@
 """Decode speed and time to first token: our HTTP API vs. xllamacpp in-process, same model.
 
     .venv/bin/python bench/throughput.py [--model smollm2:135m] [--runs 5] [--json]
-        [--dialects openai,ollama,responses,anthropic]
+        [--dialects openai,ollama,responses,anthropic] [--prompt-lookup | --lookup-only]
 
 A benchmark, not a test: it prints a table and exits 0 whatever the numbers are. Targets: at one
 stream, API decode tokens/s >= 0.97 x direct in every dialect (OpenAI chat, Ollama, the Responses
@@ -15,6 +15,10 @@ generate at the same time: on a 2-core machine they would take cores from each o
 machine may be shared, so each run waits for other processes to go quiet and is measured again
 if they woke up. `--engine-http` adds a third path, our worker process alone (llama.cpp's own
 HTTP server, no gateway), to tell the cost of the process hop from the cost of the gateway.
+
+`--prompt-lookup` then measures prompt-lookup decoding (bench/prompt_lookup.py): decode speed
+with and without on a knowledge answer and a code edit, free prose and new code as controls,
+the drafts' acceptance and the speed-up; `--lookup-only` measures only that.
 
 On a shared VM one run's decode speed varies by about 10 %: the default 5 runs show the
 picture, `--runs 20` gives a verdict to about 2 %.
@@ -44,7 +48,9 @@ from typing import Any
 
 import httpx
 
+from iaforall.engines.llamacpp import worker
 from iaforall.models.store import ModelInfo, ModelStore
+from iaforall.settings import EngineSettings
 
 TARGET_RATIO = 0.97  # API decode tokens/s over direct, one stream
 TARGET_TTFT_MS = 30.0  # median TTFT overhead, short prompt
@@ -404,21 +410,14 @@ def ctx_per_slot(args: argparse.Namespace, info: ModelInfo) -> int:
 def direct_target(args: argparse.Namespace, info: ModelInfo) -> Iterator[Target]:
     import xllamacpp
 
-    # The same parameters as engines/llamacpp/worker.py. xllamacpp.Server always opens its own
-    # loopback listener (port 0: the OS picks one); nobody connects to it here, so it stays idle.
-    params = xllamacpp.CommonParams()
-    params.model.path = str(info.path)
-    params.model_alias = {info.name}
-    params.n_parallel = args.parallel
-    params.n_ctx = ctx_per_slot(args, info) * args.parallel
-    params.cpuparams.n_threads = args.threads
-    params.cpuparams_batch.n_threads = args.threads
-    params.cache_prompt = True
-    params.use_jinja = True
-    params.ctx_shift = False
-    params.endpoint_slots = True
-    params.endpoint_props = True
-    params.verbosity = 0
+    # The worker's own parameters (engines/llamacpp/worker.py), prompt lookup included when
+    # the settings give it to this model, as the API's worker gets them. xllamacpp.Server always
+    # opens its own loopback listener (port 0: the OS picks one); nobody connects to it here.
+    argv = ["--model", str(info.path), "--alias", info.name, "--threads", str(args.threads)]
+    argv += ["--parallel", str(args.parallel), "--ctx-per-slot", str(ctx_per_slot(args, info))]
+    if EngineSettings().uses_prompt_lookup(model_bytes=info.size, vision=False):
+        argv.append("--prompt-lookup")
+    params = worker.server_params(worker.parse(argv))
     server = xllamacpp.Server(params)
 
     def stream(body: bytes) -> Stream:
@@ -812,6 +811,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"the APIs to measure, comma-separated, among {', '.join(DIALECTS)}",
     )
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    import prompt_lookup  # a sibling (bench/ is on the path), which uses this module's helpers
+
+    prompt_lookup.add_arguments(p)
     args = p.parse_args(argv)
     args.dialects = [d.strip() for d in args.dialects.split(",") if d.strip()]
     if not args.dialects or set(args.dialects) - set(DIALECTS):
@@ -825,17 +827,26 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import prompt_lookup
+
     args = _parse(argv)
     with contextlib.ExitStack() as stack:
         home = args.home or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         info = ModelStore(home).pull_packaged(args.model)
         facts = machine_facts(args, info)
         print(f"model file: {info.path}", flush=True)
-        direct = stack.enter_context(direct_target(args, info))
-        engine = stack.enter_context(engine_target(args, info)) if args.engine_http else None
-        apis = stack.enter_context(api_targets(args, info, home))
-        measure([t for t in (direct, engine, *apis) if t is not None], args)
-        results = report(args, facts, direct, apis, engine)
+        results: dict[str, Any] = {"machine": facts}
+        if not args.lookup_only:
+            with contextlib.ExitStack() as paths:
+                direct = paths.enter_context(direct_target(args, info))
+                engine = (
+                    paths.enter_context(engine_target(args, info)) if args.engine_http else None
+                )
+                apis = paths.enter_context(api_targets(args, info, home))
+                measure([t for t in (direct, engine, *apis) if t is not None], args)
+                results = report(args, facts, direct, apis, engine)
+        if args.prompt_lookup or args.lookup_only:  # once the paths above have left the cores
+            results["prompt_lookup"] = prompt_lookup.report(prompt_lookup.measure(info, args))
         if args.json:
             print(json.dumps(results, indent=2))
     return 0

@@ -80,6 +80,11 @@ class ServerSettings(BaseSettings):
     )
 
 
+# The smallest model that prompt-lookup decoding speeds up on a 2-core CPU, measured with
+# bench/throughput.py --prompt-lookup: the 1.5B default gains, the 135M does not.
+PROMPT_LOOKUP_MIN_MB = 500
+
+
 class EngineSettings(BaseSettings):
     model_config = _config()
 
@@ -134,8 +139,28 @@ class EngineSettings(BaseSettings):
             return _YES_NO[value.strip().lower()]
         return value
 
+    prompt_lookup: Literal["auto", "on", "off"] = Field(
+        "off",
+        description=(
+            "Prompt-lookup decoding (llama.cpp's n-gram speculation, no draft model): an answer "
+            "that repeats its prompt (quoted passages, code or text edited) is drafted from it "
+            "and checked many tokens at a time. llama.cpp sets it per model at load, not per "
+            "request. auto: on for text chat models of at least "
+            f"{PROMPT_LOOKUP_MIN_MB} MB (smaller ones decode too fast to gain), off for "
+            "vision and embedding models; on: every chat model; off (the default until its greedy "
+            "answers are shown identical on a quiet machine, tests/engines/"
+            "test_prompt_lookup_real.py): none."
+        ),
+    )
+
     def resolved_threads(self) -> int:
         return self.threads or available_cores()
+
+    def uses_prompt_lookup(self, *, model_bytes: int, vision: bool) -> bool:
+        """Whether a chat model's worker drafts from its context (see `prompt_lookup`)."""
+        if self.prompt_lookup == "auto":
+            return not vision and model_bytes >= PROMPT_LOOKUP_MIN_MB * 1_000_000
+        return self.prompt_lookup == "on"
 
 
 def available_cpus() -> frozenset[int]:

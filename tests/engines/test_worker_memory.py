@@ -44,7 +44,7 @@ def test_the_prompt_cache_is_bounded_by_default(monkeypatch: pytest.MonkeyPatch)
 def test_the_bound_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IAFORALL_PROMPT_CACHE_MB", "64")
     build = llamacpp_factory(EngineSettings(), tmp_path, read_timeout=5)
-    entry = SimpleNamespace(name="m", path=tmp_path / "m.gguf", sha256="0" * 64)
+    entry = SimpleNamespace(name="m", path=tmp_path / "m.gguf", sha256="0" * 64, size=1)
     engine = build(entry, Capabilities(slots=1, context_length=512, tools=False))  # type: ignore[arg-type]
     args: list[str] = engine.worker_args()  # type: ignore[attr-defined]
     assert args[args.index("--cache-ram-mb") + 1] == "64"

@@ -39,6 +39,7 @@ class LlamaCppEngine(ClientEngine):
         template_default_system: bool,
         mmproj: Path | None = None,
         prompt_cache_mb: int = DEFAULT_CACHE_RAM_MB,
+        prompt_lookup: bool = False,
     ) -> None:
         self.model = model
         self.path = path
@@ -50,6 +51,7 @@ class LlamaCppEngine(ClientEngine):
         self._read_timeout = read_timeout
         self._template_default_system = template_default_system
         self._prompt_cache_mb = prompt_cache_mb
+        self.prompt_lookup = prompt_lookup  # n-gram speculative decoding in the worker
         self._state = EngineState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
         self.client: WorkerClient | None = None  # set once the worker is ready
@@ -64,6 +66,8 @@ class LlamaCppEngine(ClientEngine):
         args += ["--cache-ram-mb", str(self._prompt_cache_mb)]
         if self.mmproj is not None:
             args += ["--mmproj", str(self.mmproj)]
+        if self.prompt_lookup:
+            args.append("--prompt-lookup")
         return args
 
     @property

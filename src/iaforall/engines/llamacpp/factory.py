@@ -22,6 +22,8 @@ def llamacpp_factory(
     threads = settings.resolved_threads()
 
     def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+        mmproj = projector_for(entry.path)
+        lookup = settings.uses_prompt_lookup(model_bytes=entry.size, vision=mmproj is not None)
         return LlamaCppEngine(
             ModelId(entry.name),
             entry.path,
@@ -33,8 +35,9 @@ def llamacpp_factory(
             template_default_system=uses_builtin_prompt(
                 settings.template_default_system, entry.sha256
             ),
-            mmproj=projector_for(entry.path),
+            mmproj=mmproj,
             prompt_cache_mb=settings.prompt_cache_mb,
+            prompt_lookup=lookup,
         )
 
     return build

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from iaforall.settings import take_worker_key
 
@@ -20,7 +21,7 @@ from iaforall.settings import take_worker_key
 DEFAULT_CACHE_RAM_MB = 256
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="iaforall-worker")
     p.add_argument("--model", required=True, help="path of the GGUF file")
     p.add_argument("--alias", required=True, help="model name reported in responses")
@@ -34,15 +35,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_CACHE_RAM_MB,
         help="MiB of RAM for the prompts of idle slots, kept for reuse (0: none)",
     )
+    p.add_argument(
+        "--prompt-lookup",
+        action="store_true",
+        help="n-gram speculative decoding (no draft model): drafts what repeats the context",
+    )
     p.add_argument("--embedding", action="store_true", help="serve embeddings (/v1/embeddings)")
     p.add_argument("--pooling", choices=["mean", "cls", "last"], help="embeddings' pooling")
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
-    # The key comes through the environment so that it never shows in `ps`.
-    api_key = take_worker_key()
+def server_params(args: argparse.Namespace) -> Any:
+    """The xllamacpp server parameters for the worker's command line."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -61,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     params.endpoint_slots = True
     params.endpoint_props = True
     params.verbosity = 0
+    if args.prompt_lookup:
+        # llama.cpp's server reads no speculative field per request (they are compiled out):
+        # the choice is the worker's. NGRAM_MOD drafts only where the last tokens were seen
+        # before (in the prompt or the answer), so free text costs nearly nothing.
+        params.speculative.types = [
+            xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_MOD
+        ]
+        # Drafts are checked several tokens at a time. llama.cpp's CPU flash attention takes
+        # another path for several queries than for one, and its sums differ in the last
+        # bits: at a near tie the greedy answer changed. Plain attention computes each row
+        # the same way whatever the batch, so a draft never changes the answer.
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     if args.mmproj:  # llama.cpp's multimodal path: image parts reach the model itself
         params.mmproj.path = args.mmproj
         params.mmproj_use_gpu = False
@@ -71,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
             params.pooling_type = getattr(
                 xllamacpp.llama_pooling_type, f"LLAMA_POOLING_TYPE_{args.pooling.upper()}"
             )
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # The key comes through the environment so that it never shows in `ps`.
+    api_key = take_worker_key()
+    import xllamacpp
+
+    params = server_params(args)
     if api_key:
         params.api_keys = [api_key]
     server = xllamacpp.Server(params)
