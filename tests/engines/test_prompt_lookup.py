@@ -49,7 +49,7 @@ def test_the_factory_starts_workers_with_the_setting(
 ) -> None:
     monkeypatch.setenv("IAFORALL_PROMPT_LOOKUP", setting)
     build = llamacpp_factory(EngineSettings(), tmp_path, read_timeout=5)
-    entry = SimpleNamespace(name="m", path=tmp_path / "m.gguf", size=BIG)
+    entry = SimpleNamespace(name="m", path=tmp_path / "m.gguf", size=BIG, sha256="0" * 64)
     engine = build(entry, Capabilities(slots=1, context_length=512, tools=False))  # type: ignore[arg-type]
     args: list[str] = engine.worker_args()  # type: ignore[attr-defined]
     assert ("--prompt-lookup" in args) is expected
