@@ -63,8 +63,23 @@ _BINARY_MAGIC = {
     b"OggS": "Ogg audio",
     b"fLaC": "FLAC audio",
 }
+_PDF_MAGIC_WITHIN = 1024  # bytes: readers accept "%PDF-" after some leading junk
 _TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def may_need_ocr(path: Path) -> bool:
+    """Whether reading the file may run OCR: only a PDF's scanned pages do, and a PDF is known
+    by its first bytes, as `sniff` knows it (a file that cannot be opened fails when read)."""
+    try:
+        with path.open("rb") as file:
+            return _is_pdf(file.read(_PDF_MAGIC_WITHIN))
+    except OSError:
+        return False
+
+
+def _is_pdf(head: bytes) -> bool:
+    return b"%PDF-" in head[:_PDF_MAGIC_WITHIN]
 
 
 def extension_format(filename: str) -> Format | None:
@@ -91,7 +106,7 @@ def sniff(path: Path, filename: str) -> Format:
 def _content_format(path: Path, head: bytes, claimed: Format | None) -> Format:
     if not head:
         raise UnreadableDocument("The document is empty: no text found.", code="empty_document")
-    if b"%PDF-" in head[:1024]:
+    if _is_pdf(head):
         return Format.PDF
     if head.startswith(b"PK\x03\x04"):
         return _office_format(path)

@@ -2,9 +2,9 @@
 a child process killed at the document's time budget: reader_process.py), cut into passages,
 embed them, then index and store them together. Reading and embedding both take turns with
 everyone's requests in the scheduler's line, on behalf of the base's owner, within the CPU
-budget (reading holds the OCR's threads), and within what is left of the document's budget. A
-document is `ready` with all its passages or `failed` with none, and a restart picks up what was
-left queued or half-read.
+budget (reading a PDF holds the OCR's threads, any other document one), and within what is
+left of the document's budget. A document is `ready` with all its passages or `failed` with
+none, and a restart picks up what was left queued or half-read.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from iaforall.knowledge.bases import DocumentView, KnowledgeBases, NewChunk
 from iaforall.knowledge.chunk import Chunk, chunk_document
 from iaforall.knowledge.document import ParsedDocument
 from iaforall.knowledge.errors import DocumentRefused, too_slow
+from iaforall.knowledge.formats import may_need_ocr
 from iaforall.knowledge.index import KnowledgeIndex
 from iaforall.knowledge.limits import DocumentLimits
 from iaforall.knowledge.ocr_pages import RapidOcrLines, ReadImage
@@ -49,7 +50,7 @@ class Ingestion:
     embeddings: Embeddings
     settings: KnowledgeSettings
     read_image: ReadImage | None = None
-    reader_threads: int = 0  # the OCR's threads in the reader (0: every core): what reading holds
+    reader_threads: int = 0  # the OCR's threads in the reader (0: every core): what a PDF holds
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[DocumentId] = asyncio.Queue()
@@ -162,9 +163,14 @@ class Ingestion:
 
     async def _read(self, path: Path, name: str, owner: UserId) -> ParsedDocument:
         """The document parsed in its turn: it waits in the scheduler's line, on behalf of its
-        owner, until the reader's threads fit the CPU budget (a full line: it asks again)."""
+        owner, until the reader's threads fit the CPU budget (a full line: it asks again). It
+        holds the OCR's threads only when it may run OCR (a PDF), else one; and the reader's
+        child is started before: its start (seconds of imports on one core, once) held in the
+        budget kept both cores from everyone's chats while no OCR ran."""
         scheduler = self.embeddings.scheduler
-        ways = choices(self.threads)
+        ocr = await asyncio.to_thread(may_need_ocr, path)
+        ways = choices(self.threads if ocr else 1)
+        await self.reader.start()
         while True:
             try:
                 async with scheduler.slot(READER, owner, ways=ways):

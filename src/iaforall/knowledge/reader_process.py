@@ -8,6 +8,7 @@ memory) takes only it down. One child serves the documents one after another, so
 (~1 s of imports) is paid once, not per file; after a kill, the next document starts a new one.
 
     reader = DocumentReader(limits, seconds=600, read_image=RapidOcrLines())
+    await reader.start()  # optional: else the first read starts it
     parsed = await reader.read(path, "notes.pdf")  # DocumentRefused when over the budget
     reader.close()
 """
@@ -55,9 +56,23 @@ class DocumentReader:
         long the child took (its start not counted)."""
         return await asyncio.to_thread(self._read, path, filename)
 
+    @property
+    def started(self) -> bool:
+        """Whether the child is running (a read then pays no start)."""
+        return self._child is not None and self._child[0].is_alive()
+
+    async def start(self) -> None:
+        """Start the child now if it is not running (`read` would): its start is seconds of
+        imports on one core, paid once, which the caller may not want to count as reading."""
+        await asyncio.to_thread(self._start)
+
     def close(self) -> None:
         """Kill the child (a document being read fails): for shutdown."""
         self._stop()
+
+    def _start(self) -> None:
+        with self._lock:
+            self._started()
 
     def _read(self, path: Path, filename: str) -> ParsedDocument:
         with self._lock:  # one document at a time: the child reads them in turn
