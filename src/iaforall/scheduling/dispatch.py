@@ -134,6 +134,8 @@ class Dispatcher:
                         self._account(model, chunk.usage)
                         ticket.used(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                     yield chunk
+                    if ticket.produced == ticket.quantum_at:
+                        self.scheduler.quantum_over(ticket)
                     if ticket.pausable:
                         sent.append(chunk)
                         if ticket.pause_asked and _between_tokens(chunk):

@@ -35,7 +35,7 @@ from iaforall.scheduling.policy import (
     settle,
     token_cost,
 )
-from iaforall.scheduling.preempt import Running, to_pause
+from iaforall.scheduling.preempt import QUANTUM_TOKENS, Running, to_pause
 
 DEFAULT_SECONDS_PER_TOKEN = 0.05  # per slot, until a model's own speed is measured
 _SPEED_MEMORY = 0.8  # how much of the past each new measurement keeps
@@ -108,6 +108,8 @@ class Ticket:
         self.paused_at: float | None = None
         self.ran_s = 0.0  # time it held a slot before its last grant
         self.charged = False  # its estimate was charged to its user (once, however often paused)
+        self.granted_produced = 0  # `produced` when its slot was (last) granted
+        self.quantum_at = QUANTUM_TOKENS  # `produced` at which it may be paused: say so then
         self._timeout = timeout
         self._heartbeat = heartbeat
         self._deadline = asyncio.get_running_loop().time() + timeout
@@ -345,6 +347,12 @@ class Scheduler:
         if self._preempt and self._waiting:
             self._dispatch()
 
+    def quantum_over(self, ticket: Ticket) -> None:
+        """(The holder's, when `produced` reaches `quantum_at`.) It has had its turn since
+        its slot was granted: it may be paused now, if someone is waiting for one."""
+        if self._preempt and self._waiting and ticket.pausable:
+            self._dispatch()
+
     def paused(self, ticket: Ticket) -> None:
         """(The holder's, once its engine has stopped after `pause_asked`.) The slot is free
         for someone else; the ticket is back in line at its old place in its user's order
@@ -471,6 +479,8 @@ class Scheduler:
             self._running_by_user[chosen.user] += 1
             self._holding.add(ticket)
             ticket.granted_at = time.monotonic()
+            ticket.granted_produced = ticket.produced
+            ticket.quantum_at = ticket.produced + QUANTUM_TOKENS
             ticket.moved(QueueStatus(0, 0.0))
         present = {w.user for w in self._waiting} | {t.entry.user for t in self._holding}
         self._ledger = forget_idle(self._ledger, present)
@@ -490,6 +500,7 @@ class Scheduler:
                 t.entry.weight,
                 pausable=t.pausable,
                 pausing=t.pause_asked,
+                tokens=t.produced - t.granted_produced,
             )
             for t in self._holding
         ]

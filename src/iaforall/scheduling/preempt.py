@@ -3,10 +3,15 @@
 Fair queuing (policy.py) decides who starts when a slot frees, but a slot frees only when an
 answer ends: a person who asks one question behind a flood still waits for one of the
 flooder's answers to finish. Preemption closes that gap. When someone with nothing running is
-waiting for a model, and every slot of that model is held by people above their fair share
-(the slots divided among everyone running or waiting there, by weight), the generation of the
-person most over their share is paused: the engine keeps its prefix in its prompt cache, and
-it resumes when its turn comes again, so that its client sees only a delay.
+waiting for a model, no slot of it is free, and someone holding its slots is above their fair
+share (the slots divided among everyone running or waiting there, by weight), the generation of
+the person most over their share is paused: the engine keeps its prefix in its prompt cache,
+and it resumes when its turn comes again, so that its client sees only a delay.
+
+A generation that has just started or resumed is left to run `QUANTUM_TOKENS` first: when
+people outnumber the slots, they take turns in slices of that many tokens (each pause costs a
+resume: a few milliseconds of tokenizing and one token evaluated again) instead of pausing each
+other at every token.
 
 A generation that cannot be resumed identically (tools, grammars, penalties: see the engine's
 `pausable`) is never chosen, and a model with a pause already under way is left alone until
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from iaforall.core.types import ModelId, UserId
 from iaforall.scheduling.policy import Ledger, Waiting
 
+QUANTUM_TOKENS = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Running:
@@ -32,6 +39,7 @@ class Running:
     weight: float = 1.0
     pausable: bool = True
     pausing: bool = False  # asked to pause, not yet stopped
+    tokens: int = QUANTUM_TOKENS  # generated since its slot was (last) granted
 
 
 def fair_shares(
@@ -57,13 +65,16 @@ def to_pause(
     running: Sequence[Running],
     slots_for: Mapping[ModelId, int],
     ledger: Ledger | None = None,
+    *,
+    quantum: int = QUANTUM_TOKENS,
 ) -> Running | None:
     """The generation to pause now, or None.
 
-    Someone waits with nothing running on the model, no slot of it is free, and every holder
-    is above their share: the newest generation of the person most over their share (ties: the
-    one furthest ahead in service, `ledger`) is paused. Their oldest answers keep going, and
-    the paused one resumes before their newer requests (it keeps its place in their order).
+    Someone waits with nothing running on the model, no slot of it is free, and a holder is
+    above their share: the newest generation of the person most over their share (ties: the
+    one furthest ahead in service, `ledger`) that has run `quantum` tokens since its slot was
+    granted is paused. Their oldest answers keep going, and the paused one resumes before their
+    newer requests (it keeps its place in their order).
     """
     ledger = ledger or Ledger()
     for model in sorted({w.model for w in waiting}):
@@ -77,11 +88,13 @@ def to_pause(
         count: dict[UserId, int] = {}
         for r in holders:
             count[r.user] = count.get(r.user, 0) + 1
-        if any(count[user] <= shares.get(user, 0.0) for user in count):
-            continue  # someone holding a slot is within their share: it is their turn
-        candidates = [r for r in holders if r.pausable]
+        candidates = [
+            r
+            for r in holders
+            if r.pausable and r.tokens >= quantum and count[r.user] > shares.get(r.user, 0.0)
+        ]
         if not candidates:
-            continue
+            continue  # those above their share have just had their turn, or cannot pause
         return max(
             candidates,
             key=lambda r: (count[r.user] - shares[r.user], ledger.start_of(r.user), r.seq),

@@ -67,6 +67,8 @@ class ResponseEvents:
     def on(self, event: Event) -> list[Sent]:
         """The Responses events for one of the pipeline's events."""
         if isinstance(event, QueueUpdate):
+            if self._started:  # paused mid-answer: a Response does not go back to "queued"
+                return []
             return self.queued(event.position, event.wait_s)
         if isinstance(event, Decided):
             self.extra = merged(self.extra, event.field())
