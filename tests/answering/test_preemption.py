@@ -30,7 +30,7 @@ from tests.people.conftest import PASSWORD
 from tests.real_server import SMOL
 
 QUESTION = "Count from 1 to 100, one number per line."
-TOKENS = 90  # long enough to be paused after its first quantum (16 tokens), short to test
+TOKENS = 48  # long enough to be paused after its first quantum (16 tokens), short to test
 
 
 @dataclass
@@ -60,7 +60,7 @@ async def world(model_home: Path, tmp_path: Path) -> AsyncIterator[World]:
         store=StoreSettings(home=tmp_path, install_missing=False),
         server=ServerSettings(model=SMOL, preload=True),
         engine=EngineSettings(parallel=1, context_length=2048, threads=2, keep_alive=-1),
-        scheduling=SchedulingSettings(max_queue=8, queue_timeout=120, preempt=True, cpu_cores=2),
+        scheduling=SchedulingSettings(max_queue=8, queue_timeout=600, preempt=True, cpu_cores=2),
         people=PeopleSettings(auth=True),
     )
     app = create_app(settings)
@@ -68,11 +68,11 @@ async def world(model_home: Path, tmp_path: Path) -> AsyncIterator[World]:
         services = app.state.services
         services.accounts.create_user("ada", PASSWORD, "admin")
         services.accounts.create_user("bob", PASSWORD, "member")
-        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=600) as client:
             keys = {}
             sessions = {}
             for name in ("ada", "bob"):
-                browser = httpx.AsyncClient(base_url=url, timeout=120, headers={"Origin": url})
+                browser = httpx.AsyncClient(base_url=url, timeout=600, headers={"Origin": url})
                 login = await browser.post(
                     "/web/api/session", json={"name": name, "password": PASSWORD}
                 )
