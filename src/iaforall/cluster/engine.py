@@ -38,13 +38,13 @@ class ServeEngine(ClientEngine):
         self._spec = spec
         self._options = replica_options
         self._load_timeout = load_timeout
+        self._state = EngineState.STOPPED
+        self.client: WorkerClient | None = None
 
     def pausable(self, request: GenerationRequest) -> bool:
         """Never: a resume may land on another replica (no prompt cache there), and replicas
         do not relay llama.cpp's raw /completion."""
         return False
-        self._state = EngineState.STOPPED
-        self.client: WorkerClient | None = None
 
     @property
     def state(self) -> EngineState:
