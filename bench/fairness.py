@@ -239,7 +239,8 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
         cpu_after = _busy_ticks()
         everyone = await flood.stop()
         a = [x for x in everyone if x.complete]
-        slot_decode = statistics.median(x.last - x.first for x in a if x.first and x.last)
+        decodes = [x.last - x.first for x in a if x.first and x.last]
+        slot_decode = statistics.median(decodes) if decodes else 0.0  # none ended: busy machine
         ttfts = [x.ttft for x in b]
         announced = [(x.announced_wait, x.waited) for x in b if x.position > 0]
         tokens = sum(1 for x in everyone + b for at in x.tokens if window[0] <= at < window[1])

@@ -169,7 +169,7 @@ async def responses(w: World, stream: bool) -> Answer:
     for event in _sse_data(r.text):
         if event["type"] == "response.output_text.delta":
             answer.text += event["delta"]
-        elif event["type"] == "response.completed":
+        elif event["type"] in ("response.completed", "response.incomplete"):  # max tokens
             usage = event["response"]["usage"]
             answer.prompt_tokens = usage["input_tokens"]
             answer.completion_tokens = usage["output_tokens"]
