@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from iaforall.core.errors import EngineUnavailable, IAForAllError
@@ -33,6 +33,9 @@ class FakeEngine:
         self.active = 0
         self.starts = 0
         self.cancelled = 0
+        self.can_pause = False  # pausable(): preemption tests turn it on
+        self.resumed: list[int] = []  # chunks already sent, at each resume
+        self._scripts: dict[int, Script] = {}  # each request's script, for its resumes
         self._state = EngineState.STOPPED
 
     @property
@@ -56,15 +59,32 @@ class FakeEngine:
             return [str(request.messages[-1].get("content", ""))]
         return [request.prompt]
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+    def pausable(self, request: GenerationRequest) -> bool:
+        return self.can_pause
+
+    def resume(
+        self, request: GenerationRequest, sent: Sequence[Chunk]
+    ) -> AsyncGenerator[Chunk, None]:
+        """The rest of the request's script, after the pieces already sent."""
+        done = sum(1 for c in sent if c.delta.text)
+        self.resumed.append(done)
+        created = json.loads(sent[0].data)["created"]
+        return self._run(request, self._scripts[id(request)][done:], created, done)
+
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        script = self._scripts[id(request)] = self._script(request)
+        return self._run(request, script, int(time.time()), 0)
+
+    async def _run(
+        self, request: GenerationRequest, script: Script, created: int, n: int
+    ) -> AsyncGenerator[Chunk, None]:
         if self._state is not EngineState.READY:
             raise EngineUnavailable(f"{self.model} is not running")
         self.requests.append(request)
         self.active += 1
-        created, n = int(time.time()), 0
         finished = False
         try:
-            for piece in self._script(request):
+            for piece in script:
                 if isinstance(piece, IAForAllError):
                     raise piece
                 if self.delay:

@@ -107,6 +107,7 @@ def build_services(
         # One CPU budget for every job that runs here: chat, speech, OCR, embeddings.
         cpu_cores=settings.scheduling.resolved_cpu_cores(),
         threads_for=_threads_for(pool, cluster),
+        preempt=settings.scheduling.preempt,
     )
     metrics = Metrics()
     dispatcher = Dispatcher(

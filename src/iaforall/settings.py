@@ -204,6 +204,15 @@ class SchedulingSettings(BaseSettings):
     request_timeout: float = Field(
         600.0, gt=0, description="Seconds a generation may run before it is stopped."
     )
+    preempt: bool = Field(
+        False,
+        description=(
+            "Pause the answer of the person most over their fair share when someone with "
+            "nothing running waits and every slot is taken; it resumes, identical, when its "
+            "turn is back (plain-text chats only: see docs/architecture.md). Off by default "
+            "until bench/fairness.py shows its targets on a quiet machine."
+        ),
+    )
 
     def resolved_cpu_cores(self) -> int:
         return self.cpu_cores or available_cores()

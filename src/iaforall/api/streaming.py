@@ -31,8 +31,12 @@ def queue_headers(admission: QueueUpdate) -> dict[str, str]:
 
 
 def queue_comment(update: QueueUpdate) -> bytes:
-    """An SSE comment: clients ignore it, people and scripts can read it."""
-    return f": queue position={update.position} wait_s={math.ceil(update.wait_s)}\n\n".encode()
+    """An SSE comment: clients ignore it, people and scripts can read it. `paused`: the
+    answer stopped to give someone else a turn, and resumes where it was."""
+    paused = " paused" if update.paused else ""
+    return (
+        f": queue position={update.position} wait_s={math.ceil(update.wait_s)}{paused}\n\n".encode()
+    )
 
 
 class ClientDisconnected(IAForAllError):

@@ -12,7 +12,7 @@ from typing import Any
 from iaforall.cluster.connect import ClusterError
 from iaforall.cluster.gateway import ClusterGateway
 from iaforall.cluster.status import app_name
-from iaforall.core.types import ModelId
+from iaforall.core.types import GenerationRequest, ModelId
 from iaforall.engines import budget
 from iaforall.engines.llamacpp.client import ClientEngine, WorkerClient
 from iaforall.engines.pool import EngineFactory, ModelEntry
@@ -41,6 +41,11 @@ class ServeEngine(ClientEngine):
         self._load_timeout = load_timeout
         self._state = EngineState.STOPPED
         self.client: WorkerClient | None = None
+
+    def pausable(self, request: GenerationRequest) -> bool:
+        """Never: a resume may land on another replica (no prompt cache there), and replicas
+        do not relay llama.cpp's raw /completion."""
+        return False
 
     @property
     def state(self) -> EngineState:

@@ -83,10 +83,12 @@ class Chunk:
 @dataclass(frozen=True, slots=True)
 class QueueUpdate:
     """Where a request stands in line: 0 = its turn (or served at once); n = n-th in line,
-    with about `wait_s` seconds to go. Each API shows it in its own way."""
+    with about `wait_s` seconds to go. Each API shows it in its own way. `paused`: the answer
+    had started, and was paused to give someone else a turn (it resumes where it stopped)."""
 
     position: int
     wait_s: float
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ usage is parsed once, by the engine, into `Chunk.usage`.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +57,16 @@ class Engine(Protocol):
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
         """Generate the whole answer (OpenAI response object)."""
+
+    def pausable(self, request: GenerationRequest) -> bool:
+        """Whether `resume` continues this request exactly as `stream` would have."""
+
+    def resume(
+        self, request: GenerationRequest, sent: Sequence[Chunk]
+    ) -> AsyncGenerator[Chunk, None]:
+        """The rest of a generation stopped after the chunks `sent` (from `stream` and
+        earlier resumes): the chunks `stream` would have sent next, the same ids, the usage
+        of the whole answer (see scheduling/preempt.py)."""
 
     async def render_prompt(self, request: ChatRequest) -> str:
         """The exact text the model is given for this chat, template included."""

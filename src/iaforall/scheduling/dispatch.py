@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -24,8 +25,9 @@ from iaforall.core.types import (
     ModelId,
     Usage,
 )
+from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.pool import EnginePool
-from iaforall.engines.protocol import BuiltinPrompt, Capabilities
+from iaforall.engines.protocol import BuiltinPrompt, Capabilities, Engine
 from iaforall.observability.metrics import Metrics
 from iaforall.scheduling.loop import Scheduler, Ticket
 from iaforall.scheduling.policy import DEFAULT_MAX_TOKENS, token_cost
@@ -102,26 +104,47 @@ class Dispatcher:
                     yield QueueUpdate(status.position, status.wait_s)
                 self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
                 try:
-                    async with (
-                        self.pool.use(model) as engine,
-                        contextlib.aclosing(engine.stream(request)) as chunks,  # stops the engine
-                    ):
-                        async for chunk in self._before_deadline(chunks):
-                            if ticket.produced == 0:
-                                self.metrics.first_token.labels(model).observe(
-                                    time.monotonic() - started
-                                )
-                            ticket.produced += 1  # the line's estimates follow the progress
-                            if chunk.usage is not None:
-                                self._account(model, chunk.usage)
-                                ticket.used(
-                                    chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-                                )
-                            yield chunk
+                    async with self.pool.use(model) as engine:
+                        async for item in self._generation(engine, ticket, request, started):
+                            yield item
                 finally:
                     if ticket.used_tokens is None:  # stopped early: about one token a chunk
                         ticket.used(prompt_estimate(request), ticket.produced)
             self.metrics.latency.labels(model).observe(time.monotonic() - started)
+
+    async def _generation(
+        self, engine: Engine, ticket: Ticket, request: GenerationRequest, started: float
+    ) -> AsyncGenerator[QueueUpdate | Chunk, None]:
+        """The engine's chunks for a request holding its slot. If the scheduler asks it to
+        pause (preemption), the engine is stopped after a token, the slot goes back, the
+        ticket's new places in line come as `QueueUpdate(paused=True)`, and once its turn is
+        back the engine resumes from the chunks already sent: the same answer, later."""
+        model = request.model
+        if self.scheduler.preempts and engine.pausable(request):
+            self.scheduler.may_pause(ticket)
+        sent: list[Chunk] = []
+        while True:
+            chunks = engine.resume(request, sent) if sent else engine.stream(request)
+            async with contextlib.aclosing(chunks):  # closing it stops the engine
+                async for chunk in self._before_deadline(chunks):
+                    if ticket.produced == 0:
+                        self.metrics.first_token.labels(model).observe(time.monotonic() - started)
+                    ticket.produced += 1  # the line's estimates follow the progress
+                    if chunk.usage is not None:
+                        self._account(model, chunk.usage)
+                        ticket.used(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    yield chunk
+                    if ticket.produced == ticket.quantum_at:
+                        self.scheduler.quantum_over(ticket)
+                    if ticket.pausable:
+                        sent.append(chunk)
+                        if ticket.pause_asked and _between_tokens(chunk):
+                            break
+                else:
+                    return
+            self.scheduler.paused(ticket)
+            async for status in ticket.wait():
+                yield QueueUpdate(status.position, status.wait_s, paused=status.position != 0)
 
     async def _before_deadline(
         self, chunks: AsyncGenerator[Chunk, None]
@@ -160,7 +183,14 @@ class Dispatcher:
                 async with self.pool.use(model) as engine:
                     try:
                         async with asyncio.timeout(self._request_timeout):
-                            response = await engine.generate(request)
+                            if self.scheduler.preempts and engine.pausable(request):
+                                # streamed, so that it can pause
+                                items = self._generation(engine, ticket, request, started)
+                                async with contextlib.aclosing(items):
+                                    chunks = [i async for i in items if isinstance(i, Chunk)]
+                                response = assemble([json.loads(c.data) for c in chunks])
+                            else:
+                                response = await engine.generate(request)
                     except TimeoutError:
                         raise self._timed_out() from None
                 usage = response.get("usage") or {}
@@ -218,3 +248,11 @@ class Dispatcher:
     def _account(self, model: ModelId, usage: Usage) -> None:
         self.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
+
+
+def _between_tokens(chunk: Chunk) -> bool:
+    """A generation may pause after this chunk: a piece of text, not its end."""
+    if chunk.usage_only or chunk.usage is not None:
+        return False
+    delta = chunk.delta
+    return delta.finish_reason is None and not delta.tool_calls

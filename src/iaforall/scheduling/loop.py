@@ -35,6 +35,7 @@ from iaforall.scheduling.policy import (
     settle,
     token_cost,
 )
+from iaforall.scheduling.preempt import QUANTUM_TOKENS, Running, to_pause
 
 DEFAULT_SECONDS_PER_TOKEN = 0.05  # per slot, until a model's own speed is measured
 _SPEED_MEMORY = 0.8  # how much of the past each new measurement keeps
@@ -47,10 +48,12 @@ HEARTBEAT_S = 15.0
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
-    """Where a request stands: 0 = it has its slot; n = n-th in line, about `wait_s` to go."""
+    """Where a request stands: 0 = it has its slot; n = n-th in line, about `wait_s` to go;
+    `paused`: its generation was paused to let someone else have a turn, and waits to resume."""
 
     position: int
     wait_s: float
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,18 @@ class Ticket:
         self.granted_at: float | None = None  # monotonic time the slot was granted
         self.used_tokens: tuple[int, int] | None = None  # (prompt, completion), once known
         self.produced = 0  # chunks streamed so far (about one token each), by its holder
+        # Preemption (scheduling/preempt.py): whether its engine can pause and resume it
+        # identically (its holder says so once it has the engine), whether the scheduler asks
+        # it to pause now, and how often and how long it was paused.
+        self.pausable = False
+        self.pause_asked = False
+        self.pauses = 0
+        self.paused_s = 0.0
+        self.paused_at: float | None = None
+        self.ran_s = 0.0  # time it held a slot before its last grant
+        self.charged = False  # its estimate was charged to its user (once, however often paused)
+        self.granted_produced = 0  # `produced` when its slot was (last) granted
+        self.quantum_at = QUANTUM_TOKENS  # `produced` at which it may be paused: say so then
         self._timeout = timeout
         self._heartbeat = heartbeat
         self._deadline = asyncio.get_running_loop().time() + timeout
@@ -136,6 +151,10 @@ class Ticket:
             shown = self.status
             yield shown
 
+    def resumes(self) -> None:
+        """(The scheduler's.) Back in line after a pause: its wait starts again."""
+        self._deadline = asyncio.get_running_loop().time() + self._timeout
+
     def give_up(self, retry_after: float) -> None:
         """(The scheduler's.) The line was full and this place goes to someone who had fewer:
         the waiter hears ServerBusy."""
@@ -166,9 +185,15 @@ class Scheduler:
         heartbeat: float = HEARTBEAT_S,
         cpu_cores: int = 0,
         threads_for: Callable[[ModelId], Sequence[ThreadChoice]] | None = None,
+        preempt: bool = False,
     ) -> None:
         """`cpu_cores`: the CPU budget (0: none); `threads_for(model)`: the threads a job on
-        `model` can run with, most first (scheduling/cpu.py `choices`)."""
+        `model` can run with, most first (scheduling/cpu.py `choices`); `preempt`: pause
+        generations of people above their share when someone with none running waits
+        (scheduling/preempt.py; fair policy only)."""
+        self._preempt = preempt
+        self.pauses = 0  # generations paused so far
+        self.paused_s = 0.0  # and how long they stayed paused, in all
         self._slots_for = slots_for
         self._cpu_cores = cpu_cores
         self._threads_for = threads_for
@@ -279,7 +304,10 @@ class Scheduler:
             weight,
         )
         if len(self._waiting) >= self._max_queue and not self._can_start_now(entry, ways):
-            given_up = place_to_give_up(list(self._waiting), user)
+            # A paused generation keeps its place: its client has part of its answer already.
+            given_up = place_to_give_up(
+                [w for w, t in self._waiting.items() if t.paused_at is None], user
+            )
             if given_up is None:
                 raise ServerBusy(
                     f"The server is busy: {len(self._waiting)} requests are already waiting. "
@@ -298,15 +326,64 @@ class Scheduler:
     def _leave(self, ticket: Ticket) -> None:
         entry = ticket.entry
         if ticket in self._holding:
-            self._holding.discard(ticket)
-            self._running[entry.model] -= 1
-            self._running_by_user[entry.user] -= 1
-            if self._running[entry.model] <= 0:  # its engine's threads are free again
-                self._held.pop(entry.model, None)
+            self._release(ticket)
             self._account(ticket)
         else:
             self._waiting.pop(entry, None)
+            self._unpaused(ticket)
         self._dispatch()
+
+    def _release(self, ticket: Ticket) -> None:
+        entry = ticket.entry
+        self._holding.discard(ticket)
+        self._running[entry.model] -= 1
+        self._running_by_user[entry.user] -= 1
+        if self._running[entry.model] <= 0:  # its engine's threads are free again
+            self._held.pop(entry.model, None)
+
+    @property
+    def preempts(self) -> bool:
+        """Whether generations may be paused for someone waiting (IAFORALL_PREEMPT)."""
+        return self._preempt
+
+    def may_pause(self, ticket: Ticket) -> None:
+        """(The holder's.) Its engine can pause and resume this generation identically."""
+        ticket.pausable = True
+        if self._preempt and self._waiting:
+            self._dispatch()
+
+    def quantum_over(self, ticket: Ticket) -> None:
+        """(The holder's, when `produced` reaches `quantum_at`.) It has had its turn since
+        its slot was granted: it may be paused now, if someone is waiting for one."""
+        if self._preempt and self._waiting and ticket.pausable:
+            self._dispatch()
+
+    def paused(self, ticket: Ticket) -> None:
+        """(The holder's, once its engine has stopped after `pause_asked`.) The slot is free
+        for someone else; the ticket is back in line at its old place in its user's order
+        (iterate `ticket.wait()` again for the slot), charged nothing more when it resumes."""
+        if ticket not in self._holding:
+            return
+        self._release(ticket)
+        now = time.monotonic()
+        if ticket.granted_at is not None:
+            ticket.ran_s += now - ticket.granted_at
+        ticket.granted_at = None
+        ticket.pause_asked = False
+        ticket.pauses += 1
+        ticket.paused_at = now
+        ticket.status = QueueStatus(-1, 0.0, paused=True)  # (any position but 0: it waits)
+        ticket.resumes()
+        self.pauses += 1
+        self._waiting[ticket.entry] = ticket
+        self._dispatch()
+
+    def _unpaused(self, ticket: Ticket) -> None:
+        if ticket.paused_at is not None:
+            took = time.monotonic() - ticket.paused_at
+            ticket.paused_s += took
+            self.paused_s += took
+            ticket.paused_at = None
 
     def _account(self, ticket: Ticket) -> None:
         """Charge what was used, and learn the model's speed from it."""
@@ -323,7 +400,7 @@ class Scheduler:
         )
         if completion > 0:
             seconds, tokens = self._speed.get(entry.model, (0.0, 0.0))
-            took = time.monotonic() - ticket.granted_at
+            took = ticket.ran_s + time.monotonic() - ticket.granted_at
             self._speed[entry.model] = (
                 seconds * _SPEED_MEMORY + took,
                 tokens * _SPEED_MEMORY + completion,
@@ -397,17 +474,47 @@ class Scheduler:
                 break
             threads = start_threads(chosen)
             ticket = self._waiting.pop(chosen)
+            self._unpaused(ticket)
             ticket.threads = threads or 0
             self._held.setdefault(chosen.model, ticket.threads)
-            self._ledger = charge(self._ledger, chosen)
+            if not ticket.charged:
+                ticket.charged = True
+                self._ledger = charge(self._ledger, chosen)
             self._running[chosen.model] += 1
             self._running_by_user[chosen.user] += 1
             self._holding.add(ticket)
             ticket.granted_at = time.monotonic()
+            ticket.granted_produced = ticket.produced
+            ticket.quantum_at = ticket.produced + QUANTUM_TOKENS
             ticket.moved(QueueStatus(0, 0.0))
         present = {w.user for w in self._waiting} | {t.entry.user for t in self._holding}
         self._ledger = forget_idle(self._ledger, present)
+        if self._preempt and self._policy == "fair" and self._waiting:
+            self._ask_pause()
         self._update_positions()
+
+    def _ask_pause(self) -> None:
+        """Ask the holder of the generation `to_pause` chooses to pause (it does so at its
+        next token, then calls `paused`)."""
+        by_seq = {t.entry.seq: t for t in self._holding}
+        running = [
+            Running(
+                t.entry.seq,
+                t.entry.model,
+                t.entry.user,
+                t.entry.weight,
+                pausable=t.pausable,
+                pausing=t.pause_asked,
+                tokens=t.produced - t.granted_produced,
+            )
+            for t in self._holding
+        ]
+        models = {w.model for w in self._waiting}
+        chosen = to_pause(
+            list(self._waiting), running, {m: self._slots_for(m) for m in models}, self._ledger
+        )
+        if chosen is not None:
+            by_seq[chosen.seq].pause_asked = True
 
     def _update_positions(self) -> None:
         """Tell each waiting request its place in the serving order and its expected wait."""
@@ -435,4 +542,5 @@ class Scheduler:
                     cores = seconds_until_free(self._cpu_cores, holders, ways[0].threads)
                     waits[w] = max(waits[w], cores)
         for position, w in enumerate(order, start=1):
-            self._waiting[w].moved(QueueStatus(position, waits[w]))
+            ticket = self._waiting[w]
+            ticket.moved(QueueStatus(position, waits[w], paused=ticket.paused_at is not None))

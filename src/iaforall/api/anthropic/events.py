@@ -21,9 +21,12 @@ def event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: ".encode() + json.dumps(data).encode() + b"\n\n"
 
 
-def queue_ping(position: int, wait_s: float) -> bytes:
-    """A `ping` (clients skip it) that tells people and scripts their place in line."""
-    place = {"position": position, "wait_s": math.ceil(wait_s)}
+def queue_ping(position: int, wait_s: float, *, paused: bool = False) -> bytes:
+    """A `ping` (clients skip it) that tells people and scripts their place in line (and,
+    `paused`, that the answer waits to resume)."""
+    place: dict[str, object] = {"position": position, "wait_s": math.ceil(wait_s)}
+    if paused:
+        place["paused"] = True
     return event("ping", {"type": "ping", "iaforall": {"queue": place}})
 
 

@@ -93,7 +93,7 @@ async def _sse(
             if isinstance(event, Chunk):
                 yield writer.feed(event)
             elif isinstance(event, QueueUpdate):
-                yield queue_ping(event.position, event.wait_s)
+                yield queue_ping(event.position, event.wait_s, paused=event.paused)
             elif isinstance(event, Decided):
                 writer.attach(event.field())
             elif isinstance(event, Failed):

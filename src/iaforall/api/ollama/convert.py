@@ -60,7 +60,9 @@ class Relay:
             if item.position == 0:
                 self.turn = time.perf_counter_ns()
                 return None
-            queue = {"position": item.position, "wait_s": round(item.wait_s, 1)}
+            queue: dict[str, Any] = {"position": item.position, "wait_s": round(item.wait_s, 1)}
+            if item.paused:
+                queue["paused"] = True
             return self.line("", {"queue": queue})
         if item.usage is not None:
             self.prompt_tokens = item.usage.prompt_tokens

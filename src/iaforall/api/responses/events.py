@@ -67,6 +67,8 @@ class ResponseEvents:
     def on(self, event: Event) -> list[Sent]:
         """The Responses events for one of the pipeline's events."""
         if isinstance(event, QueueUpdate):
+            if self._started:  # paused mid-answer: a Response does not go back to "queued"
+                return self.paused(event.position, event.wait_s)
             return self.queued(event.position, event.wait_s)
         if isinstance(event, Decided):
             self.extra = merged(self.extra, event.field())
@@ -114,6 +116,19 @@ class ResponseEvents:
         if position > 0:
             return [self._queued(self._response("queued", iaforall=self._queue(position, wait_s)))]
         return self._started_events()
+
+    def paused(self, position: int, wait_s: float) -> list[Sent]:
+        """The answer was paused for someone else's turn (0: it resumes): still in progress,
+        with its place in line and `paused` in the `iaforall` field."""
+        if position == 0:
+            return []
+        place = self._queue(position, wait_s)
+        place["queue"]["paused"] = True
+        return [
+            self._event(
+                "response.in_progress", response=self._response("in_progress", iaforall=place)
+            )
+        ]
 
     def _queued(self, response: dict[str, Any]) -> Sent:
         return self._event("response.queued", response=response)

@@ -165,9 +165,8 @@ async def reply(
                         answer.pieces.append(event.delta.text)
                         yield b"data: " + event.data + b"\n\n"
                 elif isinstance(event, QueueUpdate):
-                    yield _event(
-                        "queue", {"position": event.position, "wait_s": round(event.wait_s, 1)}
-                    )
+                    place = {"position": event.position, "wait_s": round(event.wait_s, 1)}
+                    yield _event("queue", {**place, "paused": True} if event.paused else place)
                 elif isinstance(event, Decided):
                     said = event.field()  # the output rules': shown once the answer is whole
                 elif isinstance(event, Failed):

@@ -6,6 +6,7 @@ on a Ray cluster is the same engine placed elsewhere (cluster/), not a second co
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -21,6 +22,7 @@ from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Usage
 from iaforall.engines.llamacpp.assemble import assemble
 from iaforall.engines.llamacpp.errors import error_from_body
 from iaforall.engines.llamacpp.payload import chat_messages, request_path_and_body
+from iaforall.engines.llamacpp.resume import Sent, completion_body, finish_reason, pausable
 from iaforall.engines.llamacpp.toolcalls import recover_in_stream, tool_names
 from iaforall.engines.protocol import BuiltinPrompt
 from iaforall.models.system_prompt import builtin_prompt
@@ -131,6 +133,83 @@ class WorkerClient:
             raise self.stopped() from None
         raise self.stopped()  # the stream ended without llama.cpp's [DONE]: cut off
 
+    async def resume(
+        self, request: GenerationRequest, sent: Sequence[Chunk]
+    ) -> AsyncGenerator[Chunk, None]:
+        """The rest of a paused chat (`pausable` ones), as the chat stream would have sent it
+        (see resume.py)."""
+        assert isinstance(request, ChatRequest)
+        done = Sent.of(sent)
+        prompt = await self._token_ids(await self.render_prompt(request), special=True)
+        distinct = sorted(set(done.pieces))
+        ids = await asyncio.gather(*(self._token_ids(p, special=False) for p in distinct))
+        token_of = dict(zip(distinct, ids, strict=True))
+        generated = [t for piece in done.pieces for t in token_of[piece]]
+        _, chat = request_path_and_body(
+            request, stream=True, template_default_system=self._template_default_system
+        )
+        body = completion_body(chat, prompt + generated, len(generated))
+        last: dict[str, Any] = {"stop_type": "limit", "tokens_predicted": 0}
+        if body is not None:
+            async for data in self._events("/completion", body):
+                last = json.loads(data)
+                if last.get("content"):
+                    yield done.text(last["content"])
+                if last.get("stop"):
+                    break
+        yield done.end(finish_reason(last))
+        usage = Usage(len(prompt), len(generated) + int(last.get("tokens_predicted", 0)))
+        timings = last.get("timings")
+        cached = int(timings.get("cache_n", 0)) if timings else 0
+        yield done.usage(usage, min(len(prompt), cached), timings)
+
+    async def _token_ids(self, text: str, *, special: bool) -> list[int]:
+        """`text` in the model's tokens; `special`: as a whole prompt (special tokens added,
+        the template's markup parsed), else as generated text."""
+        body = {"content": text, "add_special": special, "parse_special": special}
+        try:
+            async with self.session.post(self._prefix + "/tokenize", json=body) as response:
+                if response.status != 200:
+                    raise error_from_body(response.status, await response.read())
+                return [int(t) for t in (await response.json())["tokens"]]
+        except aiohttp.ClientError:
+            raise self.stopped() from None
+
+    async def _events(self, path: str, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        """The data of each server-sent event of a streamed request, until [DONE] or the end
+        (errors as `_stream` maps them)."""
+        try:
+            headers = {"Connection": "close"}  # (as in _stream)
+            async with self.session.post(
+                self._prefix + path, json=body, headers=headers
+            ) as response:
+                if response.status != 200:
+                    raise error_from_body(response.status, await response.read())
+                buffer = b""
+                async for raw in response.content.iter_any():
+                    buffer += raw
+                    while (end := buffer.find(b"\n\n")) >= 0:
+                        event, buffer = buffer[:end], buffer[end + 2 :]
+                        if not event.startswith(b"data: "):
+                            continue
+                        data = event[6:]
+                        if data == b"[DONE]":
+                            return
+                        if data.startswith(_ERROR_START):
+                            raise error_from_body(500, data)
+                        yield data
+        except aiohttp.ConnectionTimeoutError:
+            raise EngineUnavailable(
+                f"The {self._where} of '{self.model}' could not be reached: try again."
+            ) from None
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The {self._where} of '{self.model}' sent nothing for "
+                f"{self._read_timeout:.0f} s; the answer was stopped."
+            ) from None
+        except aiohttp.ClientError:
+            raise self.stopped() from None
+
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
         chunks = self.stream(request)
         try:
@@ -213,6 +292,14 @@ class ClientEngine:
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
         return await self._ready().generate(request)
+
+    def pausable(self, request: GenerationRequest) -> bool:
+        return pausable(request)
+
+    def resume(
+        self, request: GenerationRequest, sent: Sequence[Chunk]
+    ) -> AsyncGenerator[Chunk, None]:
+        return self._ready().resume(request, sent)
 
     async def render_prompt(self, request: ChatRequest) -> str:
         return await self._ready().render_prompt(request)

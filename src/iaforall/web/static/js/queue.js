@@ -23,9 +23,11 @@ export function roughDuration(seconds) {
   return t("duration_minutes", { n: formatNumber(Math.round(s / 60)) });
 }
 
-/** The status line for a `queue` event of the reply stream ({position, wait_s}). */
-export function queueStatus({ position, wait_s: waitS }) {
+/** The status line for a `queue` event of the reply stream ({position, wait_s, paused}):
+ * `paused`, the answer stopped for someone else's turn and resumes where it was. */
+export function queueStatus({ position, wait_s: waitS, paused }) {
   const wait = roughDuration(waitS);
+  if (paused) return t("status_queue_paused", { wait });
   if (position === 1) return t("status_queue_next", { wait });
   return t("status_queue_position", { position: ordinal(position), wait });
 }
