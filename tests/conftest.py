@@ -52,7 +52,7 @@ class FakeWorld:
     def engine(self, name: str) -> FakeEngine:
         return self.engines[name]
 
-    def factory(self, entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def factory(self, entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
         engine = FakeEngine(ModelId(entry.name), capabilities, delay=self.delay)
         self.engines[entry.name] = engine
         return engine

@@ -97,6 +97,8 @@ def build_services(
         wait=settings.scheduling.queue_timeout,
         runtimes=runtimes or Runtimes(installed_runtimes(settings)),
         threads=engine.resolved_threads(),
+        # Threads left to the machine: a worker follows what the CPU budget gives its jobs.
+        follow_budget=engine.threads == 0 and not cluster,
     )
     scheduler = Scheduler(
         slots_for=_slots_for(pool, cluster),

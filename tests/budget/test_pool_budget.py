@@ -42,7 +42,7 @@ def pool(models: int, wait: float = 5.0) -> tuple[EnginePool, dict[str, FakeEngi
     """A pool whose budget holds exactly `models` models."""
     built: dict[str, FakeEngine] = {}
 
-    def factory(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def factory(entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
         built[entry.name] = FakeEngine(ModelId(entry.name), capabilities)
         return built[entry.name]
 

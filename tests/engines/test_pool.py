@@ -28,15 +28,24 @@ class Catalog:
         return Entry(name if ":" in name else f"{name}:latest") if name != "missing" else None
 
 
-def pool(keep_alive: float = 300) -> tuple[EnginePool, list[FakeEngine]]:
+def pool(
+    keep_alive: float = 300, *, threads: int = 0, follow_budget: bool = False
+) -> tuple[EnginePool, list[FakeEngine]]:
     built: list[FakeEngine] = []
 
-    def factory(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def factory(entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
         built.append(FakeEngine(ModelId(entry.name), capabilities))
+        built[-1].threads = threads  # type: ignore[attr-defined]
         return built[-1]
 
     return EnginePool(
-        Catalog(), factory, slots=2, context_length=4096, keep_alive=keep_alive
+        Catalog(),
+        factory,
+        slots=2,
+        context_length=4096,
+        keep_alive=keep_alive,
+        threads=threads,
+        follow_budget=follow_budget,
     ), built
 
 
@@ -77,3 +86,28 @@ async def test_crashed_engine_restarts_on_next_use() -> None:
     async with p.use("a") as engine:
         assert engine.state is EngineState.READY
     assert built[0].starts == 2
+
+
+async def test_an_idle_worker_restarts_with_the_threads_the_budget_gives() -> None:
+    p, built = pool(threads=2, follow_budget=True)
+    async with p.use("a", 2):
+        pass
+    async with p.use("a", 1) as engine:  # a foreign program took a core
+        assert engine is built[1] and engine.threads == 1  # type: ignore[attr-defined]
+        assert built[0].state is EngineState.STOPPED
+        async with p.use("a", 2) as same:  # in use: not restarted under a running job
+            assert same is engine
+    async with p.use("a", 2) as engine:
+        assert engine is built[2] and engine.threads == 2  # type: ignore[attr-defined]
+    async with p.use("a") as engine:  # no budget's word (a prompt's render): as it is
+        assert engine is built[2]
+    assert len(built) == 3
+    assert [m.threads for m in p.threads_for(ModelId("a:latest"))] == [2, 1]
+
+
+async def test_threads_set_by_hand_are_kept() -> None:
+    p, built = pool(threads=2, follow_budget=False)
+    async with p.use("a", 1):
+        pass
+    assert len(built) == 1 and built[0].threads == 2  # type: ignore[attr-defined]
+    assert [m.threads for m in p.threads_for(ModelId("a:latest"))] == [2]

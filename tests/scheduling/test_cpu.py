@@ -11,7 +11,9 @@ from iaforall.scheduling.cpu import (
     CpuLoad,
     ThreadChoice,
     choices,
+    scaled,
     seconds_until_free,
+    share,
     threads_to_start,
 )
 from iaforall.scheduling.loop import DEFAULT_SECONDS_PER_TOKEN, Scheduler
@@ -29,6 +31,53 @@ def test_choices_are_most_threads_first_and_keep_only_fewer() -> None:
     ways = choices(4, [ThreadChoice(1, 3.0), ThreadChoice(2, 1.7), ThreadChoice(4, 0.5)])
     assert ways == (ThreadChoice(4, 1.0), ThreadChoice(2, 1.7), ThreadChoice(1, 3.0))
     assert choices(0) == (ThreadChoice(0, 1.0),)
+
+
+def test_scaled_ways_cost_more_the_fewer_threads() -> None:
+    assert scaled(2, 0.9) == (ThreadChoice(1, 2**0.9),)
+    assert [w.threads for w in scaled(4, 1.0)] == [3, 2, 1]
+    assert scaled(4, 1.0)[-1].time == 4.0
+    assert scaled(1, 0.9) == ()
+
+
+LLAMA = choices(2, scaled(2, 0.9))  # a chat worker that may restart on one thread (1.87 x)
+SHARE_CASES = [
+    # (cores, active models and their ways, expected most threads each)
+    pytest.param(2, {CHAT: LLAMA}, {CHAT: 2}, id="alone: all its threads"),
+    pytest.param(
+        2, {CHAT: LLAMA, WHISPER: WHISPER_WAYS}, {CHAT: 1, WHISPER: 1}, id="side by side: 1.16"
+    ),
+    pytest.param(2, {CHAT: LLAMA, VOICE: ONE}, {CHAT: 1, VOICE: 1}, id="chat beside a voice"),
+    pytest.param(
+        2, {CHAT: TWO, VOICE: ONE}, {CHAT: 2, VOICE: 1}, id="chat cannot shrink: they take turns"
+    ),
+    pytest.param(
+        2,
+        {CHAT: choices(2, [ThreadChoice(1, 2.5)]), WHISPER: choices(2, [ThreadChoice(1, 2.5)])},
+        {CHAT: 2, WHISPER: 2},
+        id="both much slower on one thread: turns do more (0.8 < 1)",
+    ),
+    pytest.param(
+        2,
+        {CHAT: LLAMA, WHISPER: WHISPER_WAYS, VOICE: ONE},
+        {CHAT: 2, WHISPER: 2, VOICE: 1},
+        id="three on two cores: no split fits",
+    ),
+    pytest.param(0, {CHAT: LLAMA, VOICE: ONE}, {CHAT: 2, VOICE: 1}, id="no budget"),
+]
+
+
+@pytest.mark.parametrize(("cores", "active", "expected"), SHARE_CASES)
+def test_share(
+    cores: int, active: dict[ModelId, tuple[ThreadChoice, ...]], expected: dict[ModelId, int]
+) -> None:
+    assert share(cores, active) == expected
+
+
+def test_a_cap_limits_the_threads_a_job_starts_with() -> None:
+    assert threads_to_start(CpuLoad(2), CHAT, LLAMA, cap=1) == 1
+    assert threads_to_start(CpuLoad(2), CHAT, TWO, cap=1) == 2  # no way fits the cap
+    assert threads_to_start(CpuLoad(2, {CHAT: 2}), CHAT, LLAMA, cap=1) == 2  # already held
 
 
 START_CASES = [
@@ -262,3 +311,28 @@ async def test_a_job_waiting_for_cores_is_told_how_long_until_they_free_up() -> 
         # Whisper has a free slot of its own: only the chat's 100 tokens to go keep it waiting.
         assert waiting.status.position == 1
         assert waiting.status.wait_s == pytest.approx(100 * DEFAULT_SECONDS_PER_TOKEN)
+
+
+async def test_two_streams_of_jobs_run_side_by_side_on_one_thread_each() -> None:
+    """Chats and transcriptions, one after the other for different people: once both are
+    streams of jobs, each runs on one core beside the other instead of waiting for both."""
+    s = budgeted(2, {CHAT: LLAMA, WHISPER: WHISPER_WAYS})
+    assert await _run(s, CHAT, ANN) == 2  # alone: both threads
+    assert await _run(s, WHISPER, BOB) == 2
+    assert await _run(s, CHAT, ANN) == 2  # a stream of chats; one transcription is no stream
+    assert await _run(s, WHISPER, BOB) == 1  # two streams now
+    async with s.slot(CHAT, ANN) as chat:
+        assert chat.threads == 1
+        async with s.slot(WHISPER, BOB) as whisper:
+            assert whisper.threads == 1
+            assert s.cpu().in_use == 2
+
+
+async def test_a_single_job_beside_a_stream_keeps_the_usual_trade() -> None:
+    s = budgeted(2, {VOICE: ONE, WHISPER: WHISPER_WAYS})
+    await _run(s, VOICE, ANN)
+    async with s.slot(VOICE, ANN, cost=5):  # a stream of speech, about to end
+        waiting = asyncio.create_task(_run(s, WHISPER, BOB, cost=500))  # one transcription
+        await asyncio.sleep(0.02)
+        assert s.queue_length == 1  # waits for both threads rather than run 1.6 x as long
+    assert await asyncio.wait_for(waiting, 1) == 2

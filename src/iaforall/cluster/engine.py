@@ -112,9 +112,10 @@ def serve_factory(
     gateway: ClusterGateway, settings: EngineSettings, *, read_timeout: float
 ) -> EngineFactory:
     """Builds the cluster engine of a stored model (the pool's EngineFactory)."""
-    threads = settings.resolved_threads()
+    own = settings.resolved_threads()
 
-    def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def build(entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
+        # A replica's threads are its own (`threads` unused): no local budget on a cluster.
         from iaforall.cluster.replica import ReplicaSpec
 
         projector = projector_for(entry.path)
@@ -124,7 +125,7 @@ def serve_factory(
             slots=capabilities.slots,
             context_length=capabilities.context_length,
             tools=capabilities.tools,
-            threads=threads,
+            threads=own,
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,
             template_default_system=uses_builtin_prompt(
@@ -139,7 +140,7 @@ def serve_factory(
             "max_ongoing_requests": capabilities.slots,
             # Ray places a replica only on a node with these free: the worker's threads,
             # and the model's memory (file, KV cache, buffers).
-            "ray_actor_options": {"num_cpus": threads, "memory": memory},
+            "ray_actor_options": {"num_cpus": own, "memory": memory},
             "health_check_period_s": 2,
             "health_check_timeout_s": 10,
             "graceful_shutdown_timeout_s": 5,

@@ -105,15 +105,13 @@ def _error(status: int, raw: bytes) -> IAForAllError:
 def embedding_factory(
     settings: EngineSettings, log_dir: Path, *, read_timeout: float
 ) -> EngineFactory:
-    threads = settings.resolved_threads()
-
-    def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def build(entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
         dimensions, pooling = shape_of(entry.path)
         return EmbeddingEngine(
             ModelId(entry.name),
             entry.path,
             capabilities,
-            threads=threads,
+            threads=threads or settings.resolved_threads(),
             log_file=log_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}.embeddings.log",
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,

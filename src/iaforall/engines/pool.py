@@ -22,7 +22,7 @@ from iaforall.engines import budget as policy
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from iaforall.engines.runtime import Runtimes
 from iaforall.models.projector import projector_for
-from iaforall.scheduling.cpu import ThreadChoice, choices
+from iaforall.scheduling.cpu import ThreadChoice, choices, scaled
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,17 @@ class Catalog(Protocol):
     def get(self, name: str) -> ModelEntry | None: ...
 
 
-EngineFactory = Callable[[ModelEntry, Capabilities], Engine]
+class EngineFactory(Protocol):
+    """Builds the engine of a stored model, with `threads` CPU threads (0: its default)."""
+
+    def __call__(
+        self, entry: ModelEntry, capabilities: Capabilities, threads: int = 0
+    ) -> Engine: ...
+
+
+# llama.cpp's decode time on k threads of n grows as (n / k) ** this (121-128 tok/s on 2
+# threads, 68 on 1, on this 2-core machine): what giving a worker fewer threads costs.
+LLAMA_SCALING = 0.9
 
 
 @dataclass
@@ -66,6 +76,8 @@ class Resident:
         return max(self.size, self.measured)
 
     keep_alive: float | None = None  # set by a request (Ollama's keep_alive); None: the default
+    threads: int = 0  # the engine's CPU threads (0: its factory's default)
+    rebuild: Callable[[int], Engine] | None = None  # the same engine with other threads
 
 
 class EnginePool:
@@ -81,10 +93,14 @@ class EnginePool:
         wait: float = 120.0,
         runtimes: Runtimes | None = None,
         threads: int = 0,
+        follow_budget: bool = False,
     ) -> None:
-        """`threads`: each llama.cpp worker's, fixed when it loads (what its jobs hold)."""
+        """`threads`: each llama.cpp worker's when it loads; `follow_budget`: a worker may be
+        restarted with fewer, between jobs, when the CPU budget gives its jobs fewer (the
+        threads were left to the machine: IAFORALL_THREADS=0)."""
         self._catalog = catalog
         self._threads = threads
+        self._follow_budget = follow_budget and threads > 1
         # Whisper, the voices, OCR, the built-in encoder: made on first use, closed with us.
         self.runtimes = runtimes or Runtimes([])
         self._factory = factory
@@ -119,7 +135,10 @@ class EnginePool:
     def threads_for(self, model: ModelId) -> tuple[ThreadChoice, ...]:
         """The threads a job on `model` holds: a runtime's choices, else its worker's."""
         runtime = self.runtimes.threads_for(model)
-        return choices(self._threads) if runtime is None else runtime
+        if runtime is not None:
+            return runtime
+        fewer = scaled(self._threads, LLAMA_SCALING) if self._follow_budget else ()
+        return choices(self._threads, fewer)
 
     def residents(self) -> dict[ModelId, Resident]:
         return dict(self._residents)
@@ -163,9 +182,11 @@ class EnginePool:
         self._freed.set()
 
     @contextlib.asynccontextmanager
-    async def use(self, name: str) -> AsyncIterator[Engine]:
-        """A loaded engine for `name`, kept resident while the block runs."""
-        resident = await self._loaded(name)
+    async def use(self, name: str, threads: int = 0) -> AsyncIterator[Engine]:
+        """A loaded engine for `name`, kept resident while the block runs; `threads`: what the
+        CPU budget gave the job (0: any), which an idle worker is restarted with if it has
+        other (with `follow_budget`)."""
+        resident = await self._loaded(name, threads)
         resident.in_use += 1
         try:
             yield resident.engine
@@ -179,7 +200,7 @@ class EnginePool:
     async def load(self, name: str) -> Engine:
         return (await self._loaded(name)).engine
 
-    async def _loaded(self, name: str) -> Resident:
+    async def _loaded(self, name: str, threads: int = 0) -> Resident:
         # A resident model needs no look-up in the store (a manifest read per request).
         resident = self._residents.get(ModelId(name))
         if resident is None:
@@ -189,9 +210,14 @@ class EnginePool:
             model = ModelId(entry.name)
             resident = self._residents.get(model)
             if resident is None:
-                resident = await self._admitted(model, entry)
+                resident = await self._admitted(model, entry, threads)
         model = resident.engine.model
         async with resident.lock:  # one load at a time; others wait for it
+            if self._refit(resident, threads):
+                log.info("restarting %s with %d threads (the CPU budget's)", model, threads)
+                await resident.engine.close()
+                assert resident.rebuild is not None  # (checked by _refit)
+                resident.engine, resident.threads = resident.rebuild(threads), threads
             if resident.engine.state is EngineState.CRASHED:
                 log.warning("restarting the engine of %s after a crash", model)
                 await resident.engine.close()
@@ -200,7 +226,20 @@ class EnginePool:
         resident.last_used = time.monotonic()
         return resident
 
-    async def _admitted(self, model: ModelId, entry: ModelEntry) -> Resident:
+    def _refit(self, resident: Resident, threads: int) -> bool:
+        """Whether an idle worker must restart to run a job with `threads` threads: the
+        budget gave fewer or more than it has (a foreign program took a core, another model
+        works beside it, or they are gone). Its prompt cache is lost; a job on a worker with
+        too many threads would spin against the others and collapse."""
+        return (
+            self._follow_budget
+            and threads > 0
+            and resident.rebuild is not None
+            and resident.threads not in (0, threads)
+            and resident.in_use == 0
+        )
+
+    async def _admitted(self, model: ModelId, entry: ModelEntry, threads: int = 0) -> Resident:
         """Register `model`, unloading least recently used idle models to fit the budget."""
         caps = self._capabilities(entry)
         size = await asyncio.to_thread(
@@ -241,7 +280,12 @@ class EnginePool:
                 log.info("unloading %s to make room for %s in the memory budget", victim, model)
                 await evicted.engine.close()
             # Registered and returned with no await between: `_loaded` locks it at once.
-            resident = Resident(self._factory(entry, caps), size=size)
+            threads = threads if self._follow_budget and threads > 0 else self._threads
+
+            def rebuild(threads: int) -> Engine:
+                return self._factory(entry, caps, threads)
+
+            resident = Resident(rebuild(threads), size=size, threads=threads, rebuild=rebuild)
             self._residents[model] = resident
             return resident
 

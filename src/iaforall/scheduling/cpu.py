@@ -35,6 +35,13 @@ class ThreadChoice:
     time: float = 1.0
 
 
+def scaled(threads: int, exponent: float) -> tuple[ThreadChoice, ...]:
+    """Each fewer count than `threads`, for a runtime whose time grows as (threads / k) **
+    `exponent` on k threads (llama.cpp's decode: 0.9, from 121-128 tok/s on 2 threads and 68
+    on 1, measured on this 2-core machine)."""
+    return tuple(ThreadChoice(k, (threads / k) ** exponent) for k in range(threads - 1, 0, -1))
+
+
 def choices(threads: int, fewer: Sequence[ThreadChoice] = ()) -> tuple[ThreadChoice, ...]:
     """A job's ways to run, most threads first: its own count, then the fewer it allows."""
     most = ThreadChoice(max(0, threads), 1.0)
@@ -59,6 +66,31 @@ class CpuLoad:
         return max(0, self.cores - self.in_use)
 
 
+def share(cores: int, active: Mapping[ModelId, Sequence[ThreadChoice]]) -> dict[ModelId, int]:
+    """The most threads each of the models with work now or lately (`active`: each one's
+    ways) should start with, so that they run side by side instead of taking turns.
+
+    Taking turns, each job runs alone at its best speed: the machine does one job's worth of
+    work per unit of time. Side by side on `cores // len(active)` threads each, it does the sum
+    of 1 / time of each one's way: more than 1 when the runtimes scale worse than linearly
+    (Whisper on 1 thread of 2 takes 0.9-1.6 x its time; llama.cpp about 1.87 x), so the split
+    is made when that sum is more than 1 and the ways fit the cores; otherwise, or for a
+    model alone, each may take its most threads (still within what is free)."""
+    most = {m: ways[0].threads for m, ways in active.items() if ways}
+    if cores <= 0 or len(most) < 2:
+        return most
+    each = max(1, cores // len(most))
+    picked = {
+        m: next((w for w in ways if w.threads <= each), ways[-1])
+        for m, ways in active.items()
+        if ways
+    }
+    fits = sum(w.threads for w in picked.values()) <= cores
+    if fits and sum(1.0 / max(w.time, 1e-9) for w in picked.values()) > 1.0:
+        return {m: w.threads for m, w in picked.items()}
+    return most
+
+
 def threads_to_start(
     load: CpuLoad,
     model: ModelId,
@@ -66,10 +98,12 @@ def threads_to_start(
     *,
     run_s: float = 0.0,
     wait_s: float = 0.0,
+    cap: int = 0,
 ) -> int | None:
     """The threads a job on `model` starts with now, or None: it waits for cores.
 
-    `ways` are the job's choices (`choices`), most threads first; `run_s` is about how long it
+    `ways` are the job's choices (`choices`), most threads first; `cap` (0: none) the most it
+    should take so that other models' work runs beside it (`share`); `run_s` is about how long it
     takes with its most threads, `wait_s` how long until they are all free. Fewer threads are
     taken only when the job then ends sooner than if it waited (`run_s x time < wait_s +
     run_s`); the next job in line is no worse off for it, since the cores it needs free up when
@@ -79,6 +113,8 @@ def threads_to_start(
         return ways[0].threads if ways else 0
     if model in load.held:  # its engine's threads are already counted
         return load.held[model]
+    if cap > 0 and any(w.threads <= cap for w in ways):
+        ways = [w for w in ways if w.threads <= cap]
     most = ways[0]
     if most.threads <= load.free:
         return most.threads

