@@ -119,6 +119,22 @@ def test_budget_beside(cores: int, foreign: float, current: int, expected: int) 
     assert budget_beside(cores, foreign, current) == expected
 
 
+TWO_READINGS = [
+    # (cores, others' load now, the reading before, budget now, budget after)
+    pytest.param(2, 1.0, 0.0, 2, 2, id="a burst of one reading: kept"),
+    pytest.param(2, 1.0, 0.9, 2, 1, id="two readings busy: taken"),
+    pytest.param(2, 0.0, 1.0, 1, 1, id="one quiet reading: not yet given back"),
+    pytest.param(2, 0.1, 0.2, 1, 2, id="two quiet readings: given back"),
+]
+
+
+@pytest.mark.parametrize(("cores", "foreign", "before", "current", "expected"), TWO_READINGS)
+def test_budget_moves_on_two_readings(
+    cores: int, foreign: float, before: float, current: int, expected: int
+) -> None:
+    assert budget_beside(cores, foreign, current, before) == expected
+
+
 async def test_the_loop_shrinks_the_budget_and_a_waiting_job_starts_when_it_grows() -> None:
     voice, ear = ModelId("tts"), ModelId("ear")
     s = Scheduler(

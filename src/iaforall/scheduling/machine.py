@@ -90,16 +90,20 @@ def foreign_cores(before: Reading, after: Reading) -> float:
     return max(0.0, others / total * after.cores)
 
 
-def budget_beside(cores: int, foreign: float, current: int) -> int:
+def budget_beside(cores: int, foreign: float, current: int, before: float | None = None) -> int:
     """The budget once other programs keep `foreign` cores busy: a core they load at
-    `TAKEN` or more is theirs, at once; it is given back one at a time, once their load is
-    `QUIET` below what they were given (so a load near the line does not flap). Never
-    below one core."""
+    `TAKEN` or more is theirs; it is given back one at a time, once their load is `QUIET`
+    below what they were given (so a load near the line does not flap). With `before`, the
+    reading before this one, both must agree: a burst of one reading (a program starting, a
+    test run's imports) moves nothing, since each move may restart a chat worker. Never below
+    one core."""
+    taking = foreign if before is None else min(foreign, before)
+    giving = foreign if before is None else max(foreign, before)
     given = cores - current  # cores left to others now
-    wanted = min(cores - 1, math.floor(foreign + (1 - TAKEN)))
+    wanted = min(cores - 1, math.floor(taking + (1 - TAKEN)))
     if wanted > given:
         return cores - wanted
-    if given > 0 and foreign <= given - 1 + QUIET:
+    if given > 0 and giving <= given - 1 + QUIET:
         return current + 1
     return current
 
@@ -141,8 +145,8 @@ async def follow_forever(
         except OSError as exc:  # no /proc here: the budget stays as set
             log.warning("cannot read the machine's load (%s): the CPU budget stays", exc)
             return
-        seen.foreign = foreign_cores(before, after)
-        budget = budget_beside(cores, seen.foreign, scheduler.cpu().cores)
+        last, seen.foreign = seen.foreign, foreign_cores(before, after)
+        budget = budget_beside(cores, seen.foreign, scheduler.cpu().cores, last)
         if budget != scheduler.cpu().cores:
             log.info(
                 "other programs keep %.1f cores busy: the CPU budget is now %d of %d cores",
