@@ -261,8 +261,16 @@ class Cell:
     background_per_s: float | None
     others: float | None  # other people's share of the CPU during the window
     errors: list[str]
+    restarts: int = 0  # chat workers restarted with other threads (the budget's) in the window
     ratio_alone: float | None = None
     ratio_best_fixed: float | None = None
+
+
+async def worker_restarts(server: Server) -> int:
+    """The chat workers the server restarted with other threads so far (its /health)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        health = (await client.get("/health")).json()
+    return int((health.get("cpu_budget") or {}).get("worker_restarts") or 0)
 
 
 async def measure_mix(
@@ -286,14 +294,16 @@ async def measure_mix(
             task = asyncio.create_task(ingesting(server.url, kb, background, args.paragraphs))
         elif mix == "foreign":
             stack.enter_context(spinning(home))
-            await asyncio.sleep(2 * 2.1)  # the server's machine reading sees it (every 2 s)
+            await asyncio.sleep(3 * EVERY_S + 1.2)  # the server's readings see it (two agree)
         if task is not None:
             await asyncio.sleep(1.0)  # the background job has started
+        restarts = await worker_restarts(server)
         start = cpu.sample()
         began = time.monotonic()
         found = await chat_window(server.url, model, args.max_tokens, args.window)
         spent = time.monotonic() - began
         others = CpuWatch.others(start, cpu.sample())
+        restarts = await worker_restarts(server) - restarts
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -307,11 +317,13 @@ async def measure_mix(
         round(background.units / spent, 1) if mix in ("transcription", "ingestion") else None,
         others,
         found.errors + background.errors,
+        restarts,
     )
     print(
         f"  {model} | {mix:<13} | {setting:<17} | {cell.chat_tok_s:>7.2f} tok/s | "
         f"background {cell.background_per_s if cell.background_per_s is not None else '-'}/s | "
-        f"others {_pct(others)}" + (f" | errors {cell.errors[:2]}" if cell.errors else ""),
+        f"others {_pct(others)} | worker restarts {restarts}"
+        + (f" | errors {cell.errors[:2]}" if cell.errors else ""),
         flush=True,
     )
     return cell
@@ -487,7 +499,7 @@ def table(results: dict[str, Any]) -> None:
     print()
     head = (
         f"{'model':<18} | {'mix':<13} | {'setting':<18} | {'tok/s':>7} | {'/alone':>6} | "
-        f"{'/best fixed':>11} | {'background/s':>12} | {'others':>6}"
+        f"{'/best fixed':>11} | {'background/s':>12} | {'others':>6} | restarts"
     )
     print(head)
     print("-" * len(head))
@@ -497,9 +509,10 @@ def table(results: dict[str, Any]) -> None:
         print(
             f"{c['model']:<18} | {c['mix']:<13} | {c['setting']:<18} | {c['chat_tok_s']:>7.2f} | "
             f"{_x(c['ratio_alone']):>6} | {_x(c['ratio_best_fixed']):>11} | {bg:>12} | "
-            f"{others:>6}"
+            f"{others:>6} | {c.get('restarts', 0):>8}"
         )
-    print("(background/s: audio seconds transcribed, or document characters read, per second)")
+    print("(background/s: audio seconds transcribed, or document characters read, per second;")
+    print(" restarts: the chat worker restarted with the threads the budget gave it)")
 
 
 def report(results: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from iaforall.core.errors import ModelNotFound
 from iaforall.core.types import ModelId
+from iaforall.engines import pool as pool_module
 from iaforall.engines.pool import EnginePool, ModelEntry
 from iaforall.engines.protocol import Capabilities, Engine, EngineState
 from tests.fake_engine import FakeEngine
@@ -88,20 +89,25 @@ async def test_crashed_engine_restarts_on_next_use() -> None:
     assert built[0].starts == 2
 
 
-async def test_an_idle_worker_restarts_with_the_threads_the_budget_gives() -> None:
+async def test_an_idle_worker_restarts_with_the_threads_the_budget_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     p, built = pool(threads=2, follow_budget=True)
     async with p.use("a", 2):
         pass
-    async with p.use("a", 1) as engine:  # a foreign program took a core
+    async with p.use("a", 1) as engine:  # a foreign program took a core: at once
         assert engine is built[1] and engine.threads == 1  # type: ignore[attr-defined]
         assert built[0].state is EngineState.STOPPED
         async with p.use("a", 2) as same:  # in use: not restarted under a running job
             assert same is engine
+    async with p.use("a", 2) as engine:  # more threads: not so soon after a restart
+        assert engine is built[1]
+    monkeypatch.setattr(pool_module, "GROW_AFTER_S", 0.0)  # (as if GROW_AFTER_S went by)
     async with p.use("a", 2) as engine:
         assert engine is built[2] and engine.threads == 2  # type: ignore[attr-defined]
     async with p.use("a") as engine:  # no budget's word (a prompt's render): as it is
         assert engine is built[2]
-    assert len(built) == 3
+    assert len(built) == 3 and p.restarts == 2
     assert [m.threads for m in p.threads_for(ModelId("a:latest"))] == [2, 1]
 
 

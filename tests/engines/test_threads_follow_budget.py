@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from iaforall.core.types import ChatRequest, ModelId, Sampling
+from iaforall.engines import pool as pool_module
 from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EnginePool
 from iaforall.models.store import ModelStore
@@ -22,7 +23,10 @@ def worker_threads(pid: int) -> int:
     return int(args[args.index(b"--threads") + 1])
 
 
-async def test_an_idle_worker_restarts_with_the_budget_threads(tmp_path: Path) -> None:
+async def test_an_idle_worker_restarts_with_the_budget_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "GROW_AFTER_S", 0.0)  # grow back at once
     store = ModelStore(tmp_path, install_missing=False)
     model = ModelId(store.pull_packaged(SMOL).name)
     settings = EngineSettings(threads=0, parallel=1, context_length=1024)

@@ -117,6 +117,8 @@ def cpu_budget(svc: Services) -> dict[str, Any]:
         "in_use": use.in_use,
         # cores other programs keep busy (the budget leaves them those), when it follows them
         "others_busy": None if svc.machine is None else round(svc.machine.foreign, 2),
+        # chat workers restarted with the threads the budget gave them, since the start
+        "worker_restarts": svc.pool.restarts,
         "holders": [
             {"name": model, "threads": threads, "jobs": svc.scheduler.running(model)}
             for model, threads in sorted(use.held.items())

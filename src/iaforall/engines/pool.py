@@ -56,6 +56,10 @@ class EngineFactory(Protocol):
     ) -> Engine: ...
 
 
+# A worker restarted with fewer threads gets more back only this long after: each restart costs
+# a load and the prompt cache, and a budget or a share that moves back and forth would make
+# restarts cost more than the threads gain (fewer threads are taken at once: too many collapse).
+GROW_AFTER_S = 20.0
 # llama.cpp's decode time on k threads of n grows as (n / k) ** this (121-128 tok/s on 2
 # threads, 68 on 1, on this 2-core machine): what giving a worker fewer threads costs.
 LLAMA_SCALING = 0.9
@@ -78,6 +82,7 @@ class Resident:
     keep_alive: float | None = None  # set by a request (Ollama's keep_alive); None: the default
     threads: int = 0  # the engine's CPU threads (0: its factory's default)
     rebuild: Callable[[int], Engine] | None = None  # the same engine with other threads
+    refitted_at: float = 0.0  # when it last restarted with other threads (monotonic)
 
 
 class EnginePool:
@@ -101,6 +106,7 @@ class EnginePool:
         self._catalog = catalog
         self._threads = threads
         self._follow_budget = follow_budget and threads > 1
+        self.restarts = 0  # workers restarted with other threads (what /health shows)
         # Whisper, the voices, OCR, the built-in encoder: made on first use, closed with us.
         self.runtimes = runtimes or Runtimes([])
         self._factory = factory
@@ -218,6 +224,8 @@ class EnginePool:
                 await resident.engine.close()
                 assert resident.rebuild is not None  # (checked by _refit)
                 resident.engine, resident.threads = resident.rebuild(threads), threads
+                resident.refitted_at = time.monotonic()
+                self.restarts += 1
             if resident.engine.state is EngineState.CRASHED:
                 log.warning("restarting the engine of %s after a crash", model)
                 await resident.engine.close()
@@ -230,13 +238,18 @@ class EnginePool:
         """Whether an idle worker must restart to run a job with `threads` threads: the
         budget gave fewer or more than it has (a foreign program took a core, another model
         works beside it, or they are gone). Its prompt cache is lost; a job on a worker with
-        too many threads would spin against the others and collapse."""
+        too many threads would spin against the others and collapse, so fewer are taken at
+        once, more only `GROW_AFTER_S` after the last restart."""
         return (
             self._follow_budget
             and threads > 0
             and resident.rebuild is not None
             and resident.threads not in (0, threads)
             and resident.in_use == 0
+            and (
+                threads < resident.threads
+                or time.monotonic() - resident.refitted_at >= GROW_AFTER_S
+            )
         )
 
     async def _admitted(self, model: ModelId, entry: ModelEntry, threads: int = 0) -> Resident:

@@ -25,7 +25,7 @@ from iaforall.scheduling.loop import Scheduler
 
 log = logging.getLogger(__name__)
 
-EVERY_S = 2.0  # between readings
+EVERY_S = 1.0  # between readings (the budget moves on two that agree: 1-2 s)
 TAKEN = 0.5  # another program's load on a core, from which that core is not ours
 QUIET = 0.25  # a core given back only when the others' load falls this far below it
 
