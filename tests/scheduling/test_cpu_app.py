@@ -201,6 +201,7 @@ async def test_health_ps_and_the_admin_queue_show_the_budget_and_who_holds_it(
         "cores": 2,
         "in_use": 2,
         "others_busy": None,  # IAFORALL_CPU_CORES is set: the budget does not follow them
+        "worker_restarts": 0,
         "holders": [{"name": CHAT, "threads": 2, "jobs": 1}],
     }
     assert [m["threads"] for m in health["models"]] == [2]
@@ -223,6 +224,7 @@ async def test_health_ps_and_the_admin_queue_show_the_budget_and_who_holds_it(
         "cores": 2,
         "in_use": 0,
         "others_busy": None,
+        "worker_restarts": 0,
         "holders": [],
     }
 
@@ -242,6 +244,9 @@ def test_the_cpu_line_names_each_holder() -> None:
     assert cpu_line({"cores": 2, "in_use": 0, "holders": []}) == "CPU budget: 0 of 2 cores in use"
     assert cpu_line({"cores": 1, "in_use": 0, "holders": [], "others_busy": 0.93}) == (
         "CPU budget: 0 of 1 cores in use; other programs keep 0.9 cores busy"
+    )
+    assert cpu_line({"cores": 2, "in_use": 0, "worker_restarts": 3}) == (
+        "CPU budget: 0 of 2 cores in use; chat workers restarted 3 times to fit it"
     )
 
 

@@ -45,6 +45,9 @@ def cpu_line(cpu: dict[str, Any]) -> str:
     others = cpu.get("others_busy")
     if others:  # the budget follows the machine: what other programs take is left to them
         line += f"; other programs keep {others:.1f} cores busy"
+    restarts = cpu.get("worker_restarts")
+    if restarts:  # chat workers restarted with the threads the budget gave them
+        line += f"; chat workers restarted {_count(restarts, 'time')} to fit it"
     return line
 
 
