@@ -4,9 +4,13 @@ settings, measured in one run.
     .venv/bin/python bench/contention.py [--quick] [--models smollm2:135m,qwen2.5-coder:1.5b]
                                          [--json]                           (make bench-contention)
 
-A benchmark with one verdict (issue 21): for each mix, the budget's chat throughput must be at
-least 0.9 x the best fixed-thread setting's, measured in the same run; and the mixed load of the
-soak bench must end no stream with an error. It exits 1 if either fails, 0 otherwise.
+A benchmark with one verdict (issue 21): for each mix, the budget's throughput must be at least
+0.9 x the best fixed-thread setting's, measured in the same run; and the mixed load of the soak
+bench must end no stream with an error. It exits 1 if either fails, 0 otherwise. A mix's
+throughput is both people's work (`work`): the chat's tok/s as a share of the best chat alone,
+plus the transcription's or the reading's progress as a share of the best in that mix. The
+chat's own ratio is printed too: a setting that takes turns gives the chat more by starving the
+transcription (Whisper on one core of two is about as fast as on both), which is no faster.
 
 Everything is real: `iaforall serve` in its own process on a free loopback port (bench/soak.py's
 `running_server`), a temporary IAFORALL_HOME with the packaged chat models, Whisper and the
@@ -264,6 +268,8 @@ class Cell:
     restarts: int = 0  # chat workers restarted with other threads (the budget's) in the window
     ratio_alone: float | None = None
     ratio_best_fixed: float | None = None
+    work: float = 0.0  # both people's work (`work`)
+    work_best_fixed: float | None = None
 
 
 async def worker_restarts(server: Server) -> int:
@@ -462,8 +468,33 @@ async def mixed_load(home: Path, args: argparse.Namespace) -> dict[str, Any]:
 # -- putting it together -----------------------------------------------------------------------
 
 
+def work(cell: Cell, cells: list[Cell]) -> float:
+    """A cell's throughput as both people's work: the chat's tok/s as a share of the best chat
+    alone in this run, plus the background's progress as a share of the best any setting made
+    in this mix (a setting that speeds the chat by starving the transcription or the reading
+    is not faster, it is less fair)."""
+    best_alone = max(
+        (c.chat_tok_s for c in cells if (c.model, c.mix) == (cell.model, "alone")), default=0.0
+    )
+    done = cell.chat_tok_s / best_alone if best_alone > 0 else 0.0
+    if cell.background_per_s is not None:
+        best_bg = max(
+            (
+                c.background_per_s or 0.0
+                for c in cells
+                if (c.model, c.mix) == (cell.model, cell.mix)
+            ),
+            default=0.0,
+        )
+        done += cell.background_per_s / best_bg if best_bg > 0 else 0.0
+    return done
+
+
 def rate(cells: list[Cell]) -> None:
-    """Each cell's ratio to its setting alone and to the best fixed setting of its mix."""
+    """Each cell's ratio to its setting alone and to the best fixed setting of its mix: its
+    chat's and its work's (`work`)."""
+    for cell in cells:
+        cell.work = round(work(cell, cells), 3)
     for cell in cells:
         alone = next(
             c for c in cells if (c.model, c.setting, c.mix) == (cell.model, cell.setting, "alone")
@@ -477,12 +508,19 @@ def rate(cells: list[Cell]) -> None:
         ]
         if fixed and max(fixed) > 0:
             cell.ratio_best_fixed = round(cell.chat_tok_s / max(fixed), 2)
+        fixed_work = [
+            c.work
+            for c in cells
+            if (c.model, c.mix) == (cell.model, cell.mix) and c.setting != BUDGET
+        ]
+        if fixed_work and max(fixed_work) > 0:
+            cell.work_best_fixed = round(cell.work / max(fixed_work), 2)
 
 
 def verdicts(cells: list[Cell]) -> list[tuple[str, str, float | None, bool]]:
-    """(model, mix, the budget's ratio to the best fixed, at least TARGET)."""
+    """(model, mix, the budget's work ratio to the best fixed, at least TARGET)."""
     return [
-        (c.model, c.mix, c.ratio_best_fixed, (c.ratio_best_fixed or 0) >= TARGET)
+        (c.model, c.mix, c.work_best_fixed, (c.work_best_fixed or 0) >= TARGET)
         for c in cells
         if c.setting == BUDGET
     ]
@@ -499,7 +537,8 @@ def table(results: dict[str, Any]) -> None:
     print()
     head = (
         f"{'model':<18} | {'mix':<13} | {'setting':<18} | {'tok/s':>7} | {'/alone':>6} | "
-        f"{'/best fixed':>11} | {'background/s':>12} | {'others':>6} | restarts"
+        f"{'/best fixed':>11} | {'background/s':>12} | {'work':>5} | {'work/best fixed':>15} | "
+        f"{'others':>6} | restarts"
     )
     print(head)
     print("-" * len(head))
@@ -509,9 +548,11 @@ def table(results: dict[str, Any]) -> None:
         print(
             f"{c['model']:<18} | {c['mix']:<13} | {c['setting']:<18} | {c['chat_tok_s']:>7.2f} | "
             f"{_x(c['ratio_alone']):>6} | {_x(c['ratio_best_fixed']):>11} | {bg:>12} | "
+            f"{c.get('work', 0):>5.2f} | {_x(c.get('work_best_fixed')):>15} | "
             f"{others:>6} | {c.get('restarts', 0):>8}"
         )
     print("(background/s: audio seconds transcribed, or document characters read, per second;")
+    print(" work: the chat's tok/s / the best chat alone + the background's / the best in its mix;")
     print(" restarts: the chat worker restarted with the threads the budget gave it)")
 
 
@@ -544,7 +585,7 @@ def report(results: dict[str, Any]) -> None:
             print(f"  {n:>5} x {detail}")
     print()
     for model, mix, ratio, ok in results["verdicts"]:
-        print(f"  {model} {mix}: budget / best fixed = {_x(ratio)} {'PASS' if ok else 'FAIL'}")
+        print(f"  {model} {mix}: budget work / best fixed = {_x(ratio)} {'PASS' if ok else 'FAIL'}")
     print(f"verdict: {results['verdict']}")
 
 
