@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from iaforall.core.types import ChatRequest, ModelId, Sampling
@@ -13,7 +14,7 @@ from iaforall.engines.llamacpp.factory import llamacpp_factory
 from iaforall.engines.pool import EnginePool
 from iaforall.models.store import ModelStore
 from iaforall.settings import EngineSettings
-from tests.real_server import SMOL
+from tests.real_server import SMOL, start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -59,3 +60,33 @@ async def test_an_idle_worker_restarts_with_the_budget_threads(
         assert len(set(answers)) == 1, answers
     finally:
         await pool.close()
+
+
+def test_the_server_runs_its_worker_on_the_cores_of_its_budget(
+    model_home: Path, tmp_path: Path
+) -> None:
+    """`iaforall serve` with threads left to the machine and a budget of one core: the chat's
+    worker runs one thread (two would spin against whatever holds the other core)."""
+    server = start_server(
+        model_home, tmp_path / "server.log", IAFORALL_THREADS="0", IAFORALL_CPU_CORES="1"
+    )
+    try:
+        body = {"model": SMOL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+        assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120).is_success
+        workers = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and _is_worker_of(p, server.process.pid)
+        ]
+        assert [worker_threads(w) for w in workers] == [1]
+    finally:
+        stop_server(server)
+
+
+def _is_worker_of(proc: Path, parent: int) -> bool:
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return int(stat[stat.rindex(")") + 2 :].split()[1]) == parent and b"llamacpp.worker" in cmdline
