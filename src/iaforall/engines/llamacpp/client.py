@@ -90,48 +90,14 @@ class WorkerClient:
         )
         # llama.cpp names completions "chatcmpl-" too, where OpenAI says "cmpl-".
         rename_id = not isinstance(request, ChatRequest)
-        try:
-            # llama.cpp closes the connection after a streamed answer whatever it announces:
-            # say so, so that a connection is never reused half-closed.
-            headers = {"Connection": "close"}
-            async with self.session.post(
-                self._prefix + path, json=body, headers=headers
-            ) as response:
-                if replica := response.headers.get(REPLICA_HEADER):
-                    self.served_by[replica] += 1
-                if response.status != 200:
-                    raise error_from_body(response.status, await response.read())
-                buffer = b""
-                async for raw in response.content.iter_any():
-                    buffer += raw
-                    while (end := buffer.find(b"\n\n")) >= 0:
-                        event, buffer = buffer[:end], buffer[end + 2 :]
-                        if not event.startswith(b"data: "):
-                            continue  # SSE comments and keep-alive pings
-                        data = event[6:]
-                        if data == b"[DONE]":
-                            return
-                        if data.startswith(_ERROR_START):
-                            raise error_from_body(500, data)
-                        if rename_id:
-                            data = data.replace(b'"id":"chatcmpl-', b'"id":"cmpl-', 1)
-                        if _USAGE_KEY in data:
-                            parsed = json.loads(data)
-                            yield Chunk(data, _usage(parsed), not parsed.get("choices"))
-                        else:
-                            yield Chunk(data)
-        except aiohttp.ConnectionTimeoutError:  # before TimeoutError: it is one too
-            raise EngineUnavailable(
-                f"The {self._where} of '{self.model}' could not be reached: try again."
-            ) from None
-        except TimeoutError:
-            raise RequestTimeout(
-                f"The {self._where} of '{self.model}' sent nothing for "
-                f"{self._read_timeout:.0f} s; the answer was stopped."
-            ) from None
-        except aiohttp.ClientError:
-            raise self.stopped() from None
-        raise self.stopped()  # the stream ended without llama.cpp's [DONE]: cut off
+        async for data in self._events(path, body, until_done=True):
+            if rename_id:
+                data = data.replace(b'"id":"chatcmpl-', b'"id":"cmpl-', 1)
+            if _USAGE_KEY in data:
+                parsed = json.loads(data)
+                yield Chunk(data, _usage(parsed), not parsed.get("choices"))
+            else:
+                yield Chunk(data)
 
     async def resume(
         self, request: GenerationRequest, sent: Sequence[Chunk]
@@ -151,7 +117,7 @@ class WorkerClient:
         body = completion_body(chat, prompt + generated, len(generated))
         last: dict[str, Any] = {"stop_type": "limit", "tokens_predicted": 0}
         if body is not None:
-            async for data in self._events("/completion", body):
+            async for data in self._events("/completion", body, until_done=False):
                 last = json.loads(data)
                 if last.get("content"):
                     yield done.text(last["content"])
@@ -175,14 +141,21 @@ class WorkerClient:
         except aiohttp.ClientError:
             raise self.stopped() from None
 
-    async def _events(self, path: str, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
-        """The data of each server-sent event of a streamed request, until [DONE] or the end
-        (errors as `_stream` maps them)."""
+    async def _events(
+        self, path: str, body: dict[str, Any], *, until_done: bool
+    ) -> AsyncGenerator[bytes, None]:
+        """The data of each server-sent event of a streamed request, until [DONE], with the
+        engine's failures as our errors; `until_done`: a stream that ends without [DONE] was
+        cut off (the chat endpoints send it; a raw completion ends with its `stop` event)."""
         try:
-            headers = {"Connection": "close"}  # (as in _stream)
+            # llama.cpp closes the connection after a streamed answer whatever it announces:
+            # say so, so that a connection is never reused half-closed.
+            headers = {"Connection": "close"}
             async with self.session.post(
                 self._prefix + path, json=body, headers=headers
             ) as response:
+                if replica := response.headers.get(REPLICA_HEADER):
+                    self.served_by[replica] += 1
                 if response.status != 200:
                     raise error_from_body(response.status, await response.read())
                 buffer = b""
@@ -191,14 +164,14 @@ class WorkerClient:
                     while (end := buffer.find(b"\n\n")) >= 0:
                         event, buffer = buffer[:end], buffer[end + 2 :]
                         if not event.startswith(b"data: "):
-                            continue
+                            continue  # SSE comments and keep-alive pings
                         data = event[6:]
                         if data == b"[DONE]":
                             return
                         if data.startswith(_ERROR_START):
                             raise error_from_body(500, data)
                         yield data
-        except aiohttp.ConnectionTimeoutError:
+        except aiohttp.ConnectionTimeoutError:  # before TimeoutError: it is one too
             raise EngineUnavailable(
                 f"The {self._where} of '{self.model}' could not be reached: try again."
             ) from None
@@ -209,6 +182,8 @@ class WorkerClient:
             ) from None
         except aiohttp.ClientError:
             raise self.stopped() from None
+        if until_done:
+            raise self.stopped()
 
     async def generate(self, request: GenerationRequest) -> dict[str, Any]:
         chunks = self.stream(request)
