@@ -27,6 +27,12 @@ const STATUSES = {
   broken: { key: "capability_broken" },
 };
 
+/** Why a capability is missing, for a sentence in the page's language: the server's reason
+ * (English) on an English page, else a pointer to this table, where it is shown marked English. */
+export function whyMissing(row) {
+  return currentLanguage() === "en" ? row.why : { key: "capability_why_elsewhere" };
+}
+
 export class About {
   constructor() {
     this.rows = []; // the server's table; empty until read (then nothing is disabled)
@@ -102,7 +108,7 @@ export class About {
     const deaf = hearing && hearing.status !== "ok";
     const note = $("voice-unavailable");
     note.hidden = !deaf;
-    note.textContent = deaf ? t("voice_unavailable", { why: hearing.why }) : "";
+    note.textContent = deaf ? t("voice_unavailable", { why: whyMissing(hearing) }) : "";
     for (const button of [$("mic-button"), $("handsfree-button")]) {
       button.disabled = Boolean(deaf);
       if (deaf) button.setAttribute("aria-describedby", "voice-unavailable");
@@ -113,6 +119,6 @@ export class About {
     const blind = images && images.status !== "ok";
     const attach = $("attach-button");
     attach.disabled = Boolean(blind);
-    attach.title = blind ? t("images_unavailable", { why: images.why }) : t("action_attach_image");
+    attach.title = blind ? t("images_unavailable", { why: whyMissing(images) }) : t("action_attach_image");
   }
 }

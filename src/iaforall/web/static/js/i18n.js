@@ -56,10 +56,21 @@ export function currentLanguage() {
   return lang;
 }
 
-/** The text for `key`, with `{name}` placeholders filled from `vars`. */
+/** The text for `key`, with `{name}` placeholders filled from `vars`; a value that is itself
+ * a `{key, vars}` is translated too (a sentence inside a sentence, said in the same language). */
 export function t(key, vars = {}) {
   const text = messages[key] ?? fallback[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? phrase(vars[name]) : whole));
+}
+
+/** A catalogue `{key, vars}` as text in the current language; any other value as it is. */
+export function phrase(value) {
+  return value && typeof value === "object" && "key" in value ? t(value.key, value.vars) : String(value);
+}
+
+/** Whether a catalogue (this language's, or English's) has `key`. */
+export function has(key) {
+  return key in messages || key in fallback;
 }
 
 /** Fill `data-i18n` (text) and `data-i18n-attr` ("attr:key,attr:key") under `root`. */

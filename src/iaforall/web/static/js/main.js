@@ -1,6 +1,6 @@
 // Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
-import { About } from "./about.js";
+import { About, whyMissing } from "./about.js";
 import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { Attachments } from "./attachments.js";
 import { api, describeError } from "./api.js";
@@ -55,7 +55,7 @@ const view = new MessageView($("messages"), {
   },
   readAloudOff() {
     const speaking = about.speaking();
-    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: speaking.why }) : null;
+    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: whyMissing(speaking) }) : null;
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
@@ -424,7 +424,7 @@ async function start() {
     dictate() {
       const hearing = about.hearing();
       if (hearing && hearing.status !== "ok") {
-        showError({ i18nKey: "voice_unavailable", vars: { why: hearing.why } });
+        showError({ i18nKey: "voice_unavailable", vars: { why: whyMissing(hearing) } });
       } else {
         talk.toggleDictation();
       }

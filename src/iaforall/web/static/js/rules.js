@@ -1,6 +1,7 @@
 // The rules page (/rules): the server's published content rules (GET /v1/policy), in the
 // reader's language, with exactly what each one matches and does.
 
+import { api, describeError } from "./api.js";
 import { pickLanguage, setLanguage, storedLanguage, t, tCount } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -102,16 +103,14 @@ async function render(lang) {
   status.textContent = t("rules_loading");
   list.replaceChildren();
   try {
-    const response = await fetch(`/v1/policy?lang=${encodeURIComponent(lang)}`);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const policy = await response.json();
+    const policy = await api("GET", `/v1/policy?lang=${encodeURIComponent(lang)}`);
     list.replaceChildren(...policy.rules.map((rule) => renderRule(rule, lang)));
     status.textContent = policy.rules.length
       ? tCount("rules_count", policy.rules.length)
       : t("rules_none");
   } catch (error) {
     status.classList.add("error");
-    status.textContent = t("rules_error", { error: error.message });
+    status.textContent = t("rules_error", { error: describeError(error) });
   }
 }
 
