@@ -28,6 +28,13 @@ def _positional(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     return names[1:] if names[:1] in (["self"], ["cls"]) else names
 
 
+def _gives(node: ast.keyword | ast.Assign, name: str) -> bool:
+    """`name=…` as a keyword, or `name = …`."""
+    if isinstance(node, ast.keyword):
+        return node.arg == name
+    return any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
 def source_values(name: str) -> set[str]:
     """Every string the source gives `name` (`code`, `error_code`, `quota`): as a keyword, a class
     or local assignment, a dict key, a default, or a positional argument of a function that
@@ -36,17 +43,14 @@ def source_values(name: str) -> set[str]:
     place = {}  # function name -> index of its positional parameter `name`
     for tree in trees:
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if name in _positional(node):
-                    place[node.name] = _positional(node).index(name)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and name in (
+                positional := _positional(node)
+            ):
+                place[node.name] = positional.index(name)
     found: set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg == name:
-                found.update(_strings(node.value))
-            elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == name for t in node.targets
-            ):
+            if isinstance(node, ast.keyword | ast.Assign) and _gives(node, name):
                 found.update(_strings(node.value))
             elif isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):

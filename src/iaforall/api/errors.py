@@ -128,7 +128,10 @@ def _describe_validation(exc: RequestValidationError) -> _Problem:
         )
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     where = f" in '{param}'" if param else ""
-    return _Problem(f"Invalid value{where}: {message}{more}.", param, code="invalid_value")
+    said = f"Invalid value{where}: {message}{more}."
+    if first.get("type") == "string_too_long":  # its own code: the web app says "too long"
+        return _Problem(said, param, code="text_too_long")
+    return _Problem(said, param, code="invalid_value")
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "body"}

@@ -36,6 +36,22 @@ export function storedLanguage() {
   }
 }
 
+/** The catalogues found for English, the remembered choice and the browser's languages: what
+ * to offer when the server's list cannot be read (offline, or not public). */
+export async function cataloguesFound(preferred = navigator.languages || []) {
+  const wanted = [FALLBACK, storedLanguage(), ...preferred.map((l) => l.split("-")[0])];
+  const found = [];
+  for (const code of new Set(wanted.filter(Boolean))) {
+    try {
+      const response = await fetch(`/static/i18n/${encodeURIComponent(code)}.json`);
+      if (response.ok) found.push({ code, name: (await response.json())._meta?.name || code });
+    } catch {
+      // Neither the server nor this device's copy has it.
+    }
+  }
+  return found.length ? found : [{ code: FALLBACK, name: "English" }];
+}
+
 /** Load a catalogue (English fills any gap) and apply it to the page. */
 export async function setLanguage(code, { remember = false } = {}) {
   if (!Object.keys(fallback).length) fallback = await fetchCatalogue(FALLBACK);

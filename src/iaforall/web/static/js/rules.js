@@ -2,7 +2,8 @@
 // reader's language, with exactly what each one matches and does.
 
 import { api, describeError } from "./api.js";
-import { pickLanguage, setLanguage, storedLanguage, t, tCount } from "./i18n.js";
+import { cataloguesFound, pickLanguage, setLanguage, storedLanguage, t, tCount } from "./i18n.js";
+import { keepShell } from "./offline.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,13 +41,7 @@ async function availableLanguages() {
   } catch {
     // Offline or refused: probe the catalogues below.
   }
-  const codes = [...new Set(["en", ...(navigator.languages || []).map((l) => l.split("-")[0])])];
-  const found = [];
-  for (const code of codes) {
-    const response = await fetch(`/static/i18n/${encodeURIComponent(code)}.json`);
-    if (response.ok) found.push({ code, name: (await response.json())._meta?.name || code });
-  }
-  return found;
+  return cataloguesFound();
 }
 
 function el(tag, props = {}, children = []) {
@@ -115,6 +110,7 @@ async function render(lang) {
 }
 
 async function start() {
+  keepShell();
   languages = await availableLanguages();
   const select = $("language-select");
   const options = languages.map((l) => el("option", { value: l.code, textContent: l.name }));
