@@ -90,6 +90,14 @@ def test_the_app_installs_and_opens_without_the_server(
     ]
 
     # Without the server: the kept shell opens, in French, and says the server cannot be reached.
+    whence: dict[str, str] = {}  # each response's source, as Chromium tells it
+    cdp.on(
+        "Network.responseReceived",
+        lambda event: whence.setdefault(
+            event["response"]["url"], event["response"].get("serviceWorkerResponseSource", "")
+        ),
+    )
+    cdp.send("Network.enable")
     installing.set_offline(True)
     page.reload()
     page.wait_for_selector("body[data-ready]")
@@ -98,6 +106,8 @@ def test_the_app_installs_and_opens_without_the_server(
     alert = page.locator("#error-region")
     expect(alert).to_contain_text("Le serveur est injoignable")
     expect(page.locator("#composer-input")).to_be_visible()
+    assert whence[f"{server.url}/"] == "cache-storage", whence  # the kept page, not the server's
+    assert whence[f"{server.url}/static/i18n/fr.json"] == "cache-storage", whence
     # Back online, Retry opens the app itself.
     installing.set_offline(False)
     alert.get_by_role("button", name="Réessayer").click()
