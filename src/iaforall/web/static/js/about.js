@@ -26,6 +26,13 @@ const STATUSES = {
   missing: { key: "capability_missing" },
   broken: { key: "capability_broken" },
 };
+// What each status means, for a page that does not speak the server's language (English): the
+// server's reasons are English sentences, shown on English pages only.
+const WHY = {
+  ok: { key: "capability_why_ok" },
+  missing: { key: "capability_why_missing" },
+  broken: { key: "capability_why_broken" },
+};
 
 /** Why a capability is missing, for a sentence in the page's language: the server's reason
  * (English) on an English page, else a pointer to this table, where it is shown marked English. */
@@ -87,8 +94,12 @@ export class About {
         status.textContent = STATUSES[r.status] ? t(STATUSES[r.status].key) : r.status;
         const why = document.createElement("td");
         const reason = document.createElement("span");
-        reason.lang = "en"; // the server's words
-        reason.textContent = r.why;
+        if (currentLanguage() === "en" || !WHY[r.status]) {
+          reason.lang = "en"; // the server's words
+          reason.textContent = r.why;
+        } else {
+          reason.textContent = t(WHY[r.status].key);
+        }
         why.append(reason);
         if (r.fix) {
           const fix = document.createElement("code");
