@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect, sync_playwright
 
 from tests.real_server import RealServer
-from tests.web.conftest import js_errors, open_app, watched
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, js_errors, open_app, watched
 
 KEPT = """async () => {
   const kept = [];
@@ -26,14 +27,23 @@ KEPT = """async () => {
 
 
 @pytest.fixture
-def installing(browser: Browser) -> Iterator[BrowserContext]:
-    """A phone-sized French context that lets the app's service worker run."""
-    context = browser.new_context(
-        locale="fr-FR", viewport={"width": 390, "height": 800}, service_workers="allow"
-    )
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+def installing(tmp_path: Path) -> Iterator[BrowserContext]:
+    """A phone-sized French profile that lets the app's service worker run: a real profile on
+    disk, as an installed app has (Chromium does not install from a private window)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `scripts/install-system-deps.sh` as root.")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            locale="fr-FR",
+            viewport={"width": 390, "height": 800},
+            service_workers="allow",
+        )
+        context.set_default_timeout(15_000)
+        yield context
+        context.close()
 
 
 def test_the_app_installs_and_opens_without_the_server(

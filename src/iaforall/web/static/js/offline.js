@@ -2,9 +2,11 @@
 // the server, and says it cannot reach it. Browsers allow it on https and on localhost; on
 // plain http elsewhere the app stays a web page, as before.
 
-export function keepShell() {
+export async function keepShell() {
   if (!window.isSecureContext || !("serviceWorker" in navigator)) return;
-  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {
-    // Refused (storage disabled…): the app works as a plain page.
-  });
+  try {
+    await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+  } catch {
+    // Refused (storage disabled, workers blocked…): the app works as a plain page.
+  }
 }
