@@ -28,7 +28,7 @@ STATIC = Path(__file__).resolve().parents[2] / "src" / "iaforall" / "web" / "sta
 FRENCH = json.loads((STATIC / "i18n" / "fr.json").read_text())
 # Words of the server's English sentences that no French sentence of the app has.
 ENGLISH = re.compile(
-    r"\b(the|is|are|was|not|your|this|could|does|has|have|with|model|file|server|quota)\b"
+    r"\b(the|is|are|was|not|your|this|could|does|has|have|with|model|file|server)\b"
 )
 
 
