@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iaforall import __version__
+from iaforall.web import STATIC_DIR
 
 # The pages, served by their own routes (api/web/pages.py, api/admin.py, api/policy.py).
 PAGES = ("/", "/admin", "/rules")
 # What the shell is made of under /static (not the licences, not the notes).
 SHELL_SUFFIXES = frozenset({".css", ".js", ".mjs", ".json", ".svg", ".png", ".webmanifest"})
-WORKER = Path(__file__).resolve().parents[2] / "web" / "service-worker.js"
+WORKER = STATIC_DIR.parent / "service-worker.js"
 
 
 @dataclass(frozen=True)
