@@ -129,7 +129,9 @@ def _describe_validation(exc: RequestValidationError) -> _Problem:
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     where = f" in '{param}'" if param else ""
     said = f"Invalid value{where}: {message}{more}."
-    if first.get("type") == "string_too_long":  # its own code: the web app says "too long"
+    # A text over its length (a list over its count stays an invalid value): its own code, so
+    # that the web app can say "too long" in the page's language.
+    if first.get("type") in ("string_too_long", "too_long") and isinstance(first.get("input"), str):
         return _Problem(said, param, code="text_too_long")
     return _Problem(said, param, code="invalid_value")
 
