@@ -22,7 +22,7 @@ from pypdf import PdfReader, PdfWriter
 from tests.knowledge.documents import text_pdf
 from tests.real_server import SMOL, RealServer, launch_server, stop_server
 from tests.vision.images import text_png
-from tests.web.conftest import js_errors, open_app, watched
+from tests.web.conftest import js_errors, open_app, shot, watched
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "iaforall" / "web" / "static"
 FRENCH = json.loads((STATIC / "i18n" / "fr.json").read_text())
@@ -94,6 +94,7 @@ def test_chat_errors_are_said_in_french(french: Page, strict_server: RealServer)
     page.press("#composer-input", "Enter")
     said_in_french(alert, FRENCH["error_quota_max_context"], english_error(quota)[1])
     expect(alert).to_contain_text(FRENCH["error_quota"].split("{")[0])
+    shot(page, "error-quota-fr")
 
     # A message longer than the server accepts.
     long = "a" * 200_001

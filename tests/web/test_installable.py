@@ -13,7 +13,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, expect, sync_playwright
 
 from tests.real_server import RealServer
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, js_errors, open_app, watched
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, js_errors, open_app, shot, watched
 
 KEPT = """async () => {
   const kept = [];
@@ -118,6 +118,7 @@ def test_the_app_installs_and_opens_without_the_server(
     expect(page.locator("#composer-input")).to_be_visible()
     assert whence[f"{server.url}/"] == "cache-storage", whence  # the kept page, not the server's
     assert whence[f"{server.url}/static/i18n/fr.json"] == "cache-storage", whence
+    shot(page, "offline-fr")
     # Back online, Retry opens the app itself.
     installing.set_offline(False)
     alert.get_by_role("button", name="Réessayer").click()
