@@ -40,6 +40,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/rules"): "the published rules' page",
     ("GET", "/web/api/languages"): "the sign-in page is translated too",
     ("GET", "/static/{path}"): "the web app's files",
+    ("GET", "/sw.js"): "the service worker that keeps the web app's files for offline use",
     ("GET", "/docs/assets/{path}"): "Swagger UI's and ReDoc's scripts (the docs pages are not)",
 }
 

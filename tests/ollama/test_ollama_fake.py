@@ -162,7 +162,9 @@ async def test_unsupported_parameters_are_refused_clearly(fake: FakeWorld) -> No
 
 async def test_errors_are_ollama_shaped(fake: FakeWorld) -> None:
     r = await fake.client.post("/api/chat", json=chat(model="nope"))
-    assert r.status_code == 404 and list(r.json()) == ["error"] and "nope" in r.json()["error"]
+    assert (
+        r.status_code == 404 and list(r.json()) == ["error", "code"] and "nope" in r.json()["error"]
+    )
     r = await fake.client.post("/api/chat", content=b"{not json")
     assert r.status_code == 400 and "JSON" in r.json()["error"]
     r = await fake.client.post("/api/chat", json={"messages": []})
@@ -181,10 +183,13 @@ async def test_error_mid_stream_is_a_last_error_line(fake: FakeWorld) -> None:
     assert r.status_code == 200
     got = lines(r.text)
     assert got[0]["message"]["content"] == "partial"
-    assert got[-1] == {"error": "worker died"}
+    assert got[-1] == {"error": "worker died", "code": "engine_unavailable"}
     fake.engine("tiny:latest").enqueue(EngineUnavailable("worker died"))
     r = await fake.client.post("/api/chat", json=chat())
-    assert r.status_code == 503 and r.json() == {"error": "worker died"}
+    assert r.status_code == 503 and r.json() == {
+        "error": "worker died",
+        "code": "engine_unavailable",
+    }
 
 
 async def test_empty_request_loads_and_keep_alive_zero_unloads(fake: FakeWorld) -> None:

@@ -43,7 +43,7 @@ async def test_accounts_keys_roles_and_usage(tmp_path: Path) -> None:
     settings = settings_with_accounts(tmp_path)
     async with shared_server(tmp_path, settings) as world:
         r = await world.client.post("/api/chat", json=chat(stream=False))
-        assert r.status_code == 401 and list(r.json()) == ["error"]
+        assert r.status_code == 401 and list(r.json()) == ["error", "code"]
         assert (await world.client.get("/api/version")).status_code == 200  # probed first
         assert (await world.client.head("/")).status_code == 200
         bob_key, ada_key = await key_of(world, "bob"), await key_of(world, "ada")

@@ -5,6 +5,7 @@ Sync Playwright runs its own event loop, so these tests and fixtures are plain s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ def browser() -> Iterator[Browser]:
         )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # The app's service worker (the shell kept for offline use) would hide the page's
+        # requests from `page.route` and fill a cache in every fresh context: contexts go
+        # without it unless a test asks (tests/web/test_installable.py does).
+        browser.new_context = functools.partial(  # type: ignore[method-assign]
+            browser.new_context, service_workers="block"
+        )
         yield browser
         browser.close()
 

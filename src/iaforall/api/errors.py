@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,8 +33,10 @@ def sse_error(exc: IAForAllError) -> bytes:
 
 
 def ollama_body(exc: IAForAllError) -> dict[str, Any]:
-    """Ollama's shape: `{"error": "..."}` (and our extra fields beside it)."""
-    return {"error": exc.message, **exc.extra}
+    """Ollama's shape: `{"error": "..."}`, with our stable `code` (the web app says the error
+    in its page's language from it; Ollama's clients read only "error") and our extra fields
+    beside it."""
+    return {"error": exc.message, "code": exc.code, **exc.extra}
 
 
 # Anthropic's error types, by HTTP status (https://docs.anthropic.com/en/api/errors).
@@ -94,31 +96,44 @@ def error_response(exc: IAForAllError, *, shape: Shape = "openai") -> JSONRespon
 def _shaped(request: Request, body: dict[str, Any], status: int, **kw: Any) -> JSONResponse:
     shape = shape_of(request.url.path)
     if shape == "ollama":
-        body = {"error": body["error"]["message"]}
+        body = {"error": body["error"]["message"], "code": body["error"]["code"]}
     elif shape == "anthropic":
         body = anthropic_error_body(body["error"]["message"], status)
     return JSONResponse(body, status_code=status, **kw)
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, str]:
+class _Problem(NamedTuple):
+    message: str
+    param: str | None
+    code: str
+
+
+def _describe_validation(exc: RequestValidationError) -> _Problem:
     errors = exc.errors()
     if not errors:
-        return "The request is invalid.", None, "invalid_request"
+        return _Problem("The request is invalid.", None, code="invalid_request")
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return (
+        return _Problem(
             f"The request body is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip(),
             None,
-            "invalid_json",
+            code="invalid_json",
         )
     loc = [str(p) for p in first.get("loc", ()) if _is_field(p)]
     param = ".".join(loc) or None
     message = str(first.get("msg", "invalid value"))
     if first.get("type") == "missing":
-        return f"Missing required parameter '{param}'.", param, "missing_required_parameter"
+        return _Problem(
+            f"Missing required parameter '{param}'.", param, code="missing_required_parameter"
+        )
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     where = f" in '{param}'" if param else ""
-    return f"Invalid value{where}: {message}{more}.", param, "invalid_value"
+    said = f"Invalid value{where}: {message}{more}."
+    # A text over its length (a list over its count stays an invalid value): its own code, so
+    # that the web app can say "too long" in the page's language.
+    if first.get("type") in ("string_too_long", "too_long") and isinstance(first.get("input"), str):
+        return _Problem(said, param, code="text_too_long")
+    return _Problem(said, param, code="invalid_value")
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "body"}

@@ -126,9 +126,18 @@ class RequestTimeout(IAForAllError):
 
 
 class QuotaExceeded(ServerBusy):
-    """One of the user's quotas (named in the message) would be passed."""
+    """One of the user's quotas (named in the message, and by its setting name in `quota` for
+    programs and for the web app, which says it in the page's language) would be passed."""
 
     code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, quota: str) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.quota = quota
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {"iaforall": {"quota": self.quota}}
 
 
 class Unauthorized(IAForAllError):

@@ -83,16 +83,19 @@ def check(
             f"{quota.max_context} ('max context'). Ask for fewer tokens (max_tokens) or send a "
             "shorter conversation.",
             retry_after=seconds_to_midnight(now),
+            quota="max_context",
         )
     if quota.concurrent_requests and running >= quota.concurrent_requests:
         raise QuotaExceeded(
             f"You already have {running} request(s) running or waiting, your quota "
             f"('concurrent requests') is {quota.concurrent_requests}. Wait for one to finish.",
             retry_after=2,
+            quota="concurrent_requests",
         )
     if quota.tokens_per_day and used_today >= quota.tokens_per_day:
         raise QuotaExceeded(
             f"You have used your {quota.tokens_per_day} tokens for today ('tokens per day'). "
             "The quota starts again at midnight UTC.",
             retry_after=seconds_to_midnight(now),
+            quota="tokens_per_day",
         )

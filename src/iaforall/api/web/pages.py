@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from iaforall.api.web.catalogues import languages
+from iaforall.api.web.offline import read_shell, worker_script
 from iaforall.web import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
@@ -59,3 +60,10 @@ class _Static(StaticFiles):
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
+    script = worker_script(read_shell(STATIC_DIR))
+
+    @app.get("/sw.js", include_in_schema=False)
+    async def service_worker() -> Response:
+        """The service worker that keeps the app shell (api/web/offline.py); served from the
+        root so that it may look after every page of the app."""
+        return Response(script, media_type="text/javascript", headers=SECURITY_HEADERS)

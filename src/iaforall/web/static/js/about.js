@@ -26,6 +26,19 @@ const STATUSES = {
   missing: { key: "capability_missing" },
   broken: { key: "capability_broken" },
 };
+// What each status means, for a page that does not speak the server's language (English): the
+// server's reasons are English sentences, shown on English pages only.
+const WHY = {
+  ok: { key: "capability_why_ok" },
+  missing: { key: "capability_why_missing" },
+  broken: { key: "capability_why_broken" },
+};
+
+/** Why a capability is missing, for a sentence in the page's language: the server's reason
+ * (English) on an English page, else a pointer to this table, where it is shown marked English. */
+export function whyMissing(row) {
+  return currentLanguage() === "en" ? row.why : { key: "capability_why_elsewhere" };
+}
 
 export class About {
   constructor() {
@@ -81,8 +94,12 @@ export class About {
         status.textContent = STATUSES[r.status] ? t(STATUSES[r.status].key) : r.status;
         const why = document.createElement("td");
         const reason = document.createElement("span");
-        reason.lang = "en"; // the server's words
-        reason.textContent = r.why;
+        if (currentLanguage() === "en" || !WHY[r.status]) {
+          reason.lang = "en"; // the server's words
+          reason.textContent = r.why;
+        } else {
+          reason.textContent = t(WHY[r.status].key);
+        }
         why.append(reason);
         if (r.fix) {
           const fix = document.createElement("code");
@@ -102,7 +119,7 @@ export class About {
     const deaf = hearing && hearing.status !== "ok";
     const note = $("voice-unavailable");
     note.hidden = !deaf;
-    note.textContent = deaf ? t("voice_unavailable", { why: hearing.why }) : "";
+    note.textContent = deaf ? t("voice_unavailable", { why: whyMissing(hearing) }) : "";
     for (const button of [$("mic-button"), $("handsfree-button")]) {
       button.disabled = Boolean(deaf);
       if (deaf) button.setAttribute("aria-describedby", "voice-unavailable");
@@ -113,6 +130,6 @@ export class About {
     const blind = images && images.status !== "ok";
     const attach = $("attach-button");
     attach.disabled = Boolean(blind);
-    attach.title = blind ? t("images_unavailable", { why: images.why }) : t("action_attach_image");
+    attach.title = blind ? t("images_unavailable", { why: whyMissing(images) }) : t("action_attach_image");
   }
 }

@@ -2,7 +2,7 @@
 // model (a packaged name, hf.co/…, an https URL) or a runtime's (whisper:tiny.en, whisper:base,
 // voice:joe…), with its progress as /api/pull streams it. The server answers with it at once.
 
-import { api, apiLines, describeError } from "./api.js";
+import { api, apiLines, describeError, explain } from "./api.js";
 import { el, say } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
 
@@ -123,8 +123,11 @@ export class ModelsView {
       await this.load();
     } catch (err) {
       this.step.textContent = "";
-      const { key, vars } = describeError(err);
-      say(this.announce, t("admin_models_failed", { name, detail: err.message || t(key, vars) }));
+      // The server's reason (the names it can pull…) where it is an answer, said in the
+      // page's language; a lost connection, as the app says it everywhere.
+      const answered = err.kind === "http" || err.kind === "stream";
+      const detail = answered ? explain(err) : describeError(err);
+      say(this.announce, t("admin_models_failed", { name, detail }));
     } finally {
       this.pulling = false;
       this.button.disabled = false;

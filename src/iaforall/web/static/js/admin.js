@@ -8,8 +8,9 @@ import { api, describeError, whenSignedOut } from "./api.js";
 import { setUpDialogs } from "./dialogs.js";
 import { el } from "./dom.js";
 import {
-  applyTranslations, currentLanguage, pickLanguage, setLanguage, storedLanguage, t,
+  applyTranslations, cataloguesFound, currentLanguage, pickLanguage, setLanguage, storedLanguage, t,
 } from "./i18n.js";
+import { keepShell } from "./offline.js";
 import { AuditView } from "./admin-audit.js";
 import { ModelsView } from "./admin-models.js";
 import { BackupView } from "./admin-backup.js";
@@ -59,7 +60,7 @@ async function loadLanguages() {
   try {
     languages = (await api("GET", "/web/api/languages")).data;
   } catch {
-    languages = [{ code: "en", name: "English" }];
+    languages = await cataloguesFound(); // offline: this device's copies
   }
   const select = $("language-select");
   select.replaceChildren(
@@ -100,6 +101,7 @@ function refuse(text) {
 }
 
 async function start() {
+  keepShell();
   setUpDialogs();
   await loadLanguages();
   translatePage();

@@ -1,14 +1,20 @@
 // Talking to the server: JSON calls, the reply event stream, and errors turned into
 // plain-language messages (catalogue keys, so they are translated like the rest).
 
+import { currentLanguage, has } from "./i18n.js";
+
 export class ApiError extends Error {
-  constructor(kind, { status = 0, code = null, param = null, message = "", retryAfter = null } = {}) {
+  constructor(
+    kind,
+    { status = 0, code = null, param = null, message = "", retryAfter = null, details = null } = {},
+  ) {
     super(message || kind);
     this.kind = kind; // "http" | "network" | "stream" | "protocol"
     this.status = status;
     this.code = code;
     this.param = param;
     this.retryAfter = retryAfter;
+    this.details = details; // the body's "iaforall" fields: a quota's name, the rules' decisions
   }
 }
 
@@ -36,8 +42,9 @@ async function errorFromResponse(response) {
   } catch {
     // Not JSON (a proxy page, say): the status alone tells enough.
   }
-  // Ollama's endpoints (/api/pull…) say {"error": "message"}; ours, {"error": {...}}
-  const error = typeof body.error === "string" ? { message: body.error } : body.error || {};
+  // Ollama's endpoints (/api/pull…) say {"error": "message", "code": …}; ours, {"error": {...}}
+  const error =
+    typeof body.error === "string" ? { message: body.error, code: body.code } : body.error || {};
   const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
   return new ApiError("http", {
     status: response.status,
@@ -45,6 +52,7 @@ async function errorFromResponse(response) {
     param: error.param || null,
     message: error.message || response.statusText,
     retryAfter: Number.isFinite(retry) ? retry : null,
+    details: body.iaforall || null,
   });
 }
 
@@ -114,7 +122,13 @@ export async function* apiLines(method, path, body) {
       buffer = buffer.slice(end + 1);
       if (line) {
         const event = JSON.parse(line);
-        if (event.error) throw new ApiError("stream", { message: String(event.error) });
+        if (event.error) {
+          throw new ApiError("stream", {
+            code: event.code || null,
+            message: String(event.error),
+            details: event.iaforall || null,
+          });
+        }
         yield event;
       }
       end = buffer.indexOf("\n");
@@ -172,7 +186,9 @@ export async function streamReply(
       else if (payload.error) {
         streamError = new ApiError("stream", {
           code: payload.error.code,
+          param: payload.error.param || null,
           message: payload.error.message,
+          details: payload.iaforall || null,
         });
       } else {
         const text = payload.choices?.[0]?.delta?.content;
@@ -186,22 +202,57 @@ export async function streamReply(
   if (streamError) throw streamError;
 }
 
+// The server writes its messages in English, for the people who read its API. A page in
+// English shows them (they are the most precise); a page in any other language says the
+// catalogue's sentence for the error's stable code instead: never an English sentence there.
+const SERVER_LANGUAGE = "en";
+
+/**
+ * Why it failed, said in the page's language: the server's own sentence on an English page,
+ * else the catalogue's sentence for the error's code. `problem`: an ApiError, or a stored
+ * {code, message} (a knowledge file that could not be read). A catalogue `{key, vars}` or text.
+ */
+export function explain(problem) {
+  if (problem.message && currentLanguage() === SERVER_LANGUAGE) return problem.message;
+  return codeSentence(problem);
+}
+
+/** The catalogue's sentence for an error's code (`error_code_<code>`), in any language. */
+export function codeSentence({ code = null, param = null, status = 0, details = null }) {
+  const quota = details?.quota;
+  if (code === "quota_exceeded" && quota && has(`error_quota_${quota}`)) {
+    return { key: `error_quota_${quota}`, vars: {} };
+  }
+  const rule = (details?.decisions || []).find((d) => d.action === "block");
+  if (code === "policy_blocked" && rule) {
+    return {
+      key: "error_code_policy_blocked_rule",
+      vars: { rule: rule.rule, description: rule.description || "" },
+    };
+  }
+  if (code && has(`error_code_${code}`)) {
+    return { key: `error_code_${code}`, vars: { param: param || "…" } };
+  }
+  return { key: "error_code_unknown", vars: { status: status || code || "…" } };
+}
+
 /** What went wrong, as a catalogue key and its values, for the person at the keyboard. */
 export function describeError(err) {
   if (!(err instanceof ApiError)) return { key: "error_unexpected", vars: { detail: String(err) } };
   if (err.kind === "network") return { key: "error_network", vars: {} };
+  const detail = explain(err);
   if (err.kind === "stream") {
     if (err.code === "server_busy") return { key: "error_busy", vars: {} }; // waited too long
     if (err.code === "timeout") return { key: "error_timeout", vars: {} };
-    return { key: "error_interrupted", vars: { detail: err.message } };
+    return { key: "error_interrupted", vars: { detail } };
   }
   switch (err.status) {
     case 401:
       return { key: "error_signed_out", vars: {} };
     case 403:
-      return { key: "error_forbidden", vars: { detail: err.message } };
+      return { key: "error_forbidden", vars: { detail } };
     case 429:
-      if (err.code === "quota_exceeded") return { key: "error_quota", vars: { detail: err.message } };
+      if (err.code === "quota_exceeded") return { key: "error_quota", vars: { detail } };
       return err.retryAfter
         ? { key: "error_busy_wait", vars: { seconds: err.retryAfter } }
         : { key: "error_busy", vars: {} };
@@ -210,15 +261,20 @@ export function describeError(err) {
     case 504:
       return { key: "error_timeout", vars: {} };
     case 413:
+      if (err.code === "storage_quota_exceeded") return { key: "error_quota", vars: { detail } };
+      if (err.code === "too_long_for_rules") return { key: "error_bad_request", vars: { detail } };
       return { key: "error_too_large", vars: {} };
     case 404:
-      return err.code === "model_not_found"
-        ? { key: "error_model_not_found", vars: {} }
-        : { key: "error_not_found", vars: {} };
+      if (err.code === "model_not_found") return { key: "error_model_not_found", vars: {} };
+      if (!err.code || err.code === "not_found") return { key: "error_not_found", vars: {} };
+      return { key: "error_detail", vars: { detail } }; // a missing voice…: says which
     case 400:
+    case 408:
+    case 409:
+    case 415:
       if (err.code === "context_length_exceeded") return { key: "error_too_long", vars: {} };
-      return { key: "error_bad_request", vars: { detail: err.message } };
+      return { key: "error_bad_request", vars: { detail } };
     default:
-      return { key: "error_server", vars: { status: err.status, detail: err.message } };
+      return { key: "error_server", vars: { status: err.status, detail } };
   }
 }

@@ -170,6 +170,8 @@ export class Chat {
       messages.at(-1).citations = start.citations;
     }
     if (decisions.length) messages.at(-1).decisions = decisions;
+    // The failure's code lets the note under the answer say why in the page's language.
+    if (failure?.code && !messages.at(-1).error_code) messages.at(-1).error_code = failure.code;
     host.setMessages(messages);
     if (failure) host.showError(failure, () => this.regenerate());
     const final = messages.at(-1);

@@ -36,6 +36,22 @@ export function storedLanguage() {
   }
 }
 
+/** The catalogues found for English, the remembered choice and the browser's languages: what
+ * to offer when the server's list cannot be read (offline, or not public). */
+export async function cataloguesFound(preferred = navigator.languages || []) {
+  const wanted = [FALLBACK, storedLanguage(), ...preferred.map((l) => l.split("-")[0])];
+  const found = [];
+  for (const code of new Set(wanted.filter(Boolean))) {
+    try {
+      const response = await fetch(`/static/i18n/${encodeURIComponent(code)}.json`);
+      if (response.ok) found.push({ code, name: (await response.json())._meta?.name || code });
+    } catch {
+      // Neither the server nor this device's copy has it.
+    }
+  }
+  return found.length ? found : [{ code: FALLBACK, name: "English" }];
+}
+
 /** Load a catalogue (English fills any gap) and apply it to the page. */
 export async function setLanguage(code, { remember = false } = {}) {
   if (!Object.keys(fallback).length) fallback = await fetchCatalogue(FALLBACK);
@@ -56,10 +72,21 @@ export function currentLanguage() {
   return lang;
 }
 
-/** The text for `key`, with `{name}` placeholders filled from `vars`. */
+/** The text for `key`, with `{name}` placeholders filled from `vars`; a value that is itself
+ * a `{key, vars}` is translated too (a sentence inside a sentence, said in the same language). */
 export function t(key, vars = {}) {
   const text = messages[key] ?? fallback[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? phrase(vars[name]) : whole));
+}
+
+/** A catalogue `{key, vars}` as text in the current language; any other value as it is. */
+export function phrase(value) {
+  return value && typeof value === "object" && "key" in value ? t(value.key, value.vars) : String(value);
+}
+
+/** Whether a catalogue (this language's, or English's) has `key`. */
+export function has(key) {
+  return key in messages || key in fallback;
 }
 
 /** Fill `data-i18n` (text) and `data-i18n-attr` ("attr:key,attr:key") under `root`. */

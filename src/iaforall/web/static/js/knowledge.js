@@ -5,7 +5,7 @@
 // answer from single files, whatever base they are in.
 
 import { currentSession } from "./account.js";
-import { ApiError, api, apiForm, describeError } from "./api.js";
+import { ApiError, api, apiForm, describeError, explain } from "./api.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { el, say } from "./dom.js";
 import { currentLanguage, formatNumber, t, tCount } from "./i18n.js";
@@ -37,12 +37,17 @@ const WORKING = {
   embedding: { key: "knowledge_status_embedding" },
 };
 
+/** Why a file could not be read (stored with its code), in the page's language. */
+function failure(file) {
+  return file.error ? explain(file.error) : "";
+}
+
 function statusText(file) {
   if (file.status === "ready") {
     return `${t("knowledge_status_ready")} (${tCount("knowledge_passages", file.chunks || 0)})`;
   }
   if (file.status === "failed") {
-    return t("knowledge_status_failed", { detail: file.error?.message || "" });
+    return t("knowledge_status_failed", { detail: failure(file) });
   }
   const { key } = WORKING[file.status] || WORKING.queued;
   return t(key, { percent: formatNumber(file.progress || 0, { style: "percent" }) });
@@ -157,7 +162,7 @@ export class KnowledgePanel {
       if (!was || !BUSY.has(was) || BUSY.has(file.status)) continue;
       if (file.status === "ready") this.say(t("knowledge_announce_ready", { name: file.filename }));
       else if (file.status === "failed") {
-        this.say(t("knowledge_announce_failed", { name: file.filename, detail: file.error?.message || "" }));
+        this.say(t("knowledge_announce_failed", { name: file.filename, detail: failure(file) }));
       }
     }
   }
@@ -348,7 +353,7 @@ export class KnowledgePanel {
     }
     let text;
     if (name && err instanceof ApiError && err.kind === "http" && [400, 413, 415].includes(err.status)) {
-      text = t("knowledge_upload_refused", { name, detail: err.message });
+      text = t("knowledge_upload_refused", { name, detail: explain(err) });
     } else if (err instanceof ApiError && err.status === 404) {
       text = t("knowledge_error_gone"); // deleted meanwhile (here or in another window)
       if (name) text = t("knowledge_upload_failed", { name, detail: text });

@@ -2,7 +2,7 @@
 // `#setup=TOKEN` printed by the server). Errors in plain language; the app behind it keeps
 // what the person typed (it is only hidden), so a session that ends loses nothing.
 
-import { api, ApiError, describeError } from "./api.js";
+import { api, ApiError, describeError, explain } from "./api.js";
 import { currentLanguage, formatNumber, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -41,7 +41,7 @@ export function loginErrorText(err, mode) {
       return t("auth_error_password_short", { min: formatNumber(MIN_PASSWORD) });
     }
     if (err.status === 400 && err.param === "name") return t("auth_error_name_invalid");
-    if (err.status === 400) return t("auth_error_invalid", { detail: err.message });
+    if (err.status === 400) return t("auth_error_invalid", { detail: explain(err) });
   }
   const { key, vars } = describeError(err);
   return t(key, vars);

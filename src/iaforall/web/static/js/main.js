@@ -1,9 +1,9 @@
 // Wiring: language, signing in, models, routing (#/c/{id}), the open conversation and its actions.
 
-import { About } from "./about.js";
+import { About, whyMissing } from "./about.js";
 import { ensureSignedIn, setUpUserMenu, watchSession } from "./account.js";
 import { Attachments } from "./attachments.js";
-import { api, describeError } from "./api.js";
+import { api, ApiError, describeError } from "./api.js";
 import { Chat } from "./chat.js";
 import { setUpCitationDialog } from "./citations.js";
 import { Composer } from "./composer.js";
@@ -13,9 +13,11 @@ import {
 } from "./conversations.js";
 import { confirmDialog, promptDialog, setUpDialogs } from "./dialogs.js";
 import {
-  applyTranslations, currentLanguage, formatNumber, pickLanguage, setLanguage, storedLanguage, t,
+  applyTranslations, cataloguesFound, currentLanguage, formatNumber, pickLanguage, setLanguage,
+  storedLanguage, t,
 } from "./i18n.js";
 import { KnowledgePanel } from "./knowledge.js";
+import { keepShell } from "./offline.js";
 import { MessageView, setUpCopyButtons } from "./messages.js";
 import { SettingsPanel } from "./settings.js";
 import { ReadAloud } from "./speech.js";
@@ -55,7 +57,7 @@ const view = new MessageView($("messages"), {
   },
   readAloudOff() {
     const speaking = about.speaking();
-    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: speaking.why }) : null;
+    return speaking && speaking.status !== "ok" ? t("speech_unavailable", { why: whyMissing(speaking) }) : null;
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
@@ -327,8 +329,11 @@ async function loadModels() {
 async function loadLanguages() {
   try {
     state.languages = (await api("GET", "/web/api/languages")).data;
-  } catch {
-    state.languages = [{ code: "en", name: "English" }];
+  } catch (err) {
+    // The server cannot be reached (the app opened from this device's copy): say it in the
+    // language chosen before, from the catalogues kept here.
+    state.unreachable = err instanceof ApiError && err.kind === "network";
+    state.languages = await cataloguesFound();
   }
   // The app's and the sign-in screen's language choices: the same list, kept in step.
   for (const select of [$("language-select"), $("auth-language")]) {
@@ -364,6 +369,7 @@ async function switchLanguage(code) {
 }
 
 async function start() {
+  keepShell();
   setUpDialogs();
   setUpCopyButtons($("messages"), announce);
   setUpCitationDialog();
@@ -372,6 +378,13 @@ async function start() {
   applyTranslations(document);
   $("language-select").addEventListener("change", (e) => switchLanguage(e.target.value));
   $("auth-language").addEventListener("change", (e) => switchLanguage(e.target.value));
+  if (state.unreachable) {
+    // Opened without the server: the page is here, the conversations are not. Say so.
+    showError({ i18nKey: "offline_unreachable", vars: {} }, () => location.reload());
+    document.body.dataset.offline = "true";
+    document.body.dataset.ready = "true";
+    return;
+  }
   try {
     await ensureSignedIn();
   } catch (err) {
@@ -424,7 +437,7 @@ async function start() {
     dictate() {
       const hearing = about.hearing();
       if (hearing && hearing.status !== "ok") {
-        showError({ i18nKey: "voice_unavailable", vars: { why: hearing.why } });
+        showError({ i18nKey: "voice_unavailable", vars: { why: whyMissing(hearing) } });
       } else {
         talk.toggleDictation();
       }

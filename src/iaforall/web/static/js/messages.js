@@ -3,7 +3,8 @@
 
 import { sourcesList } from "./citations.js";
 import { renderMarkdown } from "./markdown.js";
-import { t, tCount } from "./i18n.js";
+import { explain } from "./api.js";
+import { currentLanguage, phrase, t, tCount } from "./i18n.js";
 
 const el = (tag, className, text) => {
   const node = document.createElement(tag);
@@ -168,11 +169,20 @@ export class MessageView {
   }
 }
 
+/** Why an answer stopped, in the page's language: from its code when this page saw it fail;
+ * a stored answer keeps only the server's English sentence, shown on English pages alone. */
+function failureOf(message) {
+  if (!message.error) return null;
+  if (message.error_code) return phrase(explain({ code: message.error_code, message: message.error }));
+  return currentLanguage() === "en" ? message.error : null;
+}
+
 function statusNote(message) {
   if (message.status === "stopped") return el("p", "msg-note msg-stopped", t("status_stopped"));
   if (message.status === "error") {
     const note = el("p", "msg-note msg-error", t("status_error"));
-    if (message.error) note.append(" ", el("span", "msg-error-detail", message.error));
+    const why = failureOf(message);
+    if (why) note.append(" ", el("span", "msg-error-detail", why));
     return note;
   }
   return null;

@@ -1,7 +1,9 @@
 // The rules page (/rules): the server's published content rules (GET /v1/policy), in the
 // reader's language, with exactly what each one matches and does.
 
-import { pickLanguage, setLanguage, storedLanguage, t, tCount } from "./i18n.js";
+import { api, describeError } from "./api.js";
+import { cataloguesFound, pickLanguage, setLanguage, storedLanguage, t, tCount } from "./i18n.js";
+import { keepShell } from "./offline.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,13 +41,7 @@ async function availableLanguages() {
   } catch {
     // Offline or refused: probe the catalogues below.
   }
-  const codes = [...new Set(["en", ...(navigator.languages || []).map((l) => l.split("-")[0])])];
-  const found = [];
-  for (const code of codes) {
-    const response = await fetch(`/static/i18n/${encodeURIComponent(code)}.json`);
-    if (response.ok) found.push({ code, name: (await response.json())._meta?.name || code });
-  }
-  return found;
+  return cataloguesFound();
 }
 
 function el(tag, props = {}, children = []) {
@@ -102,20 +98,19 @@ async function render(lang) {
   status.textContent = t("rules_loading");
   list.replaceChildren();
   try {
-    const response = await fetch(`/v1/policy?lang=${encodeURIComponent(lang)}`);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const policy = await response.json();
+    const policy = await api("GET", `/v1/policy?lang=${encodeURIComponent(lang)}`);
     list.replaceChildren(...policy.rules.map((rule) => renderRule(rule, lang)));
     status.textContent = policy.rules.length
       ? tCount("rules_count", policy.rules.length)
       : t("rules_none");
   } catch (error) {
     status.classList.add("error");
-    status.textContent = t("rules_error", { error: error.message });
+    status.textContent = t("rules_error", { error: describeError(error) });
   }
 }
 
 async function start() {
+  keepShell();
   languages = await availableLanguages();
   const select = $("language-select");
   const options = languages.map((l) => el("option", { value: l.code, textContent: l.name }));

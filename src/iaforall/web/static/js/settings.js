@@ -2,7 +2,7 @@
 // the model's built-in prompt (shown, to replace or remove), and the exact text the model is
 // given. Nothing is hidden from the user.
 
-import { api } from "./api.js";
+import { api, describeError } from "./api.js";
 import { conversationPath, patchConversation } from "./conversations.js";
 import { t } from "./i18n.js";
 import { openDialog } from "./dialogs.js";
@@ -50,7 +50,8 @@ export class SettingsPanel {
       const query = model ? `?model=${encodeURIComponent(model)}` : "";
       this.builtin = await api("GET", `/web/api/models/builtin-prompt${query}`);
     } catch (err) {
-      $("builtin-prompt-status").textContent = err.message || String(err);
+      const { key, vars } = describeError(err);
+      $("builtin-prompt-status").textContent = t(key, vars);
       return;
     }
     this.showBuiltin();

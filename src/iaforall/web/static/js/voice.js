@@ -5,7 +5,7 @@
 // HTTP/1.1), which transcribes each sentence while the next is spoken; if that cannot start,
 // the recording is sent whole once it ends (/v1/audio/transcriptions).
 
-import { apiForm } from "./api.js";
+import { ApiError, apiForm } from "./api.js";
 
 const LEVEL = 0.015; // RMS above this is speech (below: room noise)
 const TICK_MS = 100;
@@ -20,6 +20,9 @@ const PROBLEMS = {
   OverconstrainedError: { key: "error_mic_missing" },
   NotReadableError: { key: "error_mic_busy" },
 };
+
+// A voice session's error event has OpenAI's error type, not an HTTP status.
+const STATUS_OF_TYPE = { invalid_request_error: 400, rate_limit_error: 429, server_error: 503 };
 
 /** Shown as a plain-language error (main.js `showError` reads `i18nKey`). */
 export class MicrophoneError extends Error {
@@ -179,7 +182,9 @@ export function openVoiceSession({ model, language }) {
       if (event.type === "conversation.item.input_audio_transcription.completed") {
         done?.resolve((event.transcript || "").trim());
       } else if (event.type === "error" && done) {
-        done.reject(Object.assign(new Error(event.error.message), { vars: {} }));
+        const { code, message, param, type } = event.error;
+        const status = STATUS_OF_TYPE[type] || 500; // said from its code, as an HTTP error is
+        done.reject(new ApiError("http", { status, code, message, param }));
       }
     });
   });
