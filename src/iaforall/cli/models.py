@@ -61,6 +61,7 @@ KIND_NAMES = {
     "text_to_speech": "text to speech",
     "embeddings": "embeddings",
     "ocr": "OCR",
+    "image": "image",
 }
 ORIGINS = {"store": "store", "package": "package", "iaforall": "IAForAll", "system": "system"}
 
