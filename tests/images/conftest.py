@@ -57,8 +57,8 @@ def drawing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stock_store(home)  # a chat model beside: "tiny"
     sources = tmp_path_factory.mktemp("pipelines")
     add_folder(home, make_tiny_pipeline(sources / "tiny"), QUICK)
-    # ~1.5 GFLOP a step at 512x512: long enough to act on a drawing between its steps
-    add_folder(home, make_tiny_pipeline(sources / "slow", hidden=48, layers=4), SLOW)
+    # ~1.7 GFLOP a step at 512x512: long enough to act on a drawing between its steps
+    add_folder(home, make_tiny_pipeline(sources / "slow", hidden=64, layers=6), SLOW)
     (home / "rules.toml").write_text(RULES)
     return home
 

@@ -81,3 +81,30 @@ async def test_a_worker_killed_mid_drawing_gives_a_clean_error_and_the_next_one_
     )
     assert again.status_code == 200, again.text
     assert runtime.pid() not in (None, pid)
+
+
+async def test_a_picture_asked_while_another_is_drawn_waits_its_turn_and_is_told_its_place(
+    drawing: DrawWorld,
+) -> None:
+    first = await drawing.client.send(
+        drawing.client.build_request(
+            "POST", "/v1/images/generations", json={**LONG, "stream": True}
+        ),
+        stream=True,
+    )
+    try:
+        said = events(first)
+        while (await anext(said))["type"] != "iaforall.image_progress":
+            pass
+        async with drawing.client.stream(
+            "POST",
+            "/v1/images/generations",
+            json={**LONG, "steps": 1, "size": "256x256", "stream": True},
+        ) as second:
+            assert second.headers["X-IAForAll-Queue-Position"] == "1"
+            await first.aclose()  # the first one's client leaves: the second's turn comes
+            lines = [line async for line in second.aiter_lines() if line]
+    finally:
+        await first.aclose()
+    assert lines[0].startswith(": queue position=1")
+    assert json.loads(lines[-1][6:])["type"] == "image_generation.completed"
