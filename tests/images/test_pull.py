@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iaforall.cli.models import list_models
+from iaforall.cli.models import list_models, remove_models
 from iaforall.cli.pull import pull
 from iaforall.engines.installed import installed_runtimes
 from iaforall.models.runtime_store import RuntimeStore
@@ -52,6 +52,10 @@ def test_pull_a_folder_then_list_it_as_an_image_model(
     specs = {s.model: s for s in installed_runtimes(settings)}
     assert specs["my-tiny:latest"].kind == "image"  # type: ignore[index]
     assert specs["my-tiny:latest"].aliases == ("my-tiny",)  # type: ignore[index]
+
+    assert remove_models(settings, ["my-tiny"]) == 0
+    assert "deleted my-tiny:latest" in capsys.readouterr().out
+    assert RuntimeStore(settings.store.home).list() == []
 
 
 def test_a_folder_that_is_not_an_image_model_is_refused_and_nothing_is_left(
