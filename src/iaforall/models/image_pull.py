@@ -9,8 +9,8 @@ files copied into a hidden folder and renamed in place only when all are there.
 
 from __future__ import annotations
 
+import hashlib
 import re
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +18,7 @@ from typing import Any, cast
 from iaforall.core.errors import ModelStoreError
 from iaforall.engines.images.folder import check, files_of, looks_like_image_model, wanted
 from iaforall.models.pull import (
+    RETRIES,
     HubNotFound,
     HubSource,
     HubUnreachable,
@@ -78,7 +79,6 @@ def pull_hub(
 ) -> StoredRuntime:
     """A Hub repository's image model into the store, each file checked against the Hub's
     size and sha256."""
-    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError
 
     hub = hub or OtherPrograms()
@@ -88,28 +88,20 @@ def pull_hub(
     chosen = wanted(list(by_name))
     sizes = {f: lfs_field(by_name[f], "size") or by_name[f].size or 0 for f in chosen}
     expected = {f: sha for f in chosen if (sha := lfs_field(by_name[f], "sha256"))}
-    scratch = home / "downloads" / "hf" / secrets.token_hex(6)
+    # huggingface_hub keeps what it received in this folder: a pull cut short resumes there.
+    key = hashlib.sha256(repo.encode()).hexdigest()[:12]
+    scratch = home / "downloads" / "hf" / f"image-{key}"
+    store = RuntimeStore(home)
+    store.dir.mkdir(parents=True, exist_ok=True)
+    check_free_space(store.dir, 2 * sum(sizes.values()))  # the download, the store's copy
+    paths: dict[str, Path] = {}
     try:
-        check_free_space(home, 2 * sum(sizes.values()))  # the download, then the store's copy
-        paths: dict[str, Path] = {}
         for filename in chosen:
-            bar = hub_progress(progress, f"pulling {filename}")
-            fetched = Path(
-                hf_hub_download(
-                    repo,
-                    filename,
-                    local_dir=scratch,
-                    endpoint=hub.hub_endpoint,
-                    tqdm_class=cast(Any, bar),
-                )
-            )
-            if sizes[filename] and fetched.stat().st_size != sizes[filename]:
-                raise ModelStoreError(
-                    f"{repo}'s {filename} is {fetched.stat().st_size} bytes, not the "
-                    f"{sizes[filename]} the Hub lists. Nothing was installed."
-                )
-            paths[filename] = fetched
-        return RuntimeStore(home).add_files(
+            paths[filename] = _download(repo, filename, scratch, sizes[filename], progress, hub)
+    except (HfHubHTTPError, OSError) as exc:
+        raise ModelStoreError(f"Pulling {repo} from the Hub failed: {exc}") from None
+    try:
+        return store.add_files(
             image_name(name, repo.split("/", 1)[1]),
             "image",
             paths,
@@ -117,10 +109,40 @@ def pull_hub(
             progress,
             expected_sha256=expected,
         )
-    except (HfHubHTTPError, OSError) as exc:
-        raise ModelStoreError(f"Pulling {repo} from the Hub failed: {exc}") from None
-    finally:
+    finally:  # installed, or a file that is not the Hub's: either way not kept to resume
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _download(
+    repo: str, filename: str, scratch: Path, size: int, progress: Progress, hub: OtherPrograms
+) -> Path:
+    """One file of the repository, its transfer resumed where a dropped connection cut it."""
+    from huggingface_hub import hf_hub_download
+
+    for attempt in range(RETRIES + 1):
+        try:
+            fetched = Path(
+                hf_hub_download(
+                    repo,
+                    filename,
+                    local_dir=scratch,
+                    endpoint=hub.hub_endpoint,
+                    tqdm_class=cast(Any, hub_progress(progress, f"pulling {filename}")),
+                )
+            )
+            break
+        except transport_errors() as exc:
+            if attempt == RETRIES:
+                raise ModelStoreError(
+                    f"The download of {repo}'s {filename} was interrupted ({exc}). What was "
+                    "received is kept: pull again to resume."
+                ) from None
+    if size and fetched.stat().st_size != size:
+        raise ModelStoreError(
+            f"{repo}'s {filename} is {fetched.stat().st_size} bytes, not the {size} the Hub "
+            "lists. Nothing was installed."
+        )
+    return fetched
 
 
 def _siblings(src: HubSource, hub: OtherPrograms) -> list[Any]:
