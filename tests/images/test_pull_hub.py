@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from iaforall.app import create_app
 from iaforall.cli.pull import pull
 from iaforall.engines.images.folder import files_of
 from iaforall.models.runtime_store import RuntimeStore
 from iaforall.settings import ServerSettings, Settings, StoreSettings
+from tests.conftest import FakeWorld, fake_settings, served, stock_store
 from tests.images.tiny import make_tiny_pipeline
 from tests.pull.servers import Served, serve
 
@@ -62,3 +65,24 @@ def test_a_repository_that_lacks_a_part_is_refused_before_any_download(
     assert "tokenizer/vocab.json" in " ".join(capsys.readouterr().err.split())
     assert not any(path.startswith(f"/{REPO}/resolve") for _, path, _ in hub.requests)
     assert RuntimeStore(tmp_path / "home").list() == []
+
+
+async def test_a_running_server_pulls_an_image_model_and_draws_with_it_at_once(
+    hub: Served, tmp_path: Path
+) -> None:
+    stock_store(tmp_path)
+    app = create_app(
+        fake_settings(tmp_path, max_queue=2, queue_timeout=10),
+        factory=FakeWorld(client=httpx.AsyncClient()).factory,
+    )
+    ask = {"model": "tiny-draw", "prompt": "a kite", "size": "256x256"}
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        assert (await client.post("/v1/images/generations", json=ask)).status_code == 404
+        pulled = await client.post("/api/pull", json={"model": f"hf.co/{REPO}", "stream": False})
+        assert pulled.status_code == 200, pulled.text
+        drawn = await client.post("/v1/images/generations", json=ask)  # no restart
+        assert drawn.status_code == 200, drawn.text
+        deleted = await client.request("DELETE", "/api/delete", json={"model": "tiny-draw"})
+        assert deleted.status_code == 200, deleted.text
+        assert (await client.post("/v1/images/generations", json=ask)).status_code == 404
+        assert RuntimeStore(tmp_path).list() == []
