@@ -85,3 +85,19 @@ def test_a_folder_that_cannot_load_is_a_clean_error(tmp_path: Path) -> None:
     broken = ImageRuntime("bad:latest", folder, threads=1, timeout=60)
     with pytest.raises(EngineUnavailable, match="could not be loaded"):
         broken.draw(ask(1), lambda _: None, threading.Event())
+
+
+def test_a_float16_export_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    import onnx
+
+    folder = make_tiny_pipeline(tmp_path / "half")
+    unet = onnx.load(str(folder / "unet" / "model.onnx"))  # its sample read as float16
+    for node in unet.graph.node:
+        node.input[:] = ["sample32" if n == "sample" else n for n in node.input]
+    cast = onnx.helper.make_node("Cast", ["sample"], ["sample32"], to=onnx.TensorProto.FLOAT)
+    unet.graph.node.insert(0, cast)
+    unet.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    onnx.save(unet, str(folder / "unet" / "model.onnx"))
+    half = ImageRuntime("half:latest", folder, threads=1, timeout=60)
+    with pytest.raises(EngineUnavailable, match="float32 one"):
+        half.draw(ask(1), lambda _: None, threading.Event())

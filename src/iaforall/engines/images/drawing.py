@@ -85,6 +85,11 @@ class Drawing:
         for name in ("sample", "timestep", "encoder_hidden_states"):
             if name not in self.unet.inputs:
                 raise ValueError(f"the UNet has no input '{name}'")
+        if self.unet.inputs["sample"].type == "tensor(float16)":
+            raise ValueError(
+                "this export computes in float16, for GPUs: ONNX Runtime on a CPU needs a "
+                "float32 one (`optimum-cli export onnx --model ID folder/`, docs/images.md)"
+            )
         channels = self.unet.inputs["sample"].shape[1]
         self.channels = channels if isinstance(channels, int) else 4
 
