@@ -61,7 +61,7 @@ def _as_input(value: NDArray[Any], arg: Any) -> NDArray[Any]:
 
 
 def _graph(path: Path, threads: int) -> Graph:
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]  # no stubs (nor py.typed)
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -120,7 +120,8 @@ class Drawing:
         first = next(iter(self.decoder.inputs))
         image = self.decoder.run({first: latents / self.vae.scaling_factor}).astype(np.float32)
         pixels = np.clip(image[0].transpose(1, 2, 0) / 2 + 0.5, 0, 1)
-        return (pixels * 255).round().astype(np.uint8)
+        picture: Pixels = (pixels * 255).round().astype(np.uint8)
+        return picture
 
 
 def preview(latent: NDArray[np.float32]) -> Pixels:
@@ -131,4 +132,5 @@ def preview(latent: NDArray[np.float32]) -> Pixels:
         mixed = np.repeat(mixed.mean(axis=-1, keepdims=True), PREVIEW_RGB.shape[0], axis=-1)
     rgb = np.clip((mixed @ PREVIEW_RGB) / 2 + 0.5, 0, 1)
     big = rgb.repeat(LATENT_SCALE, axis=0).repeat(LATENT_SCALE, axis=1)
-    return (big * 255).round().astype(np.uint8)
+    picture: Pixels = (big * 255).round().astype(np.uint8)
+    return picture

@@ -51,7 +51,7 @@ class NoiseSchedule:
             betas = np.linspace(self.beta_start**0.5, self.beta_end**0.5, self.train_steps) ** 2
         else:
             betas = np.linspace(self.beta_start, self.beta_end, self.train_steps)
-        return np.cumprod(1.0 - betas)
+        return np.cumprod(1.0 - betas).astype(np.float64)
 
 
 class EulerAncestral:
@@ -76,16 +76,19 @@ class EulerAncestral:
 
     def scale(self, latents: Array, i: int) -> Array:
         """The model's input at step `i` (the latent brought back to unit variance)."""
-        sigma = self.sigmas[i]
-        return (latents / np.sqrt(sigma**2 + 1)).astype(np.float32)
+        sigma = float(self.sigmas[i])
+        scaled: Array = (latents / np.sqrt(sigma**2 + 1)).astype(np.float32)
+        return scaled
 
     def denoised(self, output: Array, i: int, latents: Array) -> Array:
         """The clean latent the model's output points to at step `i`."""
-        sigma = self.sigmas[i]
+        sigma = float(self.sigmas[i])
         if self.schedule.prediction == "epsilon":
-            return (latents - sigma * output).astype(np.float32)
-        c_out = -sigma / np.sqrt(sigma**2 + 1)
-        return (output * c_out + latents / (sigma**2 + 1)).astype(np.float32)
+            clean: Array = (latents - sigma * output).astype(np.float32)
+        else:
+            c_out = -sigma / np.sqrt(sigma**2 + 1)
+            clean = (output * c_out + latents / (sigma**2 + 1)).astype(np.float32)
+        return clean
 
     def step(self, output: Array, i: int, latents: Array, noise: Array) -> tuple[Array, Array]:
         """The latent after step `i`, and the clean latent predicted at it (a preview's)."""
