@@ -381,10 +381,10 @@ def _event(data: dict[str, Any]) -> bytes:
     return f"event: {data['type']}\n".encode() + b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
-@router.get("/files/{key}", response_model=None)
-async def picture_file(key: str, svc: ServicesDep, me: PrincipalDep) -> Response:
+@router.get("/files/{image_id}", response_model=None)
+async def picture_file(image_id: str, svc: ServicesDep, me: PrincipalDep) -> Response:
     """A drawn picture's link (`response_format: url`): for the one who asked for it only."""
-    found = svc.pictures.get(me.user, key)
+    found = svc.pictures.get(me.user, image_id)
     if found is None:
         raise NotFound("No such picture (links last until the server restarts).")
     return Response(found.data, media_type=found.media_type, headers={"Cache-Control": "private"})
