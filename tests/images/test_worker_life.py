@@ -108,3 +108,14 @@ async def test_a_picture_asked_while_another_is_drawn_waits_its_turn_and_is_told
         await first.aclose()
     assert lines[0].startswith(": queue position=1")
     assert json.loads(lines[-1][6:])["type"] == "image_generation.completed"
+
+
+async def test_a_whole_answer_whose_client_gives_up_is_cancelled_too(drawing: DrawWorld) -> None:
+    runtime = drawing.runtime(SLOW)
+    await runtime.start()  # loaded: the client gives up during the drawing, not the load
+    before = runtime.cancelled
+    async with httpx.AsyncClient(base_url=drawing.url, timeout=0.3) as impatient:
+        with pytest.raises(httpx.ReadTimeout):
+            await impatient.post("/v1/images/generations", json={**LONG, "size": "768x512"})
+    await wait_until(lambda: runtime.cancelled == before + 1, "the drawing to be cancelled")
+    assert runtime.last_steps < STEPS
