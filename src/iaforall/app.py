@@ -25,6 +25,7 @@ from iaforall.api.limits import BodyLimits
 from iaforall.api.ollama import public as ollama_public
 from iaforall.api.ollama import routers as ollama_routers
 from iaforall.api.openai.embeddings import router as embeddings_router
+from iaforall.api.openai.images import router as images_router
 from iaforall.api.openai.models import router as models_router
 from iaforall.api.openai.router import router as openai_router
 from iaforall.api.openapi import document_bodies
@@ -271,6 +272,7 @@ def create_app(
     app.include_router(embeddings_router, dependencies=signed_in)
     app.include_router(responses_router, dependencies=signed_in)
     app.include_router(audio_router, dependencies=signed_in)
+    app.include_router(images_router, dependencies=signed_in)
     app.include_router(realtime_router)  # checks who asks itself (a socket has no Request)
     app.include_router(knowledge_router, dependencies=signed_in)
     for ollama_router in ollama_routers:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from iaforall.answering import Pipeline
 from iaforall.cluster.gateway import ClusterGateway
 from iaforall.embeddings import Embeddings
+from iaforall.engines.images.kept import KeptPictures
 from iaforall.engines.pool import EnginePool
 from iaforall.knowledge.service import Knowledge
 from iaforall.models.store import ModelStore
@@ -52,9 +53,12 @@ class Services:
     machine: MachineLoad | None = None
     # What each person keeps on the server, against their storage quota.
     storage: Storage = field(init=False)
+    # Drawn pictures kept for their links (`response_format: url`), for their owners only.
+    pictures: KeptPictures = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = Storage(self.database, self.accounts, self.settings.people)
+        self.pictures = KeptPictures(self.settings.drawing.draw_keep_urls)
 
     def pipeline(self, policy: Policy) -> Pipeline:
         """The one answer pipeline, under these rules."""

@@ -401,6 +401,57 @@ class VoiceSettings(BaseSettings):
     )
 
 
+class DrawingSettings(BaseSettings):
+    """Images out: text-to-image models (POST /v1/images/generations, docs/images.md)."""
+
+    model_config = _config()
+
+    draw_threads: int = Field(
+        0, ge=0, description="CPU threads one image uses; 0: the engine's threads or all cores."
+    )
+    draw_steps: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description="Denoising steps of an image when the request names none (few-step models "
+        "such as SD-Turbo draw in 1 to 4).",
+    )
+    draw_max_steps: int = Field(8, ge=1, le=50, description="Most steps a request may ask for.")
+    draw_max_n: int = Field(4, ge=1, le=10, description="Most images one request may ask for.")
+    draw_max_prompt_chars: int = Field(
+        1000, ge=1, description="Longest prompt accepted, in characters."
+    )
+    draw_sizes: str = Field(
+        "512x512,256x256,384x384,512x384,384x512,768x512,512x768",
+        description="The sizes (WIDTHxHEIGHT, multiples of 8) a request may ask for; "
+        "the first is the default.",
+    )
+    draw_units: int = Field(
+        500,
+        ge=1,
+        description="What one 512x512 image costs in the tokens quotas and fair shares count "
+        "(larger images cost in proportion to their pixels).",
+    )
+    draw_timeout: float = Field(
+        300, gt=0, description="Seconds one step (or the model's loading) may take."
+    )
+    draw_keep_urls: int = Field(
+        64,
+        ge=0,
+        description="Images kept in memory for `response_format: url` (the oldest go first; "
+        "a link works for its owner only, until the server stops).",
+    )
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """The allowed sizes, the default first."""
+        found: list[tuple[int, int]] = []
+        for part in self.draw_sizes.split(","):
+            width, _, height = part.strip().lower().partition("x")
+            if width.isdigit() and height.isdigit():
+                found.append((int(width), int(height)))
+        return found or [(512, 512)]
+
+
 class KnowledgeSettings(BaseSettings):
     """Documents in knowledge bases: the limits every upload is read within, and chunking."""
 
@@ -611,6 +662,7 @@ class Settings(BaseModel):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     people: PeopleSettings = Field(default_factory=PeopleSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    drawing: DrawingSettings = Field(default_factory=DrawingSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)

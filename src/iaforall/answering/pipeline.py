@@ -22,7 +22,13 @@ from iaforall.answering.question import KnowledgeAsk, Question
 from iaforall.answering.start import Item, start_stream
 from iaforall.core.errors import IAForAllError
 from iaforall.core.events import Chunk, Decided, Event, Failed, QueueUpdate
-from iaforall.core.types import ChatRequest, GenerationRequest, ModelId, Principal
+from iaforall.core.types import (
+    ChatRequest,
+    CompletionRequest,
+    GenerationRequest,
+    ModelId,
+    Principal,
+)
 from iaforall.engines.pool import EnginePool
 from iaforall.engines.protocol import BuiltinPrompt, Capabilities
 from iaforall.engines.runtime import Kind
@@ -222,6 +228,12 @@ class Pipeline:
         return in_line(
             self._gate, self._dispatcher.scheduler, runtimes, me, model, prepare, work, tally
         )
+
+    async def check_prompt(self, me: Principal, model: ModelId, prompt: str) -> list[Decision]:
+        """The published input rules on a prompt that is not a chat (a picture's): decisions
+        logged and returned, PolicyBlocked raised if one blocks it."""
+        asked = CompletionRequest(model, prompt, user=me.user)
+        return await self._policy.check_input(asked, kind="image")
 
     def pieces(
         self, me: Principal, model: ModelId

@@ -61,6 +61,7 @@ KIND_NAMES = {
     "text_to_speech": "text to speech",
     "embeddings": "embeddings",
     "ocr": "OCR",
+    "image": "image",
 }
 ORIGINS = {"store": "store", "package": "package", "iaforall": "IAForAll", "system": "system"}
 
@@ -189,7 +190,7 @@ def _remove_runtime(settings: Settings, name: str) -> str | None:
 
     model = find_runtime_model(name)
     if model is None:
-        return None
+        return _remove_image_model(settings, name)
     if isinstance(model, BuiltinVoices):
         raise InvalidRequest(
             f"{model.name} comes with IAForAll (eSpeak NG): there is nothing to remove."
@@ -208,6 +209,19 @@ def _remove_runtime(settings: Settings, name: str) -> str | None:
     if in_package:
         return f"deleted {model.name} (its Python package still brings it: `{uninstall}`)"
     return f"deleted {model.name}"
+
+
+def _remove_image_model(settings: Settings, name: str) -> str | None:
+    """An image model's folder removed from the store; None when `name` is not one."""
+    from iaforall.models.runtime_store import RuntimeStore
+
+    runtimes = RuntimeStore(settings.store.home)
+    for candidate in (name, f"{name}:latest"):
+        stored = runtimes.get(candidate)
+        if stored is not None and stored.manifest.kind == "image":
+            runtimes.remove(stored.name)
+            return f"deleted {stored.name}"
+    return None
 
 
 def copy_model(settings: Settings, source: str, destination: str) -> int:

@@ -22,8 +22,9 @@ from rich.progress import Progress as RichProgress
 from iaforall.cli.models import _store, _summary
 from iaforall.core.errors import IAForAllError, InvalidRequest, ModelStoreError
 from iaforall.engines.tts.espeak import find
+from iaforall.models.image_pull import add_folder, hub_holds_image_model, is_image_folder, pull_hub
 from iaforall.models.packaged import UnknownModel, missing_parts
-from iaforall.models.pull import PackagedSource, parse_source
+from iaforall.models.pull import FileSource, HubSource, PackagedSource, parse_source
 from iaforall.models.pull import pull as pull_model
 from iaforall.models.runtime_packages import (
     BUNDLES,
@@ -31,7 +32,7 @@ from iaforall.models.runtime_packages import (
     RuntimeModel,
     find_runtime_model,
 )
-from iaforall.models.runtime_store import RuntimeStore
+from iaforall.models.runtime_store import RuntimeStore, StoredRuntime
 from iaforall.models.store import ModelStore, Progress
 from iaforall.settings import Settings
 
@@ -112,6 +113,8 @@ def _plan(store: ModelStore, runtimes: RuntimeStore, name: str) -> Planned:
     if isinstance(found, BuiltinVoices):
         return Planned(name, 0, "comes with IAForAll")
     source = parse_source(name)
+    if isinstance(source, FileSource) and is_image_folder(source.path.expanduser()):
+        return Planned(name, 0, "an image model, from a local folder")
     if isinstance(source, PackagedSource):
         packaged = store.registry.get(source.name)
         if packaged is None:
@@ -167,6 +170,21 @@ def _pull_one(
         raise ModelStoreError(
             f"{found.name} ({found.title}) is missing: install it with `{found.install}`."
         )
+    source = parse_source(item)
+    if isinstance(source, FileSource) and is_image_folder(source.path.expanduser()):
+        if sha256:
+            raise InvalidRequest("--sha256 is for one file; an image model is a folder.")
+        stored = add_folder(settings.store.home, source.path, name, progress)
+        return _image_summary(stored)
+    if isinstance(source, HubSource) and source.quant is None and source.filename is None:
+        siblings = hub_holds_image_model(source.repo, settings.other_programs)
+        if siblings is not None:
+            if sha256:
+                raise InvalidRequest("--sha256 is for one file; the Hub gives each file's.")
+            stored = pull_hub(
+                settings.store.home, source.repo, name, progress, settings.other_programs, siblings
+            )
+            return _image_summary(stored)
     before = store.get(item) if not name else None
     info = pull_model(
         store,
@@ -179,6 +197,13 @@ def _pull_one(
     )
     state = "is already up to date" if before is not None and info == before else "is ready"
     return _summary(info, state)
+
+
+def _image_summary(stored: StoredRuntime) -> str:
+    return (
+        f"{stored.name} is ready ({decimal(stored.size)}, an image model: "
+        f"POST /v1/images/generations with model={stored.name}): {stored.path}"
+    )
 
 
 def _fail(err: Console, message: str) -> int:

@@ -1,17 +1,19 @@
 """The runtimes this server can make, from what is installed: each Whisper model in the store
-(`iaforall pull whisper:tiny.en`) or whose package is here, the voices, the OCR engine and the
-built-in sentence encoder."""
+(`iaforall pull whisper:tiny.en`) or whose package is here, the voices, the OCR engine, the
+built-in sentence encoder and the image models in the store."""
 
 from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from iaforall.core.types import ModelId
 from iaforall.embeddings import encoder
 from iaforall.embeddings.service import encoder_spec
 from iaforall.engines import whisper
+from iaforall.engines.images.runtime import ImageRuntime
 from iaforall.engines.runtime import Kind, Runtime, RuntimeSpec
 from iaforall.engines.tts.espeak import find
 from iaforall.engines.tts.runtime import ALIASES as SPEECH_ALIASES
@@ -50,6 +52,25 @@ def installed_runtimes(settings: Settings) -> list[RuntimeSpec]:
         specs.append(RuntimeSpec(ModelId(ocr.NAME), "ocr", lambda: ocr.RapidOcr(ocr_threads)))
     if encoder.installed():
         specs.append(encoder_spec(settings))
+    return specs + image_runtimes(settings)
+
+
+def image_runtimes(settings: Settings) -> list[RuntimeSpec]:
+    """The image models in the store, each a runtime of kind "image" (its worker started on
+    the first drawing), reachable by its name without ":latest" too."""
+    drawing = settings.drawing
+    threads = drawing.draw_threads or settings.engine.resolved_threads()
+    specs: list[RuntimeSpec] = []
+    for stored in RuntimeStore(settings.store.home).list():
+        if stored.manifest.kind != "image":
+            continue
+
+        def draws(name: str = stored.name, folder: Path = stored.path) -> Runtime:
+            return ImageRuntime(name, folder, threads, drawing.draw_timeout)
+
+        family, _, tag = stored.name.partition(":")
+        aliases = (family,) if tag == "latest" else ()
+        specs.append(RuntimeSpec(ModelId(stored.name), "image", draws, aliases))
     return specs
 
 
@@ -71,7 +92,11 @@ def runtime_models(settings: Settings) -> list[RuntimeModelHere]:
     """Every runtime's model here: in the store (`iaforall pull`), in a Python package, or
     coming with IAForAll itself (eSpeak NG's voices, OCR, the sentence encoder)."""
     store = RuntimeStore(settings.store.home)
-    found: list[RuntimeModelHere] = []
+    found = [
+        RuntimeModelHere(s.name, "image", s.size, "store")
+        for s in store.list()
+        if s.manifest.kind == "image"
+    ]
     for model in RUNTIME_MODELS:
         stored = store.get(model.name)
         if stored is not None:

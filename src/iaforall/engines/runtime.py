@@ -1,5 +1,6 @@
-"""The runtimes beside llama.cpp (Whisper, the voices, OCR, the built-in sentence encoder):
-one small contract, one registry that makes each on first use and closes them all with the app.
+"""The runtimes beside llama.cpp (Whisper, the voices, OCR, the built-in sentence encoder, the
+image models): one small contract, one registry that makes each on first use and closes them all
+with the app.
 
 A runtime is a model the scheduler lines people up for, like a chat model: it has a name (its
 queue in the scheduler), what it does (`kind`), how many jobs it runs at once (`slots`) and the
@@ -21,8 +22,15 @@ from iaforall.engines.install import install_command
 from iaforall.engines.protocol import EngineState
 from iaforall.scheduling.cpu import ThreadChoice, choices
 
-Kind = Literal["chat", "speech_to_text", "text_to_speech", "embeddings", "ocr"]
-KINDS: tuple[Kind, ...] = ("chat", "speech_to_text", "text_to_speech", "embeddings", "ocr")
+Kind = Literal["chat", "speech_to_text", "text_to_speech", "embeddings", "ocr", "image"]
+KINDS: tuple[Kind, ...] = (
+    "chat",
+    "speech_to_text",
+    "text_to_speech",
+    "embeddings",
+    "ocr",
+    "image",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,7 @@ class RuntimeCapabilities:
     threads: int  # CPU threads one job keeps busy
     slots: int = 1  # jobs at once; more wait in the scheduler's line
     fewer: tuple[ThreadChoice, ...] = ()  # fewer threads a job can run with, and how slowly
+    memory: int = 0  # bytes it keeps once loaded, an estimate (0: not said)
 
     def ways(self) -> tuple[ThreadChoice, ...]:
         """The threads a job can run with, most first (what the scheduler chooses from)."""

@@ -359,7 +359,7 @@ def _pull_hub(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
+def transport_errors() -> tuple[type[BaseException], ...]:
     """The errors of the HTTP library huggingface_hub uses (httpx in 1.x, httpx2 in 2.x) when
     no answer comes at all; HfHubHTTPError (an answer) derives from the same base, so it is
     caught before these."""
@@ -401,8 +401,8 @@ def _pull_hub_into(
             raise ModelStoreError(f"{src.repo} has no file {model_file}.")
         projector = _pick_projector(list(files), model_file)
         wanted = [model_file] + ([projector] if projector else [])
-        sizes = {f: _lfs(files[f], "size") or files[f].size or 0 for f in wanted}
-        hub_sha = _lfs(files[model_file], "sha256")
+        sizes = {f: lfs_field(files[f], "size") or files[f].size or 0 for f in wanted}
+        hub_sha = lfs_field(files[model_file], "sha256")
         if sha256 and hub_sha and sha256 != hub_sha:
             raise ModelStoreError(
                 f"The sha256 given ({sha256}) is not the Hub's for {model_file} ({hub_sha})."
@@ -414,7 +414,7 @@ def _pull_hub_into(
         check_free_space(store.models_dir, sum(sizes.values()))
         paths: dict[str, Path] = {}
         for filename in wanted:
-            bar = _hub_progress(progress, f"pulling {Path(filename).name}")
+            bar = hub_progress(progress, f"pulling {Path(filename).name}")
             fetched = hf_hub_download(
                 src.repo,
                 filename,
@@ -430,14 +430,14 @@ def _pull_hub_into(
         raise HubNotFound(f"file {src.filename} in {src.repo}") from None
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as exc:
         raise ModelStoreError(f"Pulling {src.repo} from the Hub failed: {exc}") from None
-    except _transport_errors() as exc:
+    except transport_errors() as exc:
         raise HubUnreachable(
             f"The Hugging Face Hub ({endpoint or 'https://huggingface.co'}) could not be "
             f"reached to pull {src.repo}: {exc}. Check this machine's network (or HF_ENDPOINT)."
         ) from None
     except ValueError as exc:  # huggingface_hub's validation errors
         raise ModelStoreError(f"Pulling {src.repo} from the Hub failed: {exc}") from None
-    proj_hub_sha = _lfs(files[projector], "sha256") if projector else None
+    proj_hub_sha = lfs_field(files[projector], "sha256") if projector else None
     return store.install_download(
         name,
         paths[model_file],
@@ -449,7 +449,7 @@ def _pull_hub_into(
     )
 
 
-def _lfs(sibling: Any, field: str) -> Any:
+def lfs_field(sibling: Any, field: str) -> Any:
     """The Hub's LFS metadata of a file (size, sha256 of the content), or None."""
     lfs = sibling.lfs
     return getattr(lfs, field, None) if lfs is not None else None
@@ -505,7 +505,7 @@ def _quant_of(filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _hub_progress(progress: Progress, description: str) -> type:
+def hub_progress(progress: Progress, description: str) -> type:
     """A stand-in for tqdm that huggingface_hub drives, reporting to `progress`."""
 
     class Bar:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-RuntimeKind = Literal["speech_to_text", "text_to_speech"]
+RuntimeKind = Literal["speech_to_text", "text_to_speech", "image"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,6 +217,67 @@ class RuntimeStore:
         if stored is None:  # removed by someone else in between
             raise ModelStoreError(f"{model.name} was removed while it was being pulled.")
         return PullResult(stored, True, downloaded)
+
+    def add_files(
+        self,
+        name: str,
+        kind: RuntimeKind,
+        sources: Mapping[str, Path],
+        source: str,
+        progress: Progress = no_progress,
+        expected_sha256: Mapping[str, str] | None = None,
+    ) -> StoredRuntime:
+        """A model made of these files (relative name in its folder -> where it is now) into
+        the store under `name`, each copied with its sha256 (checked where one is expected)
+        into a hidden folder first, then renamed in place: never half installed."""
+        expected = expected_sha256 or {}
+        total = sum(path.stat().st_size for path in sources.values())
+        self.dir.mkdir(parents=True, exist_ok=True)
+        check_free_space(self.dir, total)
+        partial = self.dir / f".{file_stem(name)}.{secrets.token_hex(6)}.partial"
+        partial.mkdir()
+        done = 0
+        written: list[StoredFile] = []
+        try:
+            for relative, path in sorted(sources.items()):
+                target = partial / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                description = f"{name}: copying {relative}"
+                digest = hashlib.sha256()
+                size = 0
+                with path.open("rb") as source_file, target.open("wb") as out:
+                    while chunk := source_file.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        done += len(chunk)
+                        progress(description, done, total)
+                    out.flush()
+                    os.fsync(out.fileno())
+                sha256 = digest.hexdigest()
+                if relative in expected and expected[relative] != sha256:
+                    raise ModelStoreError(
+                        f"{name}'s {relative} is not the expected file (sha256 {sha256}, "
+                        f"expected {expected[relative]}). Nothing was installed."
+                    )
+                written.append(StoredFile(relative, size, sha256))
+            manifest = RuntimeManifest(
+                name=name,
+                kind=kind,
+                files=tuple(written),
+                source=source,
+                added_at=datetime.now(UTC),
+            )
+            (partial / MANIFEST).write_bytes(_MANIFEST.dump_json(manifest, indent=2))
+            self._swap_in(partial, self.folder(name))
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        progress(f"{name} is ready", total, total)
+        stored = self.get(name)
+        if stored is None:  # removed by someone else in between
+            raise ModelStoreError(f"{name} was removed while it was being added.")
+        return stored
 
     def _swap_in(self, partial: Path, target: Path) -> None:
         old: Path | None = None

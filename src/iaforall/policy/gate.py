@@ -17,7 +17,7 @@ from iaforall.policy.engine import Checked, Decision, blocking, evaluate
 from iaforall.policy.rules import Rules, Stage
 from iaforall.store.audit import AuditLog, AuditRecord
 
-RequestKind = Literal["chat", "completion", "web"]
+RequestKind = Literal["chat", "completion", "web", "image"]
 
 # Input is what people write: the user's messages, and the system and developer messages a
 # client sends with them. Answers and tool results in the history are checked as output when

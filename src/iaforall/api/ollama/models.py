@@ -26,9 +26,10 @@ from iaforall.core.types import ModelId
 from iaforall.engines.installed import installed_runtimes
 from iaforall.engines.tts.espeak import find
 from iaforall.models.gguf_meta import read_fields
+from iaforall.models.image_pull import hub_holds_image_model, pull_hub
 from iaforall.models.packaged import UnknownModel
 from iaforall.models.projector import projector_for
-from iaforall.models.pull import PackagedSource, parse_source
+from iaforall.models.pull import HubSource, PackagedSource, parse_source
 from iaforall.models.pull import pull as pull_model
 from iaforall.models.runtime_packages import BuiltinVoices, RuntimeModel, find_runtime_model
 from iaforall.models.runtime_store import RuntimeStore
@@ -156,6 +157,8 @@ async def delete(request: Request, svc: ServicesDep) -> Response:
     if isinstance(runtime_model, RuntimeModel):
         await _delete_runtime(svc, runtime_model)
         return Response(status_code=200)
+    if await _delete_image_model(svc, body.target):
+        return Response(status_code=200)
     info = _info(svc, body.target)
     resident = svc.pool.residents().get(ModelId(info.name))
     if resident is not None:
@@ -184,6 +187,20 @@ async def _delete_runtime(svc: Services, model: RuntimeModel) -> None:
     svc.pool.runtimes.add(await asyncio.to_thread(installed_runtimes, svc.settings))
 
 
+async def _delete_image_model(svc: Services, name: str) -> bool:
+    """An image model out of the store, its runtime closed and forgotten; False when `name`
+    is not an image model."""
+    model = svc.pool.runtimes.find(name)
+    spec = next((s for s in svc.pool.runtimes.specs() if s.model == model), None)
+    if model is None or spec is None or spec.kind != "image":
+        return False
+    if svc.scheduler.running(model):
+        raise Conflict(f"{model} is drawing a picture; delete it once it is done.", param="model")
+    await svc.pool.runtimes.remove(model)
+    await asyncio.to_thread(RuntimeStore(svc.settings.store.home).remove, model)
+    return True
+
+
 @router.post("/copy", dependencies=Admin, openapi_extra=json_doc(CopyBody))
 async def copy(request: Request, svc: ServicesDep) -> Response:
     body = await json_body(request, CopyBody)
@@ -194,7 +211,8 @@ async def copy(request: Request, svc: ServicesDep) -> Response:
 @router.post("/pull", dependencies=Admin, response_model=None, openapi_extra=json_doc(PullBody))
 async def pull(request: Request, svc: ServicesDep) -> Response:
     """A packaged name, `hf.co/owner/repo[:QUANT]`, `hf://owner/repo/file.gguf` or an http(s)
-    URL (`iaforall.models.pull`); never a path on the server's disk."""
+    URL (`iaforall.models.pull`), or `hf.co/owner/repo` holding an image model's ONNX export
+    (`iaforall.models.image_pull`); never a path on the server's disk."""
     body = await json_body(request, PullBody)
     name = body.target
     runtime_model = find_runtime_model(name)
@@ -227,10 +245,19 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
         event = {"status": description, "completed": completed, "total": total}
         loop.call_soon_threadsafe(events.put_nowait, event)
 
+    image: list[bool] = []  # an image model was pulled (a runtime too)
+
     def work() -> None:
         if runtime_model is not None:
             RuntimeStore(svc.settings.store.home).pull(runtime_model, progress)
             return
+        if isinstance(source, HubSource) and source.quant is None and source.filename is None:
+            hub = svc.settings.other_programs
+            siblings = hub_holds_image_model(source.repo, hub)
+            if siblings is not None:
+                pull_hub(svc.settings.store.home, source.repo, None, progress, hub, siblings)
+                image.append(True)
+                return
         pull_model(
             svc.store,
             name,
@@ -243,7 +270,7 @@ async def pull(request: Request, svc: ServicesDep) -> Response:
     async def run() -> None:
         try:
             await asyncio.to_thread(work)
-            if runtime_model is not None:  # answered from now on, without a restart
+            if runtime_model is not None or image:  # answered from now on, without a restart
                 found = await asyncio.to_thread(installed_runtimes, svc.settings)
                 svc.pool.runtimes.add(found)
         finally:

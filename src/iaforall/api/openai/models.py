@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 ServicesDep = Annotated[Services, Depends(services)]
 
 # What the OpenAI API can be asked to do: the OCR runtime only serves the other models.
-_CALLABLE: tuple[Kind, ...] = ("chat", "speech_to_text", "text_to_speech", "embeddings")
+_CALLABLE: tuple[Kind, ...] = ("chat", "speech_to_text", "text_to_speech", "embeddings", "image")
 
 
 def _model_object(model: ListedModel) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def _model_object(model: ListedModel) -> dict[str, Any]:
 
 @router.get("/models")
 async def list_models(svc: ServicesDep) -> dict[str, Any]:
-    """The store's models, then speech to text, text to speech and embeddings."""
+    """The store's models, then speech to text, text to speech, embeddings and image models."""
     listed = catalog.list_models(svc.store, svc.pool.runtimes, _CALLABLE)
     return {"object": "list", "data": [_model_object(m) for m in listed]}
 

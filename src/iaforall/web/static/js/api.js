@@ -136,6 +136,12 @@ export async function* apiLines(method, path, body) {
   }
 }
 
+/** A call answered with server-sent events (the pictures drawn): yields {event, data}. */
+export async function* apiEvents(method, path, body, signal) {
+  const response = await send(method, path, body, signal);
+  yield* readEvents(response.body);
+}
+
 /** Split an event stream into events as they arrive: yields {event, data}. */
 export async function* readEvents(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

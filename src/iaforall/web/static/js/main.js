@@ -7,6 +7,7 @@ import { api, ApiError, describeError } from "./api.js";
 import { Chat } from "./chat.js";
 import { setUpCitationDialog } from "./citations.js";
 import { Composer } from "./composer.js";
+import { Drawing } from "./draw.js";
 import {
   ConversationList, deleteConversation, displayTitle, exportUrl, getConversation,
   importConversation, patchConversation,
@@ -61,10 +62,15 @@ const view = new MessageView($("messages"), {
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
+const drawing = new Drawing({ container: $("messages"), announce, showError: (err) => showError(err) });
 const composer = new Composer({
   conversationId: () => state.conversation.id,
   hasAttachments: () => attachments.count > 0,
-  submit: (text, { editing }) => (editing ? chat.edit(text) : chat.send(text)),
+  submit: (text, { editing }) => {
+    const prompt = editing ? null : drawing.promptOf(text);
+    if (prompt !== null) return drawing.draw(prompt).then((drawn) => drawn && composer.setValue(""));
+    return editing ? chat.edit(text) : chat.send(text);
+  },
 });
 const list = new ConversationList({ currentId: () => state.conversation.id, onError: showError });
 const layout = setUpLayout();
