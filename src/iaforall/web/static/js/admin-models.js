@@ -17,6 +17,7 @@ const KINDS = {
   text_to_speech: { key: "admin_models_kind_text_to_speech" },
   embeddings: { key: "admin_models_kind_embeddings" },
   ocr: { key: "admin_models_kind_ocr" },
+  image: { key: "admin_models_kind_image" },
 };
 
 export class ModelsView {
