@@ -120,10 +120,19 @@ def check_state(
 
 # ---------- the keyboard ----------
 
-RECORD_FOCUS = """() => {
+DESCRIBE = """(el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+  + (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ')[0] : '')
+  + ' "' + (el.getAttribute('aria-label') || el.textContent || el.value || '')
+    .replace(/\\s+/g, ' ').trim().slice(0, 40) + '"'"""
+
+RECORD_FOCUS = (
+    """() => {
   window.__focus = [];
   if (window.__focusRecorder) return;
   window.__focusRecorder = true;
+  const what = """
+    + DESCRIBE
+    + """;
   document.addEventListener('focusin', (event) => {
     const el = event.target;
     const box = el.getBoundingClientRect();
@@ -137,6 +146,9 @@ RECORD_FOCUS = """() => {
     const top = document.elementFromPoint(x, y);
     window.__focus.push({
       el,
+      what: what(el),
+      // its place in the document now (lists redrawn meanwhile keep their order)
+      at: [...document.querySelectorAll('*')].indexOf(el),
       ring,
       visible: el.matches(':focus-visible'),
       inView: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
@@ -146,38 +158,41 @@ RECORD_FOCUS = """() => {
     });
   }, true);
 }"""
+)
 
-FOCUS_WALKED = """() => {
+FOCUS_WALKED = (
+    """() => {
+  const what = """
+    + DESCRIBE
+    + """;
   const seen = window.__focus;
-  const what = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
-    + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '')
-    + ' "' + (el.getAttribute('aria-label') || el.textContent || el.value || '')
-      .trim().slice(0, 30) + '"';
   const modal = document.querySelector('dialog[open]:modal');
   const scope = modal || document;
   const tabbable = [...scope.querySelectorAll(
     'a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex="-1"])')]
     .filter((el) => !el.disabled && el.tabIndex >= 0 && !el.closest('[inert], dialog:not([open])')
       && el.checkVisibility({ visibilityProperty: true }) && (modal || !el.closest('dialog')));
-  const first = seen.length ? seen[0].el : null;
-  const back = seen.findIndex((entry, i) => i > 0 && entry.el === first);
+  // The same element, or (when a list was redrawn under it) one described the same.
+  const same = (entry, other) => entry.el === other.el
+    || ((!entry.el.isConnected || !other.el.isConnected) && entry.what === other.what);
+  const back = seen.findIndex((entry, i) => i > 0 && same(entry, seen[0]));
   const cycle = back > 0 ? seen.slice(0, back) : seen;
   let wraps = 0;
-  for (let i = 1; i < cycle.length; i++) {
-    const next = cycle[i - 1].el.compareDocumentPosition(cycle[i].el);
-    if (!(next & Node.DOCUMENT_POSITION_FOLLOWING)) wraps++;
-  }
+  for (let i = 1; i < cycle.length; i++) if (cycle[i].at <= cycle[i - 1].at) wraps++;
+  const names = (entries) => entries.map((e) => e.what);
   return {
     closed: back > 0,
     wraps,
-    order: cycle.map((e) => what(e.el)),
-    unringed: cycle.filter((e) => !e.ring || !e.visible).map((e) => what(e.el)),
-    hidden: cycle.filter((e) => !e.inView).map((e) => what(e.el)),
-    covered: cycle.filter((e) => e.covered).map((e) => what(e.el)),
-    outside: cycle.filter((e) => modal && !modal.contains(e.el)).map((e) => what(e.el)),
-    missed: tabbable.filter((el) => !cycle.some((e) => e.el === el)).map(what),
+    order: names(cycle),
+    unringed: names(cycle.filter((e) => !e.ring || !e.visible)),
+    hidden: names(cycle.filter((e) => !e.inView)),
+    covered: names(cycle.filter((e) => e.covered)),
+    outside: names(cycle.filter((e) => modal && !modal.contains(e.el))),
+    missed: tabbable.map((el) => ({ el, what: what(el) }))
+      .filter((entry) => !cycle.some((e) => same(e, entry))).map((entry) => entry.what),
   };
 }"""
+)
 
 
 def walk_keyboard(page: Page, name: str, limit: int = 200) -> list[str]:
