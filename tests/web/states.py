@@ -359,8 +359,14 @@ class Line:
         self.server.wait_for(there, 60, f"{running} running and {queued} waiting")
 
     def close(self) -> None:
-        for holder in self.holders:
-            holder.cancel()
-        self.wait_until(0, 0)
+        """Every holder let go, its connection closed."""
+
+        async def let_go() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(let_go(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

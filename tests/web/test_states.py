@@ -161,7 +161,7 @@ def test_chat_states_and_what_screen_readers_hear(
     page.fill("#composer-input", "Count from 1 to 500, one number per line.")
     page.press("#composer-input", "Enter")
     status = page.locator(".msg-assistant .msg-waiting")
-    expect(status).to_have_text(re.compile(r"^You are 2nd in line \(about \d+ s\)$"))
+    expect(status).to_have_text(re.compile(r"^You are 2nd in line \(about \d+ (s|min)\)$"))
     line.wait_until(2, 2)
     heard.wait_for("announcer")
 
