@@ -274,11 +274,13 @@ class Listener:
     def texts(self, region: str | None = None) -> list[str]:
         return [s.text for s in self.said() if region is None or s.region == region]
 
-    def wait_for(self, region: str, count: int = 1) -> None:
-        """Until `region` has said `count` things (an announcer speaks a moment after)."""
+    def wait_for(self, region: str, count: int = 1, text: str | None = None) -> None:
+        """Until `region` has said `count` things (or `text`): an announcer speaks a moment
+        after the change it tells."""
         self.page.wait_for_function(
-            "([region, count]) => window.__said.filter((s) => s.region === region).length >= count",
-            arg=[region, count],
+            """([region, count, text]) => window.__said.filter(
+              (s) => s.region === region && (text === null || s.text === text)).length >= count""",
+            arg=[region, count, text],
         )
 
     def frames(self) -> int:

@@ -244,7 +244,7 @@ def test_conversation_mode_and_read_aloud_states(page: Page, server: RealServer)
     check_state(page, "thinking", still=lambda: expect(page.locator(BUSY_ANSWER)).to_have_count(1))
     set_language(page, "en")
 
-    expect(status).to_contain_text("Reading the answer aloud", timeout=60_000)
+    expect(status).to_contain_text("Reading the answer aloud", timeout=180_000)
     page.wait_for_function("() => window.__players.some((a) => !a.paused && !a.ended)")
     check_state(page, "speaking", still=lambda: assert_playing(page))
     set_language(page, "en")
@@ -406,7 +406,7 @@ def test_a_knowledge_file_being_read(
     set_language(page, "en")
     line.holders[0].cancel()
     expect(row.locator(".kb-file-status")).to_have_text(re.compile(r"^Ready"), timeout=120_000)
-    assert "harbour.md is ready." in heard.texts("knowledge-status"), heard.said()
+    heard.wait_for("knowledge-status", text="harbour.md is ready.")
 
 
 ADMIN_VIEWS = ("users", "usage", "queue", "audit", "models", "backup")
