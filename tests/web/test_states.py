@@ -282,31 +282,6 @@ def test_conversation_mode_and_read_aloud_states(page: Page, server: RealServer)
     expect(read).to_have_text("Read aloud")
     assert not playing(page)
 
-    # An error in the conversation mode is told at once (an alert): here the microphone is
-    # refused, as a person would refuse it.
-    cdp = page.context.new_cdp_session(page)
-    context_id = cdp.send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
-    browser_cdp = page.context.browser.new_browser_cdp_session()  # type: ignore[union-attr]
-    browser_cdp.send(
-        "Browser.setPermission",
-        {
-            "permission": {"name": "microphone"},
-            "setting": "denied",
-            "origin": server.url,
-            "browserContextId": context_id,
-        },
-    )
-    heard.restart()
-    mode.focus()
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("alert")).to_contain_text("Microphone access was refused")
-    expect(mode).to_have_attribute("aria-pressed", "false")
-    heard.wait_for("announcer", 2)
-    alerted = heard.texts("error-region")
-    assert len(alerted) == 1 and "Microphone access was refused" in alerted[0], heard.said()
-    told = heard.texts("announcer")
-    assert told[0].startswith("Conversation mode on") and told[-1] == "Conversation mode off."
-
 
 def assert_playing(page: Page) -> None:
     assert playing(page), "the answer is no longer being read aloud"
