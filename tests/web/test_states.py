@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.real_server import SMOL, RealServer, long_completion
 from tests.web.conftest import (
@@ -285,37 +285,39 @@ def test_conversation_mode_and_read_aloud_states(page: Page, server: RealServer)
     assert not playing(page)
 
 
-def test_an_error_in_the_conversation_mode_is_told_at_once(server: RealServer) -> None:
+def test_an_error_in_the_conversation_mode_is_told_at_once(
+    browser: Browser, server: RealServer
+) -> None:
     """The microphone refused, as a person refuses it (Chromium's permission prompt answers no):
     the alert says why at once, and the mode says it has ended."""
-    with sync_playwright() as p:
-        denying = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-device-for-media-stream",  # a microphone, refused
-                "--use-fake-ui-for-media-stream=deny",
-            ],
-        )
-        try:
-            page = watched(new_context(denying).new_page())
-            open_app(page, server)
-            set_language(page, "en")
-            heard = Listener(page)
-            mode = page.locator("#handsfree-button")
-            mode.focus()
-            page.keyboard.press("Enter")
-            expect(page.get_by_role("alert")).to_contain_text("Microphone access was refused")
-            expect(mode).to_have_attribute("aria-pressed", "false")
-            heard.wait_for("announcer", 2)
-            alerted = heard.texts("error-region")
-            assert len(alerted) == 1 and "Microphone access was refused" in alerted[0]
-            told = heard.texts("announcer")
-            assert told[0].startswith("Conversation mode on"), told
-            assert told[-1] == "Conversation mode off.", told
-            assert not js_errors(page)
-        finally:
-            denying.close()
+    # Another Chromium from the same Playwright, whose permission prompt refuses the microphone.
+    denying = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",  # a microphone, refused
+            "--use-fake-ui-for-media-stream=deny",
+        ],
+    )
+    try:
+        page = watched(new_context(denying).new_page())
+        open_app(page, server)
+        set_language(page, "en")
+        heard = Listener(page)
+        mode = page.locator("#handsfree-button")
+        mode.focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text("Microphone access was refused")
+        expect(mode).to_have_attribute("aria-pressed", "false")
+        heard.wait_for("announcer", 2)
+        alerted = heard.texts("error-region")
+        assert len(alerted) == 1 and "Microphone access was refused" in alerted[0]
+        told = heard.texts("announcer")
+        assert told[0].startswith("Conversation mode on"), told
+        assert told[-1] == "Conversation mode off.", told
+        assert not js_errors(page)
+    finally:
+        denying.close()
 
 
 def assert_playing(page: Page) -> None:
