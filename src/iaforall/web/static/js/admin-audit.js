@@ -112,7 +112,7 @@ export class AuditView {
       form,
       el("div", { className: "toolbar" }, el("span", { className: "toolbar-label", text: t("admin_audit_export") }), this.csv, this.json),
       this.count,
-      el("div", { className: "table-wrap" }, el(
+      el("div", { className: "table-wrap", tabindex: "0" }, el(
         "table",
         { className: "data-table", id: "audit-table" },
         el("caption", { text: t("admin_audit_caption") }),

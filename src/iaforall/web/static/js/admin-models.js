@@ -78,7 +78,7 @@ export class ModelsView {
       this.progress,
       this.step,
       this.announce,
-      el("div", { className: "table-wrap" }, el(
+      el("div", { className: "table-wrap", tabindex: "0" }, el(
         "table",
         { className: "data-table", id: "models-table" },
         el("caption", { text: t("admin_models_caption") }),

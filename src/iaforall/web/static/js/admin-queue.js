@@ -84,7 +84,7 @@ export class QueueView {
       { id: "queue-live", "aria-live": this.announce ? "polite" : "off", "aria-atomic": "false" },
       this.total,
       this.cpuLine,
-      el("div", { className: "table-wrap" }, el(
+      el("div", { className: "table-wrap", tabindex: "0" }, el(
         "table",
         { className: "data-table", id: "queue-table" },
         el("caption", { text: t("admin_queue_caption") }),
@@ -96,7 +96,7 @@ export class QueueView {
           ].map((c) => el("th", { scope: "col", className: c.number ? "number" : null, text: t(c.key) })))),
         this.body,
       )),
-      el("div", { className: "table-wrap" }, el(
+      el("div", { className: "table-wrap", tabindex: "0" }, el(
         "table",
         { className: "data-table", id: "queue-places" },
         el("caption", { text: t("admin_queue_places_caption") }),

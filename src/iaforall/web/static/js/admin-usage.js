@@ -84,8 +84,8 @@ export class UsageView {
       this.draw();
     });
     this.figure = el("figure", { className: "chart", id: "usage-chart" });
-    this.tableWrap = el("div", { className: "table-wrap" });
-    this.storageWrap = el("div", { className: "table-wrap" });
+    this.tableWrap = el("div", { className: "table-wrap", tabindex: "0" });
+    this.storageWrap = el("div", { className: "table-wrap", tabindex: "0" });
     this.section.replaceChildren(
       el("h1", { id: "usage-title", tabindex: "-1", text: t("admin_usage_title") }),
       el("p", { className: "note", text: t("admin_usage_intro") }),

@@ -107,7 +107,7 @@ export class UsersView {
       this.status,
       el(
         "div",
-        { className: "table-wrap" },
+        { className: "table-wrap", tabindex: "0" },
         el(
           "table",
           { className: "data-table", id: "users-table" },

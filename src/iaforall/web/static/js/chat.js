@@ -19,6 +19,16 @@ export class Chat {
     this.poller = 0;
     this.line = null; // the last `queue` event of the reply being waited for
     this.shown = ""; // the status key the model watcher last showed
+    this.said = 0; // the place in line last announced (a heartbeat with the same one is not)
+    this.answer = null; // the answer being written, while it is
+    this.settled = null; // the messages shown above it, meanwhile
+  }
+
+  /** The status of the answer being written again, in a new language. */
+  render() {
+    if (!this.answer) return;
+    if (this.line) this.answer.setStatus(this.line.position > 0 ? queueStatus(this.line) : t("status_thinking"));
+    else this.answer.setStatus(t(this.shown || "status_waiting"));
   }
 
   get streaming() {
@@ -29,9 +39,10 @@ export class Chat {
     this.controller?.abort();
   }
 
-  /** Resolves when the answer has ended (any way), with the last message shown. */
-  send(text) {
-    return this.reply({ action: "send", content: text });
+  /** Resolves when the answer has ended (any way), with the last message shown. `spoken`: the
+   * answer will be read aloud (the conversation mode), so screen readers are not also told it. */
+  send(text, { spoken = false } = {}) {
+    return this.reply({ action: "send", content: text }, { spoken });
   }
 
   edit(text) {
@@ -49,7 +60,7 @@ export class Chat {
     return this.reply({ action: "regenerate" });
   }
 
-  async reply(asked) {
+  async reply(asked, { spoken = false } = {}) {
     if (this.streaming) return null;
     const request = this.withImages(asked);
     const { host } = this;
@@ -60,6 +71,8 @@ export class Chat {
     const kept = [...(before.messages || [])];
     const lastUser = kept.findLastIndex((m) => m.role === "user");
     const lastAnswer = kept.at(-1)?.role === "assistant" ? kept.length - 1 : kept.length;
+    const cut = { send: kept.length, edit: lastUser, regenerate: lastAnswer }[request.action];
+    this.settled = kept.slice(0, cut); // what stays above the exchange being written
     host.clearError();
     this.controller = new AbortController();
     host.setStreaming(true);
@@ -73,6 +86,8 @@ export class Chat {
       view.appendUser(typed, request.images ? host.attachments.previews() : []);
     }
     const answer = view.appendAssistant(model);
+    this.answer = answer;
+    this.said = 0;
     answer.setStatus(t("status_waiting"));
     this.watchModel(model, answer);
 
@@ -102,6 +117,9 @@ export class Chat {
           this.line = line;
           this.shown = "";
           answer.setStatus(line.position > 0 ? queueStatus(line) : t("status_thinking"));
+          // Screen readers hear each new place in line once (the list itself is not live).
+          if (line.position > 0 && line.position !== this.said) host.announce(queueStatus(line));
+          this.said = line.position;
         },
         onStart: (payload) => {
           start = payload;
@@ -124,12 +142,14 @@ export class Chat {
     } finally {
       this.unwatch();
       answer.end();
+      this.answer = null;
       this.controller = null;
       host.setStreaming(false);
     }
 
     if (host.conversation().id !== conversation.id) {
       // The user went to another conversation meanwhile: leave that one's screen alone.
+      this.settled = null;
       host.refreshList();
       return null;
     }
@@ -143,6 +163,7 @@ export class Chat {
         conversation = before;
         host.refreshList();
       }
+      this.settled = null;
       host.setMessages(kept);
       if (typed !== null) composer.setValue(typed, conversation.id);
       host.attachments?.render(); // shown again, still attached
@@ -152,7 +173,8 @@ export class Chat {
       return null;
     }
 
-    const messages = kept.slice(0, request.action === "send" ? kept.length : request.action === "edit" ? lastUser : lastAnswer);
+    const messages = this.settled;
+    this.settled = null;
     if (start.user_message) messages.push(start.user_message);
     messages.push(
       stored || {
@@ -177,7 +199,7 @@ export class Chat {
     const final = messages.at(-1);
     if (final.status === "stopped") host.announce(t("announce_stopped"));
     else if (final.status === "error") host.announce(t("announce_error"));
-    else host.announce(final.content.trim() || t("announce_complete"));
+    else if (!spoken) host.announce(final.content.trim() || t("announce_complete"));
     host.refreshList();
     return final;
   }

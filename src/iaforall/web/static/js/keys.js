@@ -112,7 +112,7 @@ export class KeysPanel {
     this.empty = el("p", { className: "note", text: t("keys_none"), hidden: true });
     this.table = el(
       "div",
-      { className: "table-wrap" },
+      { className: "table-wrap", tabindex: "0" },
       el(
         "table",
         { className: "data-table" },

@@ -34,6 +34,16 @@ export function setUpLayout() {
     toggle.setAttribute("aria-expanded", String(open));
   };
 
+  // Over the chat (narrow screens), leaving the sidebar closes it, as leaving a menu does: Tab
+  // never reaches a control it covers. Not when focus goes to its toggle or to a dialog opened
+  // from it (focus comes back), nor when the element that had it was redrawn (no target).
+  const sidebar = $("sidebar");
+  sidebar.addEventListener("focusout", (event) => {
+    const to = event.relatedTarget;
+    if (!narrow.matches || !to || sidebar.contains(to) || to === toggle || to.closest("dialog")) return;
+    setSidebar(false);
+  });
+
   toggle.addEventListener("click", () => {
     const open = !document.body.classList.contains("sidebar-open");
     setSidebar(open);

@@ -36,12 +36,15 @@ const state = {
   conversation: blank(), defaultModel: null, models: [], languages: [], userMenu: null,
 };
 
-// One answer is read aloud at a time; its button says how to stop it.
+// One answer is read aloud at a time; its button says how to stop it (the button drawn for it
+// now: a new language draws the messages again while it plays).
 const reading = {
+  id: null,
   button: null,
   voice: new ReadAloud({
     onError: (err) => showError(err),
     onChange: (playing) => {
+      if (!playing) reading.id = null;
       reading.button?.replaceChildren(playing ? t("action_stop_reading") : t("action_read_aloud"));
     },
   }),
@@ -52,9 +55,15 @@ const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
   onRegenerate: () => chat.regenerate(),
   onReadAloud: (message, button) => {
-    if (reading.button !== button) reading.voice.stop(); // another answer: stop this one
+    if (reading.id !== message.id) reading.voice.stop(); // another answer: stop this one
+    reading.id = message.id;
     reading.button = button;
     reading.voice.read(message.content);
+  },
+  readingAloud(message, button) {
+    if (!reading.voice.playing || reading.id !== message.id) return false;
+    reading.button = button;
+    return true;
   },
   readAloudOff() {
     const speaking = about.speaking();
@@ -105,8 +114,9 @@ const chat = new Chat({
 });
 const talk = new Talk({
   composer,
-  send: (text) => chat.send(text),
+  send: (text) => chat.send(text, { spoken: true }), // read aloud: not also announced
   speak(markdown) {
+    reading.id = null;
     reading.button = null;
     return reading.voice.speak(markdown);
   },
@@ -366,7 +376,8 @@ async function switchLanguage(code) {
   state.userMenu?.render();
   renderHelp();
   showHeader();
-  view.render(state.conversation);
+  view.relabel(state.conversation, chat.settled); // an answer being written stays
+  chat.render();
   list.render();
   attachments.render();
   talk.render();

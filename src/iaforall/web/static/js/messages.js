@@ -34,6 +34,7 @@ function actionButton(key, handler) {
 }
 
 /** host: { onEdit(message), onRegenerate(), onReadAloud(message, button),
+ *          readingAloud(message, button) -> whether it is being read (the button says stop),
  *          readAloudOff() -> why reading aloud cannot work here, or null } */
 export class MessageView {
   constructor(container, host) {
@@ -61,6 +62,7 @@ export class MessageView {
         if (actions && message.role === "assistant" && message.content.trim()) {
           const read = actionButton("action_read_aloud", () => this.host.onReadAloud(message, read));
           read.classList.add("msg-read");
+          if (this.host.readingAloud?.(message, read)) read.textContent = t("action_stop_reading");
           const off = this.host.readAloudOff?.();
           if (off) {
             read.disabled = true;
@@ -75,6 +77,23 @@ export class MessageView {
         return node;
       }),
     );
+  }
+
+  /** Everything again in the current language. While an answer is written (`settled`: the
+   * messages above its exchange), its question and answer stay as they are, relabelled. */
+  relabel(conversation, settled) {
+    const flying = [...this.container.querySelectorAll(".msg-in-flight")];
+    if (!settled || !flying.length) {
+      this.render(conversation);
+      return;
+    }
+    this.render({ ...conversation, messages: settled }, { actions: false });
+    this.container.querySelector(".empty-state")?.remove();
+    for (const node of flying) {
+      const author = node.querySelector(".msg-author").firstChild;
+      author.nodeValue = node.classList.contains("msg-user") ? t("author_you") : t("author_assistant");
+      this.container.append(node);
+    }
   }
 
   emptyState() {
@@ -135,6 +154,7 @@ export class MessageView {
   appendUser(content, previews = []) {
     this.container.querySelector(".empty-state")?.remove();
     const node = this.message({ role: "user", content, status: "pending", previews });
+    node.classList.add("msg-in-flight");
     this.container.append(node);
     return node;
   }
@@ -144,6 +164,7 @@ export class MessageView {
     this.container.querySelector(".empty-state")?.remove();
     for (const bar of this.container.querySelectorAll(".msg-actions")) bar.remove();
     const node = shell("assistant", model);
+    node.classList.add("msg-in-flight");
     node.dataset.status = "streaming";
     node.setAttribute("aria-busy", "true");
     const body = el("div", "msg-body markdown");
@@ -249,6 +270,7 @@ class StreamingAnswer {
     cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.node.removeAttribute("aria-busy");
+    for (const node of this.view.container.querySelectorAll(".msg-in-flight")) node.classList.remove("msg-in-flight");
   }
 }
 
