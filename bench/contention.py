@@ -501,20 +501,14 @@ def rate(cells: list[Cell]) -> None:
         )
         if alone.chat_tok_s > 0:
             cell.ratio_alone = round(cell.chat_tok_s / alone.chat_tok_s, 2)
-        fixed = [
-            c.chat_tok_s
-            for c in cells
-            if (c.model, c.mix) == (cell.model, cell.mix) and c.setting != BUDGET
-        ]
-        if fixed and max(fixed) > 0:
-            cell.ratio_best_fixed = round(cell.chat_tok_s / max(fixed), 2)
-        fixed_work = [
-            c.work
-            for c in cells
-            if (c.model, c.mix) == (cell.model, cell.mix) and c.setting != BUDGET
-        ]
-        if fixed_work and max(fixed_work) > 0:
-            cell.work_best_fixed = round(cell.work / max(fixed_work), 2)
+        fixed = [c for c in cells if (c.model, c.mix) == (cell.model, cell.mix)]
+        fixed = [c for c in fixed if c.setting != BUDGET]
+        cell.ratio_best_fixed = _to_best(cell.chat_tok_s, [c.chat_tok_s for c in fixed])
+        cell.work_best_fixed = _to_best(cell.work, [c.work for c in fixed])
+
+
+def _to_best(value: float, others: list[float]) -> float | None:
+    return round(value / max(others), 2) if others and max(others) > 0 else None
 
 
 def verdicts(cells: list[Cell]) -> list[tuple[str, str, float | None, bool]]:
