@@ -6,6 +6,7 @@ keyboard walk, and what screen readers are told."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -13,13 +14,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.real_server import RealServer, start_server, stop_server
+from tests.real_server import SMOL, RealServer, start_server, stop_server
 from tests.web.conftest import js_errors, watched
-from tests.web.states import check_state, new_context
+from tests.web.states import Line, Listener, check_state, new_context, set_language
 from tests.web.test_accounts import ADMIN, ADMIN_PASSWORD, ensure_admin, sign_in
 from tests.web.test_knowledge import signed_in
+from tests.web.test_states import WRITING
 
 MEMBER, MEMBER_PASSWORD = "kim", "kim's long password"
+PAUSED = re.compile(r"^(Paused to give someone else a turn|En pause pour laisser passer)")
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +90,45 @@ def test_the_admin_dialog_for_one_person(page: Page, auth_server: RealServer) ->
     check_state(page, "admin-user-edit", still=lambda: expect(dialog).to_be_visible())
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_an_answer_paused_for_someone_elses_turn(page: Page, auth_server: RealServer) -> None:
+    with closing(signed_in(auth_server, ADMIN, ADMIN_PASSWORD)) as admin:
+        settings = {"max_tokens": 600, "temperature": 0, "seed": 1}
+        made = admin.post(
+            "/web/api/conversations",
+            json={"model": SMOL, "title": "Story", "settings": settings},
+        )
+        assert made.status_code == 201, made.text
+    with closing(signed_in(auth_server, MEMBER, MEMBER_PASSWORD)) as member:
+        key = member.post("/web/api/keys", json={"name": "kim's script"})
+        assert key.is_success, key.text
+    other = Line(auth_server, headers={"Authorization": f"Bearer {key.json()['key']}"})
+    try:
+        page.goto(f"{auth_server.url}/#/c/{made.json()['id']}")
+        page.wait_for_selector("body[data-ready]")
+        set_language(page, "en")
+        heard = Listener(page)
+        page.fill("#composer-input", "Tell me a long story about a lighthouse keeper.")
+        page.press("#composer-input", "Enter")
+        page.wait_for_function(WRITING)
+        # Kim asks, with nothing running (a raw completion, never paused itself): the admin's
+        # answer is paused after its quantum, and waits until she is served.
+        other.hold()
+        status = page.locator(".msg-assistant .msg-waiting")
+        expect(status).to_have_text(PAUSED)
+        expect(status).to_be_visible()
+        below = "() => document.querySelector('.msg-assistant .msg-body + .msg-waiting') !== null"
+        assert page.evaluate(below), "the status comes after what was written so far"
+        check_state(page, "paused", still=lambda: expect(status).to_have_text(PAUSED))
+        set_language(page, "en")
+        heard.wait_for("announcer")
+        told = [t for t in heard.texts("announcer") if PAUSED.match(t)]
+        assert len(told) == 1, heard.said()  # once, not at each heartbeat of the pause
+
+        other.holders[0].cancel()  # she leaves: the answer goes on where it was
+        expect(status).to_be_hidden()
+        page.keyboard.press("Escape")  # stop
+        expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "stopped")
+    finally:
+        other.close()
