@@ -329,9 +329,12 @@ def outside_live_regions(page: Page, selector: str) -> None:
 @dataclass
 class Line:
     """Long counting completions to smollm2 on the real server, each holding a slot or
-    waiting in line until let go (the client leaves: its slot or place frees up)."""
+    waiting in line until let go (the client leaves: its slot or place frees up). `headers`:
+    whose they are, with accounts on (an API key's Authorization). Raw completions are never
+    paused by preemption."""
 
     server: RealServer
+    headers: dict[str, str] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     holders: list[Future[None]] = field(default_factory=list)
 
@@ -343,7 +346,9 @@ class Line:
         async def follow() -> None:
             body = long_completion(stream=True)
             async with (
-                httpx.AsyncClient(base_url=self.server.v1, timeout=300) as client,
+                httpx.AsyncClient(
+                    base_url=self.server.v1, headers=self.headers, timeout=300
+                ) as client,
                 client.stream("POST", "/completions", json=body) as response,
             ):
                 async for _ in response.aiter_raw():

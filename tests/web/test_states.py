@@ -40,6 +40,7 @@ from tests.web.states import (
     outside_live_regions,
     set_language,
 )
+from tests.web.test_knowledge import NOTES, ready_base
 from tests.web.test_voice import launch, spoken
 
 BUSY_ANSWER = ".msg-assistant[aria-busy]"
@@ -419,6 +420,33 @@ def test_a_knowledge_file_being_read(
     line.holders[0].cancel()
     expect(row.locator(".kb-file-status")).to_have_text(re.compile(r"^Ready"), timeout=120_000)
     heard.wait_for("knowledge-status", text="harbour.md is ready.")
+
+
+def test_an_answer_with_sources_and_a_citation_opened(
+    page: Page, server: RealServer, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES)
+    base = ready_base(server, "Lighthouse club", notes)
+    conversation = create_conversation(server, title="Sources", knowledge=[base["id"]])
+    open_app(page, server, conversation["id"])
+    set_language(page, "en")
+    page.fill("#composer-input", "Who logs the ships?")
+    page.press("#composer-input", "Enter")
+    wait_for_answer(page, timeout=120_000)
+    source = page.locator(".msg-assistant .msg-source").first
+    expect(source).to_have_text(re.compile(r"^\[1\] notes\.md"))
+    check_state(page, "sources")
+
+    set_language(page, "en")
+    source.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=re.compile(r"^Source \[1\]: notes\.md"))
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#citation-text")).to_contain_text("Marguerite Quillivic")
+    check_state(page, "citation", still=lambda: expect(dialog).to_be_visible())
+    page.keyboard.press("Escape")  # (focus goes back: tests/web/test_knowledge.py)
+    expect(dialog).to_be_hidden()
 
 
 ADMIN_VIEWS = ("users", "usage", "queue", "audit", "models", "backup")

@@ -120,10 +120,13 @@ export function setUpUserMenu(layout) {
   });
 
   let panel = null;
+  let stale = false; // drawn in another language while open: rebuilt when next opened
   $("keys-button").addEventListener("click", () => {
     layout.closeMenu({ focus: false });
-    if (!panel) {
+    if (!panel || stale) {
+      $("my-keys").replaceChildren();
       panel = new KeysPanel($("my-keys"), { prefix: "my-key", endpoints: ownKeys });
+      stale = false;
     }
     panel.refresh();
     openDialog($("keys-dialog"), panel.nameInput);
@@ -131,10 +134,12 @@ export function setUpUserMenu(layout) {
   $("keys-close").addEventListener("click", () => $("keys-dialog").close());
   $("signout-button").addEventListener("click", signOut);
   return {
-    /** Texts again in a new language (the keys panel is rebuilt when next opened). */
+    /** Texts again in a new language (the keys panel is rebuilt when next opened; an open
+     * one is left whole: emptied, it would lose its list and a key shown once). */
     render() {
       render();
-      if (panel) {
+      if (panel && $("keys-dialog").open) stale = true;
+      else if (panel) {
         panel = null;
         $("my-keys").replaceChildren();
       }

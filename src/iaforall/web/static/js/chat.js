@@ -27,7 +27,8 @@ export class Chat {
   /** The status of the answer being written again, in a new language. */
   render() {
     if (!this.answer) return;
-    if (this.line) this.answer.setStatus(this.line.position > 0 ? queueStatus(this.line) : t("status_thinking"));
+    const waiting = this.line && (this.line.paused || this.line.position > 0);
+    if (this.line) this.answer.setStatus(waiting ? queueStatus(this.line) : t("status_thinking"));
     else this.answer.setStatus(t(this.shown || "status_waiting"));
   }
 
@@ -113,12 +114,18 @@ export class Chat {
       await streamReply(conversation.id, body, {
         signal: this.controller.signal,
         onQueue: (line) => {
-          // The server says where we stand: "3rd in line", then, at our turn, thinking.
+          // The server says where we stand: "3rd in line", then, at our turn, thinking; or,
+          // once the answer has started, that it is paused for someone else's turn.
+          const pausedNow = Boolean(line.paused) && !this.line?.paused;
           this.line = line;
           this.shown = "";
-          answer.setStatus(line.position > 0 ? queueStatus(line) : t("status_thinking"));
-          // Screen readers hear each new place in line once (the list itself is not live).
-          if (line.position > 0 && line.position !== this.said) host.announce(queueStatus(line));
+          if (line.paused) answer.pause(queueStatus(line));
+          else answer.setStatus(line.position > 0 ? queueStatus(line) : t("status_thinking"));
+          // Screen readers hear each new place in line once (the list itself is not live), and
+          // a pause once when it starts (not each place it moves to meanwhile).
+          if (line.paused ? pausedNow : line.position > 0 && line.position !== this.said) {
+            host.announce(queueStatus(line));
+          }
           this.said = line.position;
         },
         onStart: (payload) => {

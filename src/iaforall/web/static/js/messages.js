@@ -239,11 +239,22 @@ function rulesNote(decisions) {
 
 class StreamingAnswer {
   constructor(node, body, status, view) {
-    Object.assign(this, { node, body, status, view, text: "", frame: 0 });
+    Object.assign(this, { node, body, status, view, text: "", frame: 0, paused: false });
   }
 
   setStatus(text) {
     this.status.textContent = text;
+  }
+
+  /** Paused for someone else's turn (preemption): said under the text written so far, until
+   * the answer goes on (its next token hides it again). */
+  pause(text) {
+    const follow = this.view.nearBottom();
+    this.paused = true;
+    this.body.after(this.status);
+    this.setStatus(text);
+    this.status.hidden = false;
+    if (follow) this.view.scrollToEnd(true);
   }
 
   /** The passages the answer is given (from the `start` event), listed while it is written. */
@@ -255,11 +266,12 @@ class StreamingAnswer {
 
   append(delta) {
     this.text += delta;
+    this.paused = false;
     if (this.frame) return;
     const follow = this.view.nearBottom();
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      this.status.hidden = true;
+      this.status.hidden = !this.paused;
       this.body.replaceChildren(renderMarkdown(this.text));
       if (follow) this.view.scrollToEnd(true);
     });
