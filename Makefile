@@ -62,7 +62,7 @@ $(OLLAMA_JS)/node_modules/.installed: $(OLLAMA_JS)/package-lock.json
 	touch $@
 
 test: install-dev test-models system-deps $(OLLAMA_JS)/node_modules/.installed check
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=25
 
 bench: install-dev test-models
 	$(PY) bench/throughput.py

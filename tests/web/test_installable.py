@@ -25,6 +25,17 @@ KEPT = """async () => {
   return kept;
 }"""
 
+# `ready` resolves once a worker is active, which may still be "activating": wait for the end.
+ACTIVATED = """async () => {
+  const worker = (await navigator.serviceWorker.ready).active;
+  if (worker.state !== "activated") {
+    await new Promise((done) => worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") done();
+    }));
+  }
+  return worker.state;
+}"""
+
 
 @pytest.fixture
 def installing(tmp_path: Path) -> Iterator[BrowserContext]:
@@ -79,7 +90,7 @@ def test_the_app_installs_and_opens_without_the_server(
     }
 
     # The service worker: registered from the root, active, served as a script.
-    state = page.evaluate("async () => (await navigator.serviceWorker.ready).active.state")
+    state = page.evaluate(ACTIVATED)
     assert state == "activated"
     worker = page.request.get(f"{server.url}/sw.js")
     assert worker.ok and worker.headers["content-type"].startswith("text/javascript")
