@@ -437,6 +437,34 @@ def whisper_one_thread_time(home: Path, wav: bytes, rounds: int) -> dict[str, An
     }
 
 
+def encoder_one_thread_time(rounds: int) -> dict[str, Any]:
+    """The sentence encoder's time on 1 thread / on 2 for one turn of passages as ingestion
+    sends them (alternated, `rounds` each; the ratio of the medians): the encoder's
+    `ONE_THREAD_TIME`."""
+    from iaforall.embeddings.encoder import SentenceEncoder
+    from iaforall.embeddings.service import BATCH_CHARS
+
+    encoder = SentenceEncoder(2)
+    batch = [PARAGRAPH.format(n=n) for n in range(BATCH_CHARS // len(PARAGRAPH))]
+    encoder.encode(batch)  # loaded, warmed
+    times: dict[int, list[float]] = {1: [], 2: []}
+    cpu = CpuWatch()
+    start = cpu.sample()
+    for _ in range(rounds):
+        for n in (1, 2):
+            began = time.perf_counter()
+            encoder.encode(batch, n)
+            times[n].append(time.perf_counter() - began)
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    return {
+        "passages": len(batch),
+        "one_thread_s": [round(t, 3) for t in times[1]],
+        "two_threads_s": [round(t, 3) for t in times[2]],
+        "ratio": round(one / two, 2),
+        "others": CpuWatch.others(start, cpu.sample()),
+    }
+
+
 # -- the mixed load ----------------------------------------------------------------------------
 
 
@@ -566,6 +594,13 @@ def report(results: dict[str, Any]) -> None:
             f"2 threads {w['two_threads_s']} s -> 1-thread time {w['ratio']} x the 2-thread "
             f"time (others {_pct(w['others'])})"
         )
+    e = results.get("encoder")
+    if e:
+        print(
+            f"sentence encoder on {e['passages']} passages: 1 thread {e['one_thread_s']} s, "
+            f"2 threads {e['two_threads_s']} s -> 1-thread time {e['ratio']} x the 2-thread "
+            f"time (others {_pct(e['others'])})"
+        )
     soaked = results.get("mixed")
     if soaked:
         print()
@@ -620,6 +655,10 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             whisper_one_thread_time, home, clips.long, args.whisper_rounds
         )
         print(f"  {results['whisper']}", flush=True)
+    if args.whisper_rounds:
+        print("the sentence encoder on 1 thread against 2...", flush=True)
+        results["encoder"] = await asyncio.to_thread(encoder_one_thread_time, 5)
+        print(f"  {results['encoder']}", flush=True)
     if args.soak_seconds > 0:
         results["mixed"] = await mixed_load(home, args)
     mixed = results.get("mixed", {}).get("outcomes", {})

@@ -421,14 +421,17 @@ class CpuWatch:
             if entry.name.isdigit() and self._is_ours(entry.name):
                 with contextlib.suppress(OSError, IndexError, ValueError):
                     fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    ours += int(fields[11]) + int(fields[12])  # utime + stime
+                    # utime, stime and those of reaped children (a restarted worker's own
+                    # time moves into its parent's when it ends: still ours)
+                    ours += sum(int(v) for v in fields[11:15])
         return sum(ticks) - ticks[3] - ticks[4], sum(ticks), ours
 
     @staticmethod
     def others(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> float | None:
         if a is None or b is None or b[1] <= a[1]:
             return None
-        # Our processes that ended between the samples are missing from b: never below zero.
+        # Our processes that ended unreaped between the samples are missing from b: never
+        # below zero.
         return round(max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1])), 3)
 
 

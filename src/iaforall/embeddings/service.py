@@ -265,9 +265,9 @@ class Embeddings:
             with line:
                 async with (
                     asyncio.timeout(self._request_timeout),
-                    self._slot(model, user, weight, size) as used,
+                    self._slot(model, user, weight, size) as (threads, used),
                 ):
-                    result = await self._compute(model, inputs)
+                    result = await self._compute(model, inputs, threads)
                     used(result.prompt_tokens)
         except TimeoutError:
             raise RequestTimeout(
@@ -278,22 +278,23 @@ class Embeddings:
     @contextlib.asynccontextmanager
     async def _slot(
         self, model: EmbeddingModel, user: UserId | None, weight: float, size: int
-    ) -> AsyncIterator[Callable[[int], None]]:
+    ) -> AsyncIterator[tuple[int, Callable[[int], None]]]:
+        """The threads the scheduler gave the job (0: its most), and how to charge it."""
         if user is None:
-            yield lambda tokens: None
+            yield 0, lambda tokens: None
             return
         # About 4 characters a token; the ticket is then charged what was really read.
         async with self.scheduler.slot(
             model.queue_name, user, weight=weight, cost=token_cost(size // 4 + 1, 0)
         ) as ticket:
-            yield lambda used: ticket.used(used, 0)
+            yield ticket.threads, lambda used: ticket.used(used, 0)
 
-    async def _compute(self, model: EmbeddingModel, inputs: Inputs) -> Embedded:
+    async def _compute(self, model: EmbeddingModel, inputs: Inputs, threads: int = 0) -> Embedded:
         parts: list[npt.NDArray[np.float32]] = []
         tokens = 0
         if model.kind == "builtin":
             for batch in _batches_by_chars(inputs, BATCH_CHARS):
-                vectors, used = await self.turn.run(self.sentence_encoder.encode, batch)
+                vectors, used = await self.turn.run(self.sentence_encoder.encode, batch, threads)
                 parts.append(vectors)
                 tokens += used
         else:
