@@ -221,7 +221,8 @@ def _drawing(found: Found) -> Check:
         return Check("drawing", "ok", why, None, details)
     why = (
         "No image model is installed, so pictures cannot be drawn (optional): an "
-        "administrator pulls the ONNX export of one (docs/images.md), then restarts the server."
+        f"administrator adds one with `{DRAWING_FIX}` (docs/images.md), then restarts the "
+        "server."
     )
     return Check("drawing", "missing", why, DRAWING_FIX, details)
 
