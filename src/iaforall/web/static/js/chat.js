@@ -22,6 +22,7 @@ export class Chat {
     this.said = 0; // the place in line last announced (a heartbeat with the same one is not)
     this.answer = null; // the answer being written, while it is
     this.settled = null; // the messages shown above it, meanwhile
+    this.creating = null; // the conversation being created for a new chat, while it is
   }
 
   /** The status of the answer being written again, in a new language. */
@@ -64,20 +65,27 @@ export class Chat {
   /** The open conversation, created on the server first when it is a new chat (with what was
    * chosen for it meanwhile: model, system prompt, settings, knowledge). The one way a
    * conversation is created from the message box: for an answer, or for a picture drawn. */
-  async ensureConversation() {
+  ensureConversation() {
     const { host } = this;
     const current = host.conversation();
-    if (current.id) return current;
-    const created = await createConversation({
+    if (current.id) return Promise.resolve(current);
+    // Asked twice before the first answer (two pictures drawn at once): one conversation.
+    this.creating ??= createConversation({
       model: host.model(),
       system_prompt: current.system_prompt || "",
       remove_builtin_prompt: Boolean(current.remove_builtin_prompt),
       settings: current.settings,
       knowledge: current.knowledge || [],
       knowledge_files: current.knowledge_files || [],
-    });
-    host.adoptConversation(created);
-    return created;
+    })
+      .then((created) => {
+        host.adoptConversation(created);
+        return created;
+      })
+      .finally(() => {
+        this.creating = null;
+      });
+    return this.creating;
   }
 
   async reply(asked, { spoken = false } = {}) {

@@ -58,6 +58,7 @@ export class Drawing {
       );
       return false;
     }
+    const openAt = this.host.conversation().id; // kept there, wherever the user goes meanwhile
     const status = element("p", { class: "drawn-status", role: "status" }, t("draw_waiting"));
     const progress = element("progress", { max: "1", value: "0" });
     progress.setAttribute("aria-label", t("draw_progress_label"));
@@ -84,7 +85,7 @@ export class Drawing {
       this.host.showError(err);
       return false;
     }
-    if (drawn) await this.keep(figure, prompt, model, drawn);
+    if (drawn) await this.keep(figure, { prompt, model, event: drawn, openAt });
     this.host.announce(t("draw_done", { prompt })); // once, kept or not
     return true;
   }
@@ -92,13 +93,13 @@ export class Drawing {
   /** The picture kept in the conversation (a new chat is created for it): the stored message
    * then replaces the live figure. If it cannot be kept, the error says why and the picture
    * stays on screen, to download. */
-  async keep(figure, prompt, model, event) {
+  async keep(figure, { prompt, model, event, openAt }) {
     try {
-      const conversation = await this.host.ensureConversation();
+      const id = openAt ?? (await this.host.ensureConversation()).id;
       const image = { url: `data:image/${event.output_format};base64,${event.b64_json}`, name: nameOf(event) };
-      const path = `/web/api/conversations/${encodeURIComponent(conversation.id)}/pictures`;
+      const path = `/web/api/conversations/${encodeURIComponent(id)}/pictures`;
       const message = await api("POST", path, { prompt, model, image });
-      if (this.host.conversation().id !== conversation.id) return; // the user went elsewhere
+      if (this.host.conversation().id !== id) return; // the user went elsewhere: shown there
       figure.remove();
       this.host.addMessage(message);
     } catch (err) {
