@@ -85,22 +85,22 @@ export class Drawing {
       this.host.showError(err);
       return false;
     }
-    if (drawn) await this.keep(figure, { prompt, model, event: drawn, openAt });
+    if (drawn) await this.keep({ prompt, model, event: drawn, openAt });
     this.host.announce(t("draw_done", { prompt })); // once, kept or not
     return true;
   }
 
   /** The picture kept in the conversation (a new chat is created for it): the stored message
-   * then replaces the live figure. If it cannot be kept, the error says why and the picture
-   * stays on screen, to download. */
-  async keep(figure, { prompt, model, event, openAt }) {
+   * then replaces the live figure (when the conversation is drawn again: at once, or when the
+   * answer being written ends). If it cannot be kept, the error says why and the picture stays
+   * on screen, to download. */
+  async keep({ prompt, model, event, openAt }) {
     try {
       const id = openAt ?? (await this.host.ensureConversation()).id;
       const image = { url: `data:image/${event.output_format};base64,${event.b64_json}`, name: nameOf(event) };
       const path = `/web/api/conversations/${encodeURIComponent(id)}/pictures`;
       const message = await api("POST", path, { prompt, model, image });
       if (this.host.conversation().id !== id) return; // the user went elsewhere: shown there
-      figure.remove();
       this.host.addMessage(message);
     } catch (err) {
       this.host.showError(err);
