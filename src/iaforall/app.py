@@ -36,6 +36,7 @@ from iaforall.api.responses.router import router as responses_router
 from iaforall.api.web.images import router as web_images_router
 from iaforall.api.web.pages import mount_static
 from iaforall.api.web.pages import router as web_pages
+from iaforall.api.web.pictures import router as web_pictures_router
 from iaforall.api.web.reply import router as web_reply_router
 from iaforall.api.web.router import router as web_router
 from iaforall.cluster.engine import serve_factory
@@ -282,6 +283,7 @@ def create_app(
     app.include_router(web_router, dependencies=signed_in)
     app.include_router(web_reply_router, dependencies=signed_in)
     app.include_router(web_images_router, dependencies=signed_in)
+    app.include_router(web_pictures_router, dependencies=signed_in)
     app.include_router(web_pages)
     app.include_router(people_router)
     app.include_router(admin_router)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from iaforall.cli.main import main
+from iaforall.models.image_pull import add_folder
 from iaforall.models.store import ModelStore
 from iaforall.observability.doctor import ChatModel, Check, Found, diagnose, failing, gather
 from iaforall.settings import (
@@ -21,6 +22,7 @@ from iaforall.settings import (
     VoiceSettings,
 )
 from iaforall.store.database import Database
+from tests.images.tiny import make_tiny_pipeline
 from tests.models.gguf_files import write_gguf
 
 EVERYTHING = Found(
@@ -42,6 +44,7 @@ EVERYTHING = Found(
     cluster="",
     ray=False,
     cluster_token=False,
+    image_models=("sd-turbo:latest",),
 )
 
 
@@ -58,6 +61,7 @@ def test_everything_installed_is_all_ok_and_no_cluster_row() -> None:
         "text_to_speech_en",
         "text_to_speech_fr",
         "images",
+        "drawing",
         "embeddings",
         "knowledge",
         "database",
@@ -164,6 +168,20 @@ def test_each_piece_taken_away(
     assert row in {r.id for r in failing(list(rows.values()))} <= {row, *needs.get(row, ())}
 
 
+def test_drawing_is_optional_and_says_how_to_add_an_image_model() -> None:
+    rows = table(EVERYTHING)
+    assert rows["drawing"].status == "ok" and "sd-turbo:latest" in rows["drawing"].why
+    rows = table(replace(EVERYTHING, image_models=()))
+    drawing = rows["drawing"]
+    assert drawing.status == "missing" and "docs/images.md" in drawing.why
+    assert drawing.fix == "iaforall pull FOLDER --name NAME"
+    assert not failing(list(rows.values()))  # no image model ships: doctor does not fail
+    # An image model that does not load under `--deep` is broken, and that fails.
+    deep = table(replace(EVERYTHING, deep={"sd-turbo:latest": "float16 weights"}))["drawing"]
+    assert deep.status == "broken" and "float16" in deep.why
+    assert [r.id for r in failing([deep])] == ["drawing"]
+
+
 def test_one_whisper_model_is_enough_for_english_and_base_for_french() -> None:
     only_base = table(replace(EVERYTHING, whisper=("whisper:base",)))
     assert only_base["speech_to_text_en"].status == "ok"
@@ -257,11 +275,17 @@ def test_cli_exit_code_and_json(
     ModelStore(tmp_path, install_missing=False).add_local(
         write_gguf(tmp_path / "src" / "tiny.gguf"), "tiny"
     )
-    # The test machine has every runtime (`make test-models`): all is well now.
+    # The test machine has every runtime (`make test-models`): all is well now, but for
+    # drawing, optional (no image model ships), which does not fail the doctor.
     assert main(["doctor", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True
-    assert {r["status"] for r in report["capabilities"]} == {"ok"}
+    statuses = {r["id"]: r["status"] for r in report["capabilities"]}
+    assert statuses.pop("drawing") == "missing" and set(statuses.values()) == {"ok"}
+    add_folder(tmp_path, make_tiny_pipeline(tmp_path / "src" / "tiny-draw"), "tiny-draw")
+    assert main(["doctor", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["capabilities"]}
+    assert rows["drawing"]["status"] == "ok" and "tiny-draw" in rows["drawing"]["why"]
 
     assert main(["doctor"]) == 0  # the table, for people
     out = capsys.readouterr().out

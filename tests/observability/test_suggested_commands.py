@@ -66,6 +66,7 @@ def states() -> list[object]:
         replace(EVERYTHING, piper=False, espeak=None),
         replace(EVERYTHING, piper_voice=False),
         replace(EVERYTHING, ocr=False),
+        replace(EVERYTHING, image_models=()),
         replace(EVERYTHING, ocr=False, chat=ChatModel("v", Path("/v"), True, Path("/mm"))),
         replace(EVERYTHING, encoder=False),
         replace(EVERYTHING, embedding_model="smollm2:135m"),

@@ -35,6 +35,10 @@ def _messages(*roles_and_texts: tuple[str, str]) -> list[MessageView]:
 
 
 CHAT = _messages(("user", "a"), ("assistant", "A"), ("user", "b"), ("assistant", "B"))
+# A picture drawn in between (its content is the prompt): the chat model never sees it.
+DRAWN = _messages(
+    ("picture", "a kite"), ("user", "a"), ("assistant", "A"), ("picture", "a red kite")
+)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +66,11 @@ CHAT = _messages(("user", "a"), ("assistant", "A"), ("user", "b"), ("assistant",
             "b",
             Turn(2, "b", (("user", "a"), ("user", "b"))),
         ),
+        (DRAWN, "send", "b", Turn(4, "b", (("user", "a"), ("assistant", "A"), ("user", "b")))),
+        (DRAWN[:1], "send", "b", Turn(1, "b", (("user", "b"),))),
+        # Everything after the last user message is replaced, the picture drawn after it too.
+        (DRAWN, "regenerate", None, Turn(2, None, (("user", "a"),))),
+        (DRAWN, "edit", "a2", Turn(1, "a2", (("user", "a2"),))),
     ],
 )
 def test_plan_turn(messages, action, content, expected):  # type: ignore[no-untyped-def]
@@ -249,6 +258,26 @@ def test_images_are_stored_with_their_message_for_their_owner_only(store: Conver
     store.begin_turn("alice", conversation.id, replaced, None)
     assert store.images("alice", [ref.id]) == {}
     assert store.get("alice", conversation.id).messages[0].images == ()
+
+
+def test_a_picture_is_kept_at_the_end_for_its_owner_only(store: Conversations) -> None:
+    conversation = store.create("alice")
+    drawn = NewImage("image/png", "image-7.png", PNG)
+    picture = store.add_picture("alice", conversation.id, "a red kite", "tiny-draw", drawn)
+    assert (picture.role, picture.content, picture.model) == ("picture", "a red kite", "tiny-draw")
+    assert [i.name for i in picture.images] == ["image-7.png"]
+    turn = plan_turn(store.get("alice", conversation.id).messages, "send", "Hello")
+    store.begin_turn("alice", conversation.id, turn, None)
+    assert turn.history == (Said("user", "Hello"),)  # the picture is not the chat model's
+    store.add_picture(
+        "alice", conversation.id, "another", "tiny-draw", NewImage("image/png", "b", PNG)
+    )
+    found = store.get("alice", conversation.id)
+    assert found.title == "a red kite"  # from the first prompt: the conversation had none
+    assert [m.role for m in found.messages] == ["picture", "user", "picture"]
+    assert store.image("alice", conversation.id, picture.images[0].id).data == PNG
+    with pytest.raises(NotFound):
+        store.add_picture("bob", conversation.id, "mine", "tiny-draw", drawn)
 
 
 def test_imported_messages_keep_their_images(store: Conversations) -> None:

@@ -42,6 +42,11 @@ def answer_limit(settings: Settings) -> int:
     return images.image_max_count * images.image_max_bytes * 4 // 3 + 16 * MB
 
 
+def picture_limit(settings: Settings) -> int:
+    """One image at its largest, base64-encoded, plus its prompt."""
+    return settings.images.image_max_bytes * 4 // 3 + MB
+
+
 def families(settings: Settings) -> list[Family]:
     """The route families in the order they are matched; the last one matches any path."""
     audio = upload_ceiling(settings.voice.max_audio_mb * MB, 1)
@@ -61,6 +66,11 @@ def families(settings: Settings) -> list[Family]:
                 r"|/web/api/conversations/[^/]+/(reply|prompt)/?"
             ),
             answer_limit(settings),
+        ),
+        Family(
+            "picture",
+            re.compile(r"/web/api/conversations/[^/]+/pictures/?"),
+            picture_limit(settings),
         ),
         # a conversation's settings: a system prompt of MAX_TEXT characters, JSON-escaped
         Family(

@@ -30,11 +30,15 @@ CAPABILITIES = {
     "text_to_speech_en": "Text to speech, English",
     "text_to_speech_fr": "Text to speech, French",
     "images": "Images (OCR, vision)",
+    "drawing": "Drawing pictures",
     "embeddings": "Embeddings",
     "knowledge": "Knowledge bases",
     "database": "Database",
     "cluster": "Cluster",
 }
+# Rows of what a default install does without: missing, they say so and how to add it, but
+# `doctor` does not fail for them (no image model ships with IAForAll: docs/images.md).
+OPTIONAL = frozenset({"drawing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,7 @@ class Found:
     ray: bool
     cluster_token: bool
     deep: dict[str, str | None] = field(default_factory=dict)  # runtime -> error, when deep
+    image_models: tuple[str, ...] = ()  # text-to-image models in the store
 
 
 def diagnose(found: Found) -> list[Check]:
@@ -94,6 +99,7 @@ def diagnose(found: Found) -> list[Check]:
         *_hearing(found),
         *_speaking(found),
         _images(found),
+        _drawing(found),
         _embeddings(found),
         _knowledge(found),
         _database(found),
@@ -104,8 +110,13 @@ def diagnose(found: Found) -> list[Check]:
 
 
 def failing(rows: list[Check]) -> list[Check]:
-    """What the default setup promises and is not there: `doctor` exits 1 for these."""
-    return [row for row in rows if row.status != "ok"]
+    """What the default setup promises and is not there: `doctor` exits 1 for these (an
+    optional row only when it is broken)."""
+    return [
+        row
+        for row in rows
+        if row.status == "broken" or (row.status != "ok" and row.id not in OPTIONAL)
+    ]
 
 
 # -- each row -------------------------------------------------------------------------------
@@ -199,6 +210,23 @@ def _images(found: Found) -> Check:
     return Check("images", "missing", why, install.OCR, details)
 
 
+DRAWING_FIX = "iaforall pull FOLDER --name NAME"
+
+
+def _drawing(found: Found) -> Check:
+    details = {"models": list(found.image_models)}
+    if found.image_models:
+        names = ", ".join(found.image_models)
+        why = f"Pictures are drawn with {names} (ONNX Runtime)."
+        return Check("drawing", "ok", why, None, details)
+    why = (
+        "No image model is installed, so pictures cannot be drawn (optional): an "
+        f"administrator adds one with `{DRAWING_FIX}` (docs/images.md), then restarts the "
+        "server."
+    )
+    return Check("drawing", "missing", why, DRAWING_FIX, details)
+
+
 def _embeddings(found: Found) -> Check:
     name = found.embedding_model
     details = {"model": name}
@@ -272,6 +300,8 @@ _DEEP_ROWS = {
 def _deepened(row: Check, found: Found) -> Check:
     """A row whose runtime failed to load under `--deep` is broken, with the reason."""
     runtime = _DEEP_ROWS.get(row.id)
+    if row.id == "drawing" and found.image_models:
+        runtime = found.image_models[0]
     if row.status != "ok" or runtime not in found.deep:
         return row
     error = found.deep[runtime]
@@ -293,6 +323,7 @@ def gather(settings: Settings) -> Found:
     from iaforall.models.gguf_meta import is_gguf
     from iaforall.models.packaged import PACKAGED
     from iaforall.models.projector import projector_for
+    from iaforall.models.runtime_store import RuntimeStore
     from iaforall.models.store import ModelStore
     from iaforall.vision import ocr
 
@@ -327,6 +358,11 @@ def gather(settings: Settings) -> Found:
         cluster=cluster.cluster,
         ray=_importable("ray"),
         cluster_token=cluster.token_path(settings.store.home).is_file(),
+        image_models=tuple(
+            stored.name
+            for stored in RuntimeStore(settings.store.home).list()
+            if stored.manifest.kind == "image"
+        ),
     )
 
 

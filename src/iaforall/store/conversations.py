@@ -20,6 +20,9 @@ from iaforall.store.tables import Conversation, Message, MessageImage, utcnow
 
 Action = Literal["send", "regenerate", "edit"]
 TITLE_LENGTH = 60
+# A picture drawn by an image model for the conversation (`content` is its prompt, `model` the
+# image model, one image): shown and kept with the rest, never given to the chat model.
+PICTURE = "picture"
 
 
 @dataclass(frozen=True)
@@ -138,16 +141,22 @@ def plan_turn(
         if not text and not attached:
             raise InvalidRequest("The edited message is empty.", param="content")
         keep, user = last_user, content or ""
-    history = [
-        Said(m.role, m.content, tuple(i.id for i in m.images))
-        for m in messages[:keep]
-        if m.content or m.images
-    ]
+    history = history_of(messages[:keep])
     if user is None:
         attached = ()
     else:
         history.append(Said("user", user, tuple(i.id for i in attached)))
     return Turn(keep, user, tuple(history), attached)
+
+
+def history_of(messages: Sequence[MessageView]) -> list[Said]:
+    """The messages the chat model is given: not the pictures (an image model drew them, not
+    it), nor the empty ones."""
+    return [
+        Said(m.role, m.content, tuple(i.id for i in m.images))
+        for m in messages
+        if m.role != PICTURE and (m.content or m.images)
+    ]
 
 
 def _title_from(text: str) -> str:
@@ -413,6 +422,45 @@ class Conversations:
                 raise NotFound(f"There is no image '{image_id}' in this conversation.")
             return NewImage(row.media_type, row.name, row.data, row.id)
 
+    def add_picture(
+        self,
+        owner: str,
+        conversation_id: ConversationId,
+        prompt: str,
+        model: str,
+        image: NewImage,
+    ) -> MessageView:
+        """A drawn picture kept at the end of the conversation; its prompt titles a
+        conversation that has no title yet."""
+        with self._db.session() as session:
+            conversation = self._owned(session, owner, conversation_id)
+            message = Message(
+                id=new_id(),
+                conversation_id=conversation.id,
+                position=self._next_position(session, conversation),
+                role=PICTURE,
+                content=prompt,
+                model=model,
+                status="complete",
+                created_at=utcnow(),
+                images=_image_rows([image]),
+            )
+            session.add(message)
+            if not conversation.title:
+                conversation.title = _title_from(prompt)
+            conversation.updated_at = utcnow()
+            session.flush()
+            return _message_view(message)
+
+    @staticmethod
+    def _next_position(session: Session, conversation: Conversation) -> int:
+        position = session.scalar(
+            select(func.coalesce(func.max(Message.position) + 1, 0)).where(
+                Message.conversation_id == conversation.id
+            )
+        )
+        return position or 0
+
     def begin_turn(
         self,
         owner: str,
@@ -467,15 +515,10 @@ class Conversations:
     ) -> MessageView:
         with self._db.session() as session:
             conversation = self._owned(session, owner, conversation_id)
-            position = session.scalar(
-                select(func.coalesce(func.max(Message.position) + 1, 0)).where(
-                    Message.conversation_id == conversation.id
-                )
-            )
             message = Message(
                 id=message_id,
                 conversation_id=conversation.id,
-                position=position,
+                position=self._next_position(session, conversation),
                 role="assistant",
                 content=content,
                 model=model,

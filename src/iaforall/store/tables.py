@@ -72,7 +72,7 @@ class Message(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))  # user | assistant | picture (drawn)
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String(200))
     # complete | stopped (the user stopped it) | error (the engine failed mid-answer)
@@ -94,7 +94,8 @@ class Message(Base):
 
 
 class MessageImage(Base):
-    """An image attached to a user message, kept as the checked bytes the user sent."""
+    """An image attached to a user message, kept as the checked bytes the user sent, or the
+    picture of a `picture` message (drawn by an image model)."""
 
     __tablename__ = "message_images"
 

@@ -43,6 +43,7 @@ from iaforall.engines.threaded import Put
 from iaforall.models import catalog
 from iaforall.policy.gate import decisions_field
 from iaforall.services import Services
+from iaforall.settings import DrawingSettings
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,9 @@ def _size(svc: Services, size: str | None) -> tuple[int, int]:
     )
 
 
-def _order(svc: Services, pipeline: Pipeline, body: ImageBody) -> Order:
-    drawing = svc.settings.drawing
-    prompt = body.prompt.strip()
+def checked_prompt(text: str, drawing: DrawingSettings) -> str:
+    """A drawing's prompt, stripped; refused when empty or past the longest one read."""
+    prompt = text.strip()
     if not prompt:
         raise InvalidRequest("The prompt is empty: say what to draw.", param="prompt")
     if len(prompt) > drawing.draw_max_prompt_chars:
@@ -176,6 +177,12 @@ def _order(svc: Services, pipeline: Pipeline, body: ImageBody) -> Order:
             param="prompt",
             code="prompt_too_long",
         )
+    return prompt
+
+
+def _order(svc: Services, pipeline: Pipeline, body: ImageBody) -> Order:
+    drawing = svc.settings.drawing
+    prompt = checked_prompt(body.prompt, drawing)
     n = body.n or 1
     if n > drawing.draw_max_n:
         raise InvalidRequest(

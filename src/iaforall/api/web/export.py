@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from iaforall.store.conversations import ConversationView
+from iaforall.store.conversations import PICTURE, ConversationView
 
 # The `_server` strings of a catalogue; these are used when it lacks one.
 ENGLISH = {
@@ -17,6 +17,7 @@ ENGLISH = {
     "stopped": "stopped before the end",
     "error": "interrupted by an error",
     "image": "Image",
+    "picture": "Picture",
 }
 
 
@@ -31,7 +32,8 @@ def to_markdown(conversation: ConversationView, labels: dict[str, str]) -> str:
     if conversation.system_prompt:
         lines += [f"## {label('system_prompt')}", "", conversation.system_prompt, ""]
     for message in conversation.messages:
-        who = label("user") if message.role == "user" else label("assistant")
+        roles = {"user": "user", PICTURE: "picture"}
+        who = label(roles.get(message.role, "assistant"))
         if message.role != "user" and message.model:
             who += f" ({message.model})"
         lines += [f"## {who}", "", message.content, ""]

@@ -43,6 +43,7 @@ from iaforall.store.conversations import (
     NewImage,
     Said,
     Turn,
+    history_of,
     plan_turn,
 )
 
@@ -261,11 +262,7 @@ async def prompt(
     """What the model would be given next: the exact text its chat template renders."""
     body = await json_body(request, PromptBody)
     conversation = await off_loop(svc.conversations.get, user, conversation_id)
-    history = tuple(
-        Said(m.role, m.content, tuple(i.id for i in m.images))
-        for m in conversation.messages
-        if m.content or m.images
-    )
+    history = tuple(history_of(conversation.messages))
     if body.draft:
         history += (Said("user", body.draft),)
     images, _ = await history_images(svc, user, Turn(0, None, history))

@@ -94,6 +94,26 @@ class ImageIn(_Strict):
     name: Text = Field("", max_length=200)
 
 
+def _data_url(url: str) -> str:
+    # A picture comes from the page that drew it: never a link the server would fetch.
+    if url[:11].lower() != "data:image/":
+        raise ValueError("must be a data: URL of an image (data:image/png;base64,...)")
+    return url
+
+
+class DrawnImageIn(ImageIn):
+    url: Annotated[str, AfterValidator(_data_url)] = Field(min_length=12)
+
+
+class PictureIn(_Strict):
+    """A picture drawn for the conversation (POST /v1/images/generations), to keep in it."""
+
+    # The prompt's length is checked against IAFORALL_DRAW_MAX_PROMPT_CHARS by the route.
+    prompt: Text = Field(max_length=MAX_TEXT)
+    model: str = Field(min_length=1, max_length=200)
+    image: DrawnImageIn
+
+
 class ReplyBody(_Strict):
     action: Literal["send", "regenerate", "edit"] = "send"
     content: Text | None = Field(None, max_length=MAX_TEXT)
@@ -206,7 +226,8 @@ EXPORT_FORMAT = "iaforall.conversation"
 class ExportedMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["user", "assistant"]
+    # "picture": drawn by an image model; `content` is its prompt, `images` the picture.
+    role: Literal["user", "assistant", "picture"]
     content: Text = Field(max_length=MAX_TEXT)
     model: str | None = Field(None, max_length=200)
     status: Literal["complete", "stopped", "error"] = "complete"
@@ -262,7 +283,7 @@ class ExportedConversation(BaseModel):
             knowledge_files=list(c.knowledge_files),
             messages=[
                 ExportedMessage(
-                    role="user" if m.role == "user" else "assistant",
+                    role=m.role if m.role in ("user", "picture") else "assistant",
                     content=m.content,
                     model=m.model,
                     status=m.status,

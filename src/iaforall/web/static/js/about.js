@@ -16,6 +16,7 @@ const TITLES = {
   text_to_speech_en: { key: "capability_text_to_speech_en" },
   text_to_speech_fr: { key: "capability_text_to_speech_fr" },
   images: { key: "capability_images" },
+  drawing: { key: "capability_drawing" },
   embeddings: { key: "capability_embeddings" },
   knowledge: { key: "capability_knowledge" },
   database: { key: "capability_database" },

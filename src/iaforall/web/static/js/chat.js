@@ -22,6 +22,7 @@ export class Chat {
     this.said = 0; // the place in line last announced (a heartbeat with the same one is not)
     this.answer = null; // the answer being written, while it is
     this.settled = null; // the messages shown above it, meanwhile
+    this.creating = null; // the conversation being created for a new chat, while it is
   }
 
   /** The status of the answer being written again, in a new language. */
@@ -61,6 +62,32 @@ export class Chat {
     return this.reply({ action: "regenerate" });
   }
 
+  /** The open conversation, created on the server first when it is a new chat (with what was
+   * chosen for it meanwhile: model, system prompt, settings, knowledge). The one way a
+   * conversation is created from the message box: for an answer, or for a picture drawn. */
+  ensureConversation() {
+    const { host } = this;
+    const current = host.conversation();
+    if (current.id) return Promise.resolve(current);
+    // Asked twice before the first answer (two pictures drawn at once): one conversation.
+    this.creating ??= createConversation({
+      model: host.model(),
+      system_prompt: current.system_prompt || "",
+      remove_builtin_prompt: Boolean(current.remove_builtin_prompt),
+      settings: current.settings,
+      knowledge: current.knowledge || [],
+      knowledge_files: current.knowledge_files || [],
+    })
+      .then((created) => {
+        host.adoptConversation(created);
+        return created;
+      })
+      .finally(() => {
+        this.creating = null;
+      });
+    return this.creating;
+  }
+
   async reply(asked, { spoken = false } = {}) {
     if (this.streaming) return null;
     const request = this.withImages(asked);
@@ -71,16 +98,16 @@ export class Chat {
     const before = host.conversation();
     const kept = [...(before.messages || [])];
     const lastUser = kept.findLastIndex((m) => m.role === "user");
-    const lastAnswer = kept.at(-1)?.role === "assistant" ? kept.length - 1 : kept.length;
-    const cut = { send: kept.length, edit: lastUser, regenerate: lastAnswer }[request.action];
+    // As the server does: a regenerate replaces everything after the last user message (the
+    // answer, and any picture drawn since), an edit that message too.
+    const cut = { send: kept.length, edit: lastUser, regenerate: lastUser + 1 }[request.action];
     this.settled = kept.slice(0, cut); // what stays above the exchange being written
     host.clearError();
     this.controller = new AbortController();
     host.setStreaming(true);
 
     // Show the exchange at once; the data follows what the server confirms.
-    if (request.action === "edit") view.removeLast(kept.length - lastUser);
-    if (request.action === "regenerate") view.removeLast(kept.length - lastAnswer);
+    if (cut < kept.length) view.removeLast(kept.length - cut);
     if (typed !== null) {
       composer.clearShown();
       host.attachments?.hide();
@@ -99,17 +126,7 @@ export class Chat {
     let failure = null;
     let stopped = false;
     try {
-      if (!conversation.id) {
-        conversation = await createConversation({
-          model,
-          system_prompt: conversation.system_prompt || "",
-          remove_builtin_prompt: Boolean(conversation.remove_builtin_prompt),
-          settings: conversation.settings,
-          knowledge: conversation.knowledge || [],
-          knowledge_files: conversation.knowledge_files || [],
-        });
-        host.adoptConversation(conversation);
-      }
+      conversation = await this.ensureConversation();
       const body = { ...request, ...(model && request.action === "send" ? { model } : {}) };
       await streamReply(conversation.id, body, {
         signal: this.controller.signal,

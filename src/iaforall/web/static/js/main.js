@@ -54,6 +54,7 @@ const about = new About();
 const view = new MessageView($("messages"), {
   onEdit: (message) => composer.startEdit(message.content),
   onRegenerate: () => chat.regenerate(),
+  onDrawAgain: (prompt) => drawing.draw(prompt),
   onReadAloud: (message, button) => {
     if (reading.id !== message.id) reading.voice.stop(); // another answer: stop this one
     reading.id = message.id;
@@ -71,7 +72,24 @@ const view = new MessageView($("messages"), {
   },
 });
 const attachments = new Attachments({ announce, showError: (err) => showError(err) });
-const drawing = new Drawing({ container: $("messages"), announce, showError: (err) => showError(err) });
+const drawing = new Drawing({
+  container: $("messages"),
+  announce,
+  showError: (err) => showError(err),
+  capability: () => about.row("drawing"),
+  conversation: () => state.conversation,
+  ensureConversation: () => chat.ensureConversation(),
+  addMessage(message) {
+    // Kept: at the end of the conversation. While an answer is written, it shows once that ends.
+    state.conversation.messages = [...(state.conversation.messages || []), message];
+    if (chat.streaming) chat.settled?.push(message);
+    else {
+      view.render(state.conversation);
+      view.scrollToEnd(true);
+    }
+    refreshAfterReply();
+  },
+});
 const composer = new Composer({
   conversationId: () => state.conversation.id,
   hasAttachments: () => attachments.count > 0,

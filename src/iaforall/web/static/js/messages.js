@@ -19,11 +19,23 @@ function shell(role, model) {
   const article = el("article", `msg msg-${role}`);
   const heading = el("h3", "msg-author");
   heading.id = `msg-heading-${++counter}`;
-  heading.textContent = role === "user" ? t("author_you") : t("author_assistant");
+  heading.textContent = t((AUTHORS[role] || AUTHORS.assistant).key);
   article.setAttribute("aria-labelledby", heading.id);
   article.append(heading);
-  if (role === "assistant" && model) heading.append(el("span", "msg-model", model));
+  if (role !== "user" && model) heading.append(el("span", "msg-model", model));
   return article;
+}
+
+// Who wrote each kind of message: "picture" is one drawn by the image model (/image).
+const AUTHORS = {
+  user: { key: "author_you" },
+  assistant: { key: "author_assistant" },
+  picture: { key: "author_picture" },
+};
+
+/** A stored image of the conversation, as the server serves it to its owner. */
+function imageUrl(conversationId, image) {
+  return `/web/api/conversations/${encodeURIComponent(conversationId)}/images/${encodeURIComponent(image.id)}`;
 }
 
 function actionButton(key, handler) {
@@ -33,7 +45,7 @@ function actionButton(key, handler) {
   return button;
 }
 
-/** host: { onEdit(message), onRegenerate(), onReadAloud(message, button),
+/** host: { onEdit(message), onRegenerate(), onReadAloud(message, button), onDrawAgain(prompt),
  *          readingAloud(message, button) -> whether it is being read (the button says stop),
  *          readAloudOff() -> why reading aloud cannot work here, or null } */
 export class MessageView {
@@ -106,6 +118,10 @@ export class MessageView {
     const node = shell(message.role, message.model);
     node.dataset.id = message.id || "";
     node.dataset.status = message.status || "complete";
+    if (message.role === "picture") {
+      node.append(this.picture(message));
+      return node;
+    }
     if (message.role === "user") {
       const images = this.images(message);
       if (images) node.append(images);
@@ -126,12 +142,38 @@ export class MessageView {
     return node;
   }
 
+  /** A picture drawn for the conversation: the prompt is its alternative text and caption, with
+   * a Download link and "Another one" (the same prompt, a new seed). */
+  picture(message) {
+    const figure = el("figure", "drawn");
+    const caption = el("figcaption");
+    caption.append(el("span", "", message.content));
+    const [image] = message.images || [];
+    if (image) {
+      const src = imageUrl(this.conversationId, image);
+      const picture = el("img");
+      picture.src = src;
+      picture.alt = message.content;
+      figure.append(picture);
+      const download = el("a", "button subtle", t("draw_download"));
+      download.href = src;
+      download.download = image.name;
+      caption.append(download);
+    }
+    if (this.host.onDrawAgain) {
+      caption.append(actionButton("draw_again", () => this.host.onDrawAgain(message.content)));
+      caption.lastChild.className = "button subtle";
+    }
+    figure.append(caption);
+    return figure;
+  }
+
   /** A user message's images: stored ones from the server, or the previews of a pending one;
    * each opens full size in a new tab. */
   images(message) {
     const stored = (message.images || []).map((image) => ({
       name: image.name,
-      src: `/web/api/conversations/${encodeURIComponent(this.conversationId)}/images/${encodeURIComponent(image.id)}`,
+      src: imageUrl(this.conversationId, image),
     }));
     const all = [...stored, ...(message.previews || [])];
     if (!all.length) return null;
