@@ -25,6 +25,8 @@ ANN, BOB = UserId("ann"), UserId("bob")
 TWO = choices(2)  # a chat model's worker, two threads, no other way
 ONE = choices(1)  # a voice
 WHISPER_WAYS = choices(2, [ThreadChoice(1, 1.6)])  # one thread takes 1.6 x as long
+ENCODER, READER = ModelId("use:multilingual"), ModelId("reader")
+ENCODER_WAYS = choices(2, [ThreadChoice(1, 1.3)])  # the sentence encoder
 
 
 def test_choices_are_most_threads_first_and_keep_only_fewer() -> None:
@@ -60,8 +62,20 @@ SHARE_CASES = [
     pytest.param(
         2,
         {CHAT: LLAMA, WHISPER: WHISPER_WAYS, VOICE: ONE},
+        {CHAT: 1, WHISPER: 1, VOICE: 1},
+        id="three on two cores: those that shrink split them, the voice takes a free one",
+    ),
+    pytest.param(
+        2,
+        {CHAT: LLAMA, ENCODER: ENCODER_WAYS, READER: ONE},
+        {CHAT: 1, ENCODER: 1, READER: 1},
+        id="a chat beside a document read then embedded",
+    ),
+    pytest.param(
+        2,
+        {CHAT: TWO, WHISPER: WHISPER_WAYS, VOICE: ONE},
         {CHAT: 2, WHISPER: 2, VOICE: 1},
-        id="three on two cores: no split fits",
+        id="three on two cores, one shrinks: no split fits",
     ),
     pytest.param(0, {CHAT: LLAMA, VOICE: ONE}, {CHAT: 2, VOICE: 1}, id="no budget"),
 ]

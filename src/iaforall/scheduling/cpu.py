@@ -75,20 +75,35 @@ def share(cores: int, active: Mapping[ModelId, Sequence[ThreadChoice]]) -> dict[
     of 1 / time of each one's way: more than 1 when the runtimes scale worse than linearly
     (Whisper on 1 thread of 2 takes 0.9-1.6 x its time; llama.cpp about 1.87 x), so the split
     is made when that sum is more than 1 and the ways fit the cores; otherwise, or for a
-    model alone, each may take its most threads (still within what is free)."""
+    model alone, each may take its most threads (still within what is free).
+
+    When they cannot all fit at once (three on two cores), the models that can shrink split
+    the cores among themselves, and those with one way only (a voice, the document reader:
+    short jobs, often a stage before or after another's) start when a core is free: else the
+    large ones would take all the cores in turns, and a chat worker restart back and forth."""
     most = {m: ways[0].threads for m, ways in active.items() if ways}
     if cores <= 0 or len(most) < 2:
         return most
-    each = max(1, cores // len(most))
+    split = _split(cores, {m: ways for m, ways in active.items() if ways})
+    if split is None:
+        shrinking = {m: ways for m, ways in active.items() if len(ways) > 1}
+        split = _split(cores, shrinking) if len(shrinking) > 1 else None
+    return most if split is None else {**most, **split}
+
+
+def _split(
+    cores: int, active: Mapping[ModelId, Sequence[ThreadChoice]]
+) -> dict[ModelId, int] | None:
+    """Each of `active` on its largest way within an even share of the cores, when those fit
+    and do more together than in turns; else None."""
+    each = max(1, cores // len(active))
     picked = {
-        m: next((w for w in ways if w.threads <= each), ways[-1])
-        for m, ways in active.items()
-        if ways
+        m: next((w for w in ways if w.threads <= each), ways[-1]) for m, ways in active.items()
     }
     fits = sum(w.threads for w in picked.values()) <= cores
     if fits and sum(1.0 / max(w.time, 1e-9) for w in picked.values()) > 1.0:
         return {m: w.threads for m, w in picked.items()}
-    return most
+    return None
 
 
 def threads_to_start(
