@@ -17,7 +17,8 @@ Everything is real: `iaforall serve` in its own process on a free loopback port 
 piper voice from their packages, the built-in sentence encoder. For each chat model and each
 setting, one server; against it, one client streams chat answers one after the other for
 `--window` seconds (tok/s = completion tokens / wall time of the requests, their wait in line
-included), in four mixes:
+included), `--rounds` times per cell with the settings in turn (a drift of the machine's speed
+falls on all of them alike; the cell gives the mean), in four mixes:
 
 - **alone**: nothing else;
 - **transcription**: a second client transcribes a long clip (our own voice reading a text,
@@ -272,6 +273,20 @@ class Cell:
     work_best_fixed: float | None = None
 
 
+async def budget_back(server: Server, cores: int, patience: float = 15.0) -> None:
+    """Until the server's CPU budget is `cores` again: to a budget server, its sibling servers'
+    cells just measured were another program's load, which it follows (shrinking its budget,
+    so that its next answer would restart its worker on one thread). Each cell starts on the
+    machine it measures."""
+    deadline = time.monotonic() + patience
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        while time.monotonic() < deadline:
+            health = (await client.get("/health")).json()
+            if int((health.get("cpu_budget") or {}).get("cores") or 0) >= cores:
+                return
+            await asyncio.sleep(EVERY_S / 2)
+
+
 async def worker_restarts(server: Server) -> int:
     """The chat workers the server restarted with other threads so far (its /health)."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -291,6 +306,8 @@ async def measure_mix(
     kb: str,
 ) -> Cell:
     await wait_quiet(cpu, args.quiet_wait)
+    if setting == BUDGET:
+        await budget_back(server, len(os.sched_getaffinity(0)))
     background = Background()
     task: asyncio.Task[None] | None = None
     with contextlib.ExitStack() as stack:
@@ -394,12 +411,39 @@ async def measure_model(
         # the machine quiet (two readings) before the first cell, as a server would.
         await asyncio.sleep(3 * EVERY_S)
         cells = []
+        order = list(servers)
         for mix in args.mixes:
-            for setting, (server, kb) in servers.items():
-                cells.append(
-                    await measure_mix(server, cpu, base, args, model, setting, mix, clips.long, kb)
-                )
+            rounds: dict[str, list[Cell]] = {setting: [] for setting in order}
+            for turn in range(args.rounds):
+                # Each round in another order: a drift of the machine's speed over the minutes
+                # of a mix falls on every setting alike.
+                for setting in order[turn % len(order) :] + order[: turn % len(order)]:
+                    server, kb = servers[setting]
+                    rounds[setting].append(
+                        await measure_mix(
+                            server, cpu, base, args, model, setting, mix, clips.long, kb
+                        )
+                    )
+            cells += [combined(measured) for measured in rounds.values()]
     return cells
+
+
+def combined(rounds: list[Cell]) -> Cell:
+    """One cell from its rounds (windows of the same length): the mean rates, every restart."""
+    others = [c.others for c in rounds if c.others is not None]
+    background = [c.background_per_s for c in rounds if c.background_per_s is not None]
+    first = rounds[0]
+    return Cell(
+        first.model,
+        first.setting,
+        first.mix,
+        round(statistics.fmean(c.chat_tok_s for c in rounds), 2),
+        sum(c.requests for c in rounds),
+        round(statistics.fmean(background), 1) if background else None,
+        round(statistics.fmean(others), 3) if others else None,
+        [e for c in rounds for e in c.errors],
+        sum(c.restarts for c in rounds),
+    )
 
 
 # -- Whisper on one thread against two --------------------------------------------------------
@@ -554,7 +598,8 @@ def table(results: dict[str, Any]) -> None:
     print()
     print(
         f"chat: one client, answers of {results['settings']['max_tokens']} tokens one after "
-        f"the other for {results['settings']['window']:.0f} s per cell"
+        f"the other for {results['settings']['window']:.0f} s per round, "
+        f"{results['settings']['rounds']} rounds per cell (settings in turn)"
     )
     print()
     head = (
@@ -642,7 +687,7 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     rate(cells)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "settings": {"max_tokens": args.max_tokens, "window": args.window},
+        "settings": {"max_tokens": args.max_tokens, "window": args.window, "rounds": args.rounds},
         "cells": [asdict(c) for c in cells],
         "verdicts": verdicts(cells),
     }
@@ -681,7 +726,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models", default=",".join(MODELS), help="chat models, comma-separated")
     p.add_argument("--settings", default=",".join(SETTINGS), help="settings, comma-separated")
     p.add_argument("--mixes", default=",".join(MIXES), help="mixes, comma-separated")
-    p.add_argument("--window", type=float, default=20.0, help="seconds of chat per cell")
+    p.add_argument("--window", type=float, default=15.0, help="seconds of chat per round")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="rounds of each cell, settings in turn (noise)"
+    )
     p.add_argument("--max-tokens", type=int, default=96, help="tokens of each chat answer")
     p.add_argument("--paragraphs", type=int, default=300, help="paragraphs per ingested text")
     p.add_argument("--whisper-rounds", type=int, default=3, help="Whisper 1 vs 2 threads runs")
@@ -704,7 +752,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.gguf = {m: Path(f) for m, _, f in (g.partition("=") for g in args.gguf)}
     if args.quick:
         args.models, args.settings = "smollm2:135m", ",".join(QUICK_SETTINGS)
-        args.window, args.max_tokens, args.whisper_rounds = 8.0, 48, 1
+        args.window, args.max_tokens, args.whisper_rounds, args.rounds = 8.0, 48, 1, 1
         args.soak_seconds, args.soak_clients, args.quiet_wait = 15.0, 8, 20.0
     args.models = tuple(m for m in args.models.split(",") if m)
     args.settings = tuple(s for s in args.settings.split(",") if s)

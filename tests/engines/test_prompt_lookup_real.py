@@ -14,7 +14,7 @@ from iaforall.engines.llamacpp import worker
 from iaforall.models.store import ModelStore
 from tests.real_server import SMOL
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 10 answers, twice the model
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 6 answers, twice the model
 
 PASSAGE = (
     "The lighthouse of Ar-Men stands on a rock at the western tip of the Sein causeway, in "
@@ -41,7 +41,6 @@ PROMPTS = [
     f"Passage:\n{PASSAGE}\n\nQuote, word for word, the sentence of the passage that says how "
     "long building the lighthouse took.",
     f"```python\n{CODE}```\n\nRename `values` to `numbers` in this code and give the whole code.",
-    "Write a short story about a cat who learns to fish.",
     "Write a Python function that checks whether a word is a palindrome.",
 ]
 
@@ -53,13 +52,12 @@ class Answer:
 
 
 def answers(params: Any, *, probs: bool) -> tuple[list[Answer], int]:
-    """The greedy answers to PROMPTS, then to the first one again (the drafts have learnt
-    from the answers before), and how many tokens were drafted; with `probs`, each answer's
-    tokens and their two likeliest candidates."""
+    """The greedy answers to PROMPTS, and how many tokens were drafted; with `probs`, each
+    answer's tokens and their two likeliest candidates."""
     server = xllamacpp.Server(params)
     out, drafted = [], 0
     with httpx.Client(base_url=server.listening_address, timeout=600) as client:
-        for prompt in [*PROMPTS, PROMPTS[0]]:
+        for prompt in PROMPTS:
             body: dict[str, Any] = {
                 "messages": [
                     {"role": "system", "content": ""},
@@ -119,9 +117,7 @@ def test_drafts_change_a_greedy_answer_only_at_a_tie(tmp_path: Path) -> None:
 
     assert drafted > 0 and none == 0  # the drafts were made, and checked
     same = 0
-    for prompt, mine, plain in zip(
-        [*PROMPTS, PROMPTS[0]], drafted_answers, plain_answers, strict=True
-    ):
+    for prompt, mine, plain in zip(PROMPTS, drafted_answers, plain_answers, strict=True):
         split = divergence(mine.text, plain)
         if split is None:
             same += 1
