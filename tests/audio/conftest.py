@@ -92,9 +92,14 @@ async def voice(tmp_path: Path, lent: dict[ModelId, Runtime]) -> AsyncIterator[V
 @pytest.fixture
 async def story_16k(voice: VoiceWorld) -> bytes:
     """STORY (about fifteen seconds, four sentences) by our piper voice, as 16 kHz mono WAV."""
-    r = await voice.client.post(
+    return await spoken_16k(voice.client, STORY)
+
+
+async def spoken_16k(client: httpx.AsyncClient, text: str) -> bytes:
+    """`text` said by our piper voice, as 16 kHz mono WAV."""
+    r = await client.post(
         "/v1/audio/speech",
-        json={"model": "tts-1", "voice": "alloy", "input": STORY, "response_format": "pcm"},
+        json={"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"},
     )
     assert r.status_code == 200
     resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
