@@ -24,17 +24,23 @@ ADMIN, ADMIN_PASSWORD = "ada", "correct horse battery"
 @pytest.fixture(scope="module")
 def auth_server(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """Accounts on, its own database (the model home is shared with other tests), one slot."""
-    home = tmp_path_factory.mktemp("auth")
-    real = start_server(
+    real = accounts_server(model_home, tmp_path_factory.mktemp("auth"))
+    yield real
+    stop_server(real)
+
+
+def accounts_server(model_home: Path, home: Path, **env: str) -> RealServer:
+    """A real server with accounts on, its database in `home` (see `auth_database_url`), one
+    slot, and `env`."""
+    return start_server(
         model_home,
         home / "server.log",
         IAFORALL_AUTH="true",
         IAFORALL_DATABASE_URL=f"sqlite:///{home / 'auth.db'}",
         IAFORALL_PARALLEL="1",
         IAFORALL_MEMBER_TOKENS_PER_DAY="100000",
+        **env,
     )
-    yield real
-    stop_server(real)
 
 
 def auth_database_url(server: RealServer) -> str:

@@ -14,10 +14,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.real_server import SMOL, RealServer, start_server, stop_server
+from tests.real_server import SMOL, RealServer, stop_server
 from tests.web.conftest import js_errors, watched
 from tests.web.states import Line, Listener, check_state, new_context, set_language
-from tests.web.test_accounts import ADMIN, ADMIN_PASSWORD, ensure_admin, sign_in
+from tests.web.test_accounts import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    accounts_server,
+    ensure_admin,
+    sign_in,
+)
 from tests.web.test_knowledge import signed_in
 from tests.web.test_states import WRITING
 
@@ -28,15 +34,8 @@ PAUSED = re.compile(r"^(Paused to give someone else a turn|En pause pour laisser
 @pytest.fixture(scope="module")
 def auth_server(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """Accounts on (the admin and a member), its own database, one slot, preemption on."""
-    home = tmp_path_factory.mktemp("states-auth")
-    real = start_server(
-        model_home,
-        home / "server.log",
-        IAFORALL_AUTH="true",
-        IAFORALL_DATABASE_URL=f"sqlite:///{home / 'auth.db'}",
-        IAFORALL_PARALLEL="1",
-        IAFORALL_PREEMPT="true",
-        IAFORALL_MEMBER_TOKENS_PER_DAY="100000",
+    real = accounts_server(
+        model_home, tmp_path_factory.mktemp("states-auth"), IAFORALL_PREEMPT="true"
     )
     try:
         ensure_admin(real)
