@@ -73,9 +73,27 @@ SHARE_CASES = [
     ),
     pytest.param(
         2,
+        {CHAT: LLAMA, ENCODER: ONE, READER: ONE},
+        {CHAT: 1, ENCODER: 1, READER: 1},
+        id="a chat beside a one-thread encoder and the reader: it leaves them a core",
+    ),
+    pytest.param(
+        2,
         {CHAT: TWO, WHISPER: WHISPER_WAYS, VOICE: ONE},
-        {CHAT: 2, WHISPER: 2, VOICE: 1},
-        id="three on two cores, one shrinks: no split fits",
+        {CHAT: 2, WHISPER: 1, VOICE: 1},
+        id="three on two cores, whisper shrinks: the chat cannot, whisper leaves it room",
+    ),
+    pytest.param(
+        2,
+        {CHAT: TWO, VOICE: ONE, READER: ONE},
+        {CHAT: 2, VOICE: 1, READER: 1},
+        id="three on two cores, none shrinks: they take turns",
+    ),
+    pytest.param(
+        4,
+        {CHAT: choices(4, scaled(4, 0.9)), VOICE: ONE, READER: ONE},
+        {CHAT: 2, VOICE: 1, READER: 1},
+        id="four cores: the chat takes what the two one-way models leave",
     ),
     pytest.param(0, {CHAT: LLAMA, VOICE: ONE}, {CHAT: 2, VOICE: 1}, id="no budget"),
 ]

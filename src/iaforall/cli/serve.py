@@ -59,7 +59,9 @@ def serve(settings: Settings) -> int:
         print(f"iaforall: {exc}", file=sys.stderr)
         return 2
     server = settings.server
-    logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=server.log_level.upper(), format="%(asctime)s %(levelname)s: %(message)s"
+    )
     url = f"http://{server.host}:{server.port}"
     print(
         f"IAForAll serving on {url} (default model {server.model}, data in "

@@ -70,40 +70,33 @@ def share(cores: int, active: Mapping[ModelId, Sequence[ThreadChoice]]) -> dict[
     """The most threads each of the models with work now or lately (`active`: each one's
     ways) should start with, so that they run side by side instead of taking turns.
 
-    Taking turns, each job runs alone at its best speed: the machine does one job's worth of
-    work per unit of time. Side by side on `cores // len(active)` threads each, it does the sum
-    of 1 / time of each one's way: more than 1 when the runtimes scale worse than linearly
-    (Whisper on 1 thread of 2 takes 0.9-1.6 x its time; llama.cpp about 1.87 x), so the split
-    is made when that sum is more than 1 and the ways fit the cores; otherwise, or for a
-    model alone, each may take its most threads (still within what is free).
-
-    When they cannot all fit at once (three on two cores), the models that can shrink split
-    the cores among themselves, and those with one way only (a voice, the document reader:
-    short jobs, often a stage before or after another's) start when a core is free: else the
-    large ones would take all the cores in turns, and a chat worker restart back and forth."""
+    The models with one way only (a voice, the document reader, a one-thread encoder) keep
+    it; those that can shrink split the cores these leave, evenly, each on its largest way
+    within its share (its smallest when none is left). Taking turns, each job runs alone at
+    its best speed: the machine does one job's worth of work per unit of time. Side by side
+    it does the sum of 1 / time of each one's way: more than 1 when the runtimes scale worse
+    than linearly (Whisper on 1 thread of 2 takes 0.9-1.6 x its time; llama.cpp about 1.87 x).
+    So when they all fit, the split is made only if that sum is more than 1; when they do
+    not (three on two cores), it is made anyway, and the jobs that do not fit start when a
+    core is free: else a chat would take all the cores between two stages of an ingestion
+    and its worker restart back and forth (measured: two restarts of a second each in a 15 s
+    window)."""
     most = {m: ways[0].threads for m, ways in active.items() if ways}
     if cores <= 0 or len(most) < 2:
         return most
-    split = _split(cores, {m: ways for m, ways in active.items() if ways})
-    if split is None:
-        shrinking = {m: ways for m, ways in active.items() if len(ways) > 1}
-        split = _split(cores, shrinking) if len(shrinking) > 1 else None
-    return most if split is None else {**most, **split}
-
-
-def _split(
-    cores: int, active: Mapping[ModelId, Sequence[ThreadChoice]]
-) -> dict[ModelId, int] | None:
-    """Each of `active` on its largest way within an even share of the cores, when those fit
-    and do more together than in turns; else None."""
-    each = max(1, cores // len(active))
+    fixed = sum(ways[0].threads for ways in active.values() if len(ways) == 1)
+    shrinking = {m: ways for m, ways in active.items() if len(ways) > 1}
+    if not shrinking:
+        return most
+    each = max(1, (cores - fixed) // len(shrinking))
     picked = {
-        m: next((w for w in ways if w.threads <= each), ways[-1]) for m, ways in active.items()
+        m: next((w for w in ways if w.threads <= each), ways[-1]) for m, ways in shrinking.items()
     }
-    fits = sum(w.threads for w in picked.values()) <= cores
-    if fits and sum(1.0 / max(w.time, 1e-9) for w in picked.values()) > 1.0:
-        return {m: w.threads for m, w in picked.items()}
-    return None
+    if fixed + sum(w.threads for w in picked.values()) <= cores:
+        done = len(most) - len(shrinking) + sum(1.0 / max(w.time, 1e-9) for w in picked.values())
+        if done <= 1.0:  # taking turns does more
+            return most
+    return {**most, **{m: w.threads for m, w in picked.items()}}
 
 
 def threads_to_start(
