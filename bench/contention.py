@@ -289,8 +289,11 @@ async def budget_back(server: Server, cores: int, patience: float = 15.0) -> Non
 
 async def worker_restarts(server: Server) -> int:
     """The chat workers the server restarted with other threads so far (its /health)."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    began = time.monotonic()
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
         health = (await client.get("/health")).json()
+    if (spent := time.monotonic() - began) > 2.0:
+        print(f"  (the server's /health took {spent:.1f} s)", flush=True)
     return int((health.get("cpu_budget") or {}).get("worker_restarts") or 0)
 
 

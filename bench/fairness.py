@@ -19,7 +19,10 @@ the one loaded engine and take turns; nothing else generates meanwhile.
 4. **Preemption** (`fair+preempt`, scheduling/preempt.py): the same flood with running
    generations paused for B. Target (issue 17): B's median TTFT <= 1.5 x unloaded, total
    throughput (everyone's tokens/s while B asks) within 5 % of `fair` without preemption; it
-   reports how many of A's answers were paused and for how long.
+   reports how many of A's answers were paused and for how long. And the floor under it
+   (`slot free`): A keeps one request fewer than the slots in flight, so B never waits and
+   nothing is paused; B's TTFT there is the hardware's share of the gap (B's prompt and first
+   token computed in the same batch as A's answers), what no pause can go below.
 
 Requests are chats (the ones a pause can resume token for token). Users are plain ids given to
 the scheduler, as accounts' keys give them in the server.
@@ -65,7 +68,12 @@ RUNS: tuple[tuple[str, Policy, bool], ...] = (
     ("fair", "fair", False),
     ("fair+preempt", "fair", True),
     ("fifo", "fifo", False),
+    ("slot free", "fair", False),
 )
+# A run where A keeps one request fewer than the slots in flight: B never waits and nothing is
+# paused, so B's TTFT there is what the hardware gives a newcomer whose answer shares the batch
+# with A's others: the floor under preemption's, whatever the scheduler does.
+SLOT_FREE = "slot free"
 
 
 @dataclass
@@ -226,7 +234,10 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
     for name, policy, preempt in RUNS:
         busy = await wait_quiet(args.quiet_timeout)
         dispatcher = bench.dispatcher(policy, preempt=preempt)
-        flood = Flood(bench, dispatcher, "A", args.flood)
+        in_flight = (
+            max(1, bench.pool.slots_for(bench.model) - 1) if name == SLOT_FREE else args.flood
+        )
+        flood = Flood(bench, dispatcher, "A", in_flight)
         await asyncio.sleep(args.ramp)  # A's flood fills the slots and the queue first
         light: list[asyncio.Task[Timed]] = []
         window_start = time.perf_counter()
@@ -266,7 +277,7 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
             "machine_busy_during": _share(cpu_before, cpu_after),
         }
         budget = 2 * statistics.median(unloaded) + slot_decode
-        if preempt:
+        if preempt or name == SLOT_FREE:
             budget = TARGET_PREEMPT_TTFT * statistics.median(unloaded)
         result[name]["target_ms"] = round(budget * 1000, 1)
         result[name]["machine_busy_before"] = busy
@@ -274,9 +285,10 @@ async def light_user_under_flood(bench: Bench) -> dict[str, Any]:
         print(f"  light user under flood, {name}: {result[name]}", flush=True)
     fair, preempted = result["fair"]["tokens_per_s"], result["fair+preempt"]["tokens_per_s"]
     result["preempt_throughput_ratio"] = round(preempted / fair, 3) if fair else None
-    result["preempt_ttft_ratio"] = round(
-        result["fair+preempt"]["b_ttft_p50_ms"] / result["unloaded_ttft_ms"], 2
-    )
+    for key, name in (("preempt_ttft_ratio", "fair+preempt"), ("slot_free_ttft_ratio", SLOT_FREE)):
+        result[key] = round(result[name]["b_ttft_p50_ms"] / result["unloaded_ttft_ms"], 2)
+    free = result[SLOT_FREE]["tokens_per_s"]
+    result["slot_free_throughput_ratio"] = round(free / fair, 3) if fair else None
     return result
 
 
@@ -356,6 +368,12 @@ def report(facts: dict[str, Any], light: dict[str, Any], even: dict[str, Any]) -
         f"preemption: B's TTFT {light['preempt_ttft_ratio']} x unloaded (target <= "
         f"{TARGET_PREEMPT_TTFT}); throughput {ratio} x fair without it (target >= "
         f"{TARGET_THROUGHPUT}) {'PASS' if ratio and ratio >= TARGET_THROUGHPUT else 'FAIL'}"
+    )
+    print(
+        f"the hardware's floor: with a slot free (A keeps {facts['slots'] - 1} in flight), B's "
+        f"TTFT is {light['slot_free_ttft_ratio']} x unloaded, everyone's throughput "
+        f"{light['slot_free_throughput_ratio']} x fair's: what no pause can go below, B's "
+        "answer sharing the batch with A's"
     )
     if not even:
         return

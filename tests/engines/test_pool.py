@@ -103,7 +103,11 @@ async def test_an_idle_worker_restarts_with_the_threads_the_budget_gives(
     async with p.use("a", 2) as engine:  # more threads: not so soon after a restart
         assert engine is built[1]
     monkeypatch.setattr(pool_module, "GROW_AFTER_S", 0.0)  # (as if GROW_AFTER_S went by)
-    async with p.use("a", 2) as engine:
+    async with p.use("a", 1) as engine:  # given its threads again: the count starts over
+        assert engine is built[1]
+    async with p.use("a", 2) as engine:  # given more once: it may be between two of another's
+        assert engine is built[1]
+    async with p.use("a", 2) as engine:  # twice in a row: it grows
         assert engine is built[2] and engine.threads == 2  # type: ignore[attr-defined]
     async with p.use("a") as engine:  # no budget's word (a prompt's render): as it is
         assert engine is built[2]

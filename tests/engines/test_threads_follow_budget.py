@@ -47,16 +47,17 @@ async def test_an_idle_worker_restarts_with_the_budget_threads(
     )
     try:
         answers, threads = [], []
-        for given in (2, 1, 1, 2):
+        for given in (2, 1, 1, 2, 2):  # more threads at the second job in a row given them
             async with pool.use(model, given) as engine:
                 pid = (await engine.stats())["pid"]
                 threads.append((pid, worker_threads(pid)))
                 reply = await engine.generate(question)
                 answers.append(reply["choices"][0]["message"]["content"])
-        assert [t for _, t in threads] == [2, 1, 1, 2]
+        assert [t for _, t in threads] == [2, 1, 1, 1, 2]
         pids = [p for p, _ in threads]
-        assert pids[1] != pids[0] and pids[2] == pids[1] and pids[3] != pids[2]  # no restart
-        # (for the same count). Each row of a product is one thread's sum: the same answer.
+        # A restart for each new count, none for the same count or a first job given more.
+        assert pids[1] != pids[0] and pids[2] == pids[1] == pids[3] and pids[4] != pids[3]
+        # Each row of a product is one thread's sum: the same answer.
         assert len(set(answers)) == 1, answers
     finally:
         await pool.close()

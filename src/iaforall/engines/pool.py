@@ -60,6 +60,11 @@ class EngineFactory(Protocol):
 # a load and the prompt cache, and a budget or a share that moves back and forth would make
 # restarts cost more than the threads gain (fewer threads are taken at once: too many collapse).
 GROW_AFTER_S = 20.0
+# ... and only at the second job in a row that the budget gives more: a first one is often a
+# chat's between two jobs of another model's stream (a transcription, an ingestion's stages),
+# whose next job gives it its share again; growing for it cost two restarts of a second each
+# (SmolLM2) in a 15 s window. That job runs on the threads the worker has: fewer, never more.
+GROW_AFTER_JOBS = 2
 # llama.cpp's decode time on k threads of n grows as (n / k) ** this (121-128 tok/s on 2
 # threads, 68 on 1, on this 2-core machine): what giving a worker fewer threads costs.
 LLAMA_SCALING = 0.9
@@ -83,6 +88,7 @@ class Resident:
     threads: int = 0  # the engine's CPU threads (0: its factory's default)
     rebuild: Callable[[int], Engine] | None = None  # the same engine with other threads
     refitted_at: float = 0.0  # when it last restarted with other threads (monotonic)
+    offered_more: int = 0  # jobs in a row the budget gave more threads than it has
 
 
 class EnginePool:
@@ -219,12 +225,16 @@ class EnginePool:
                 resident = await self._admitted(model, entry, threads)
         model = resident.engine.model
         async with resident.lock:  # one load at a time; others wait for it
+            if threads > 0:
+                more = threads > resident.threads > 0
+                resident.offered_more = resident.offered_more + 1 if more else 0
             if self._refit(resident, threads):
                 log.info("restarting %s with %d threads (the CPU budget's)", model, threads)
                 await resident.engine.close()
                 assert resident.rebuild is not None  # (checked by _refit)
                 resident.engine, resident.threads = resident.rebuild(threads), threads
                 resident.refitted_at = time.monotonic()
+                resident.offered_more = 0
                 self.restarts += 1
             if resident.engine.state is EngineState.CRASHED:
                 log.warning("restarting the engine of %s after a crash", model)
@@ -239,7 +249,8 @@ class EnginePool:
         budget gave fewer or more than it has (a foreign program took a core, another model
         works beside it, or they are gone). Its prompt cache is lost; a job on a worker with
         too many threads would spin against the others and collapse, so fewer are taken at
-        once, more only `GROW_AFTER_S` after the last restart."""
+        once, more only `GROW_AFTER_S` after the last restart and at the `GROW_AFTER_JOBS`th
+        job in a row given more."""
         return (
             self._follow_budget
             and threads > 0
@@ -248,7 +259,10 @@ class EnginePool:
             and resident.in_use == 0
             and (
                 threads < resident.threads
-                or time.monotonic() - resident.refitted_at >= GROW_AFTER_S
+                or (
+                    resident.offered_more >= GROW_AFTER_JOBS
+                    and time.monotonic() - resident.refitted_at >= GROW_AFTER_S
+                )
             )
         )
 
