@@ -52,9 +52,8 @@ class World:
     csrf: str
 
 
-@pytest.fixture(scope="module")  # one server for every case: each starts the model
-async def world(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    tmp_path = tmp_path_factory.mktemp("preemption")
+@pytest.fixture
+async def world(model_home: Path, tmp_path: Path) -> AsyncIterator[World]:
     for part in ("models", "manifests"):  # the session's store, a database of our own
         (tmp_path / part).symlink_to(model_home / part)
     settings = Settings(
